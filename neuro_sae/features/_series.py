@@ -1,0 +1,207 @@
+"""The :class:`FeatureSeries` container: sparse SAE codes of one stimulus with frame times."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..io._atomic import atomic_path
+from ..utils import check_fname
+
+_FORMAT_VERSION = 1
+
+
+@dataclass
+class FeatureSeries:
+    """SAE feature time series of one stimulus.
+
+    Parameters
+    ----------
+    data : scipy.sparse.csr_array | ndarray, shape (n_frames, n_features)
+        Feature activations (non-negative, mostly zero), stored sparse.
+    times : ndarray, shape (n_frames,)
+        Frame times in seconds from the stimulus start (centre of the
+        receptive field). Only valid (non-padding) frames are kept.
+    feature_ids : ndarray of int, shape (n_features,)
+        Index of each column in the SAE dictionary.
+    sfreq : float
+        Frame rate in Hz (50.0).
+    stimulus_id : str | None
+        Identifier of the stimulus.
+    layer : int | None
+        1-based encoder layer the SAE reads.
+    sae_id : str
+        Identifier of the SAE (e.g. its folder name or config hash).
+    provenance : dict
+        Encode mode, backbone, versions.
+    """
+
+    data: object
+    times: np.ndarray
+    feature_ids: np.ndarray
+    sfreq: float = 50.0
+    stimulus_id: str | None = None
+    layer: int | None = None
+    sae_id: str = ""
+    provenance: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.data = sp.csr_array(self.data, dtype=np.float32)
+        self.times = np.asarray(self.times, dtype=np.float64)
+        self.feature_ids = np.asarray(self.feature_ids, dtype=np.int64)
+        n_frames, n_features = self.data.shape
+        if self.times.shape != (n_frames,):
+            raise ValueError(
+                f"times has shape {self.times.shape} but data has {n_frames} frames."
+            )
+        if self.feature_ids.shape != (n_features,):
+            raise ValueError(
+                f"feature_ids has shape {self.feature_ids.shape} but data has "
+                f"{n_features} features."
+            )
+
+    @property
+    def n_frames(self):
+        """Number of frames."""
+        return self.data.shape[0]
+
+    @property
+    def n_features(self):
+        """Number of features (columns)."""
+        return self.data.shape[1]
+
+    @property
+    def duration(self):
+        """Duration covered in seconds (``n_frames / sfreq``)."""
+        return self.n_frames / self.sfreq
+
+    def firing_rate(self):
+        """Mean number of active frames per second, per feature.
+
+        Returns
+        -------
+        rate : ndarray, shape (n_features,)
+            Activations per second.
+        """
+        active = (self.data != 0).sum(axis=0)
+        return np.asarray(active, dtype=np.float64).ravel() / max(self.duration, 1e-12)
+
+    def to_dense(self):
+        """Dense array of the codes.
+
+        Returns
+        -------
+        x : ndarray, shape (n_frames, n_features)
+            The codes.
+        """
+        return self.data.toarray()
+
+    def select(self, feature_ids):
+        """Keep only the given dictionary features (in the given order).
+
+        Parameters
+        ----------
+        feature_ids : array-like of int
+            Dictionary indices to keep.
+
+        Returns
+        -------
+        series : FeatureSeries
+            A new object.
+        """
+        feature_ids = np.asarray(feature_ids, dtype=np.int64)
+        pos = {int(f): i for i, f in enumerate(self.feature_ids)}
+        missing = [int(f) for f in feature_ids if int(f) not in pos]
+        if missing:
+            raise KeyError(f"Features {missing[:10]} are not in this series.")
+        cols = np.array([pos[int(f)] for f in feature_ids], dtype=np.int64)
+        return FeatureSeries(
+            data=self.data[:, cols],
+            times=self.times,
+            feature_ids=feature_ids,
+            sfreq=self.sfreq,
+            stimulus_id=self.stimulus_id,
+            layer=self.layer,
+            sae_id=self.sae_id,
+            provenance=dict(self.provenance),
+        )
+
+    def __repr__(self):
+        nnz = self.data.nnz
+        dens = nnz / max(1, self.n_frames * self.n_features)
+        return (
+            f"<FeatureSeries | stimulus {self.stimulus_id!r}, layer {self.layer}, "
+            f"{self.n_frames} frames at {self.sfreq:g} Hz, {self.n_features} features, "
+            f"density {dens:.2%}>"
+        )
+
+    def save(self, fname):
+        """Save to ``.npz`` atomically (sparse CSR parts, JSON metadata, no pickles).
+
+        Parameters
+        ----------
+        fname : str | os.PathLike
+            Destination (``.npz``).
+
+        Returns
+        -------
+        fname : pathlib.Path
+            The written path.
+        """
+        meta = dict(
+            format_version=_FORMAT_VERSION,
+            sfreq=self.sfreq,
+            stimulus_id=self.stimulus_id,
+            layer=self.layer,
+            sae_id=self.sae_id,
+            provenance=self.provenance,
+            shape=list(self.data.shape),
+        )
+        csr = self.data.tocsr()
+        with atomic_path(fname) as tmp:
+            with open(tmp, "wb") as fid:
+                np.savez_compressed(
+                    fid,
+                    values=csr.data.astype(np.float32),
+                    indices=csr.indices.astype(np.int32),
+                    indptr=csr.indptr.astype(np.int64),
+                    times=self.times,
+                    feature_ids=self.feature_ids,
+                    meta=np.array(json.dumps(meta)),
+                )
+        return Path(fname)
+
+
+def read_feature_series(fname):
+    """Read a :class:`FeatureSeries` saved with :meth:`FeatureSeries.save`.
+
+    Parameters
+    ----------
+    fname : str | os.PathLike
+        The ``.npz`` file.
+
+    Returns
+    -------
+    series : FeatureSeries
+        The series.
+    """
+    fname = check_fname(fname, "fname")
+    with np.load(fname, allow_pickle=False) as npz:
+        meta = json.loads(str(npz["meta"]))
+        data = sp.csr_array(
+            (npz["values"], npz["indices"], npz["indptr"]), shape=tuple(meta["shape"])
+        )
+        return FeatureSeries(
+            data=data,
+            times=npz["times"],
+            feature_ids=npz["feature_ids"],
+            sfreq=meta["sfreq"],
+            stimulus_id=meta["stimulus_id"],
+            layer=meta["layer"],
+            sae_id=meta["sae_id"],
+            provenance=meta["provenance"],
+        )

@@ -1,0 +1,222 @@
+"""Atomic writes and content hashes: a killed run never leaves a half file."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(fname):
+    """Yield a temporary path next to ``fname``; rename it onto ``fname`` on success.
+
+    Parameters
+    ----------
+    fname : str | os.PathLike
+        The final file name. Its parent folder is created.
+
+    Yields
+    ------
+    tmp : pathlib.Path
+        Where to write. On an exception the temporary file is removed and
+        ``fname`` is left untouched.
+    """
+    fname = Path(fname)
+    fname.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{fname.name}.", suffix=".tmp" + "".join(fname.suffixes), dir=fname.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, fname)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(dirname):
+    """Yield a temporary folder next to ``dirname``; rename it onto ``dirname`` on success.
+
+    An existing ``dirname`` is replaced only once the new one is complete.
+
+    Parameters
+    ----------
+    dirname : str | os.PathLike
+        The final folder.
+
+    Yields
+    ------
+    tmp : pathlib.Path
+        The folder to fill.
+    """
+    import shutil
+
+    dirname = Path(dirname)
+    dirname.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dirname.name}.", suffix=".tmp", dir=dirname.parent))
+    try:
+        yield tmp
+        if dirname.exists():
+            old = dirname.with_name(f".{dirname.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(dirname, old)
+            os.replace(tmp, dirname)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, dirname)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def write_json(obj, fname, *, indent=2):
+    """Write JSON atomically (numpy scalars and arrays converted).
+
+    Parameters
+    ----------
+    obj : object
+        JSON-serialisable data.
+    fname : str | os.PathLike
+        Destination.
+    indent : int
+        Indentation.
+
+    Returns
+    -------
+    fname : pathlib.Path
+        The written path.
+    """
+    with atomic_path(fname) as tmp:
+        with open(tmp, "w") as fid:
+            json.dump(obj, fid, indent=indent, default=_json_default)
+            fid.write("\n")
+    return Path(fname)
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serialisable")
+
+
+def save_npz(fname, **arrays):
+    """Save arrays to ``.npz`` atomically, never with pickles.
+
+    Parameters
+    ----------
+    fname : str | os.PathLike
+        Destination (``.npz``).
+    **arrays : ndarray
+        Named arrays; object arrays are refused.
+
+    Returns
+    -------
+    fname : pathlib.Path
+        The written path.
+    """
+    for key, val in arrays.items():
+        if np.asarray(val).dtype == object:
+            raise TypeError(f"Array {key!r} has dtype object; npz files here hold no pickles.")
+    with atomic_path(fname) as tmp:
+        with open(tmp, "wb") as fid:
+            np.savez_compressed(fid, **arrays)
+    return Path(fname)
+
+
+def write_parquet(df, fname):
+    """Write a pandas DataFrame to parquet atomically.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    fname : str | os.PathLike
+        Destination.
+
+    Returns
+    -------
+    fname : pathlib.Path
+        The written path.
+    """
+    with atomic_path(fname) as tmp:
+        df.to_parquet(tmp, index=False)
+    return Path(fname)
+
+
+def hash_file(fname, algorithm="sha256", chunk_size=1 << 20):
+    """Content hash of a file.
+
+    Parameters
+    ----------
+    fname : str | os.PathLike
+        The file.
+    algorithm : str
+        A :mod:`hashlib` algorithm.
+    chunk_size : int
+        Read size in bytes.
+
+    Returns
+    -------
+    digest : str
+        Hex digest.
+    """
+    h = hashlib.new(algorithm)
+    with open(fname, "rb") as fid:
+        for chunk in iter(lambda: fid.read(chunk_size), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def hash_array(*arrays):
+    """Content hash of one or more numpy arrays (dtype, shape and bytes).
+
+    Parameters
+    ----------
+    *arrays : ndarray
+        The arrays.
+
+    Returns
+    -------
+    digest : str
+        Hex sha256 digest.
+    """
+    h = hashlib.sha256()
+    for arr in arrays:
+        arr = np.ascontiguousarray(arr)
+        h.update(str(arr.dtype).encode())
+        h.update(str(arr.shape).encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def hash_config(config):
+    """Stable hash of a JSON-serialisable configuration.
+
+    Parameters
+    ----------
+    config : dict
+        The configuration.
+
+    Returns
+    -------
+    digest : str
+        The first 16 hex characters of the sha256 of its sorted JSON.
+    """
+    text = json.dumps(config, sort_keys=True, default=_json_default)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

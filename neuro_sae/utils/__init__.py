@@ -1,0 +1,35 @@
+"""Shared utilities: logging and ``verbose``, progress bars, ``random_state``,
+validation, the docdict."""
+
+from ._check import (
+    check_array,
+    check_fname,
+    check_option,
+    check_positive,
+    suggest,
+    validate_type,
+)
+from ._logging import logger, set_log_level, use_log_level, verbose, warn
+from ._progress import progress_bar
+from ._random import check_random_state, derive_seed, torch_generator
+from .docs import docdict, fill_doc
+
+__all__ = [
+    "check_array",
+    "check_fname",
+    "check_option",
+    "check_positive",
+    "check_random_state",
+    "derive_seed",
+    "docdict",
+    "fill_doc",
+    "logger",
+    "progress_bar",
+    "set_log_level",
+    "suggest",
+    "torch_generator",
+    "use_log_level",
+    "validate_type",
+    "verbose",
+    "warn",
+]

@@ -1,0 +1,100 @@
+"""The docdict: shared parameter descriptions written once and spliced in with
+:func:`fill_doc`."""
+
+from __future__ import annotations
+
+import inspect
+
+docdict: dict[str, str] = {}
+
+docdict["verbose"] = """
+verbose : bool | str | int | None
+    Control verbosity of the logging output. If ``None``, use the level of the
+    ``neuro_sae`` logger (see :func:`neuro_sae.set_log_level`); ``True`` is
+    ``'INFO'`` and ``False`` is ``'WARNING'``."""
+
+docdict["n_jobs"] = """
+n_jobs : int | None
+    Number of jobs to run in parallel (joblib). ``None`` is serial unless a
+    :func:`joblib.parallel_config` context says otherwise; ``-1`` uses all
+    cores. Parallelism lives at one level at a time."""
+
+docdict["random_state"] = """
+random_state : None | int | numpy.random.Generator
+    The source of randomness. ``None`` draws fresh entropy, an int makes the
+    result reproducible, a Generator is used as is. Nothing is seeded
+    globally."""
+
+docdict["device"] = """
+device : str | torch.device
+    Torch device for the computation, e.g. ``"cpu"`` or ``"cuda"``."""
+
+docdict["tmin_trf"] = """
+tmin : float
+    Start of the lag window in seconds. Lags follow MNE:
+    ``delays = arange(round(tmin * sfreq), round(tmax * sfreq) + 1)``,
+    inclusive; a positive lag means the brain response follows the stimulus
+    (the EEG at time t is predicted from the stimulus at t - lag)."""
+
+docdict["tmax_trf"] = """
+tmax : float
+    End of the lag window in seconds (inclusive; see ``tmin``)."""
+
+docdict["sfreq_features"] = """
+sfreq : float
+    Sampling rate in Hz of the feature series and the EEG (the EEG rate after
+    alignment, e.g. 128.0)."""
+
+docdict["frame_times"] = """
+times : ndarray, shape (n_frames,)
+    Time of each frame in seconds from the stimulus start: the centre of the
+    frame's receptive field (frame i of the Whisper encoder is at
+    ``0.02 * i`` s; frame i of HuBERT/wav2vec2 at ``0.02 * i + 0.0125`` s)."""
+
+docdict["layers"] = """
+layers : int | list of int | None
+    Encoder layers, 1-based: layer n is the output of the n-th transformer
+    block and layer 0 the stem output (before the first block). ``None``
+    means every block output (1 ... n_layers)."""
+
+docdict["alphas"] = """
+alphas : array-like of float
+    Ridge penalties to try. Alphas are raw (added to the diagonal of the
+    un-normalised lagged covariance ``X^T X``); mTRFpy's ``lambda`` relates
+    to them as ``alpha = lambda * n_train_samples_per_trial / ...``: see the
+    encoding module notes."""
+
+
+def fill_doc(obj):
+    """Fill ``%(name)s`` placeholders in a docstring from :data:`docdict`.
+
+    Parameters
+    ----------
+    obj : callable | type
+        The function or class to document.
+
+    Returns
+    -------
+    obj : callable | type
+        The same object, with its docstring filled.
+    """
+    doc = obj.__doc__
+    if not doc:
+        return obj
+    lines = doc.splitlines()
+    indent = 4
+    for line in lines[1:]:
+        stripped = line.lstrip()
+        if stripped:
+            indent = len(line) - len(stripped)
+            break
+    pad = " " * indent
+    filled = {}
+    for key, val in docdict.items():
+        body = inspect.cleandoc(val).splitlines()
+        filled[key] = body[0] + "".join("\n" + pad + b for b in body[1:])
+    try:
+        obj.__doc__ = doc % filled
+    except (KeyError, ValueError) as err:
+        raise RuntimeError(f"Error documenting {obj.__qualname__}: {err}") from err
+    return obj
