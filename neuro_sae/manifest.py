@@ -1,0 +1,390 @@
+"""The study manifest: a validated YAML description of stimuli, subjects, EEG,
+backbone, SAE, TRF and statistics settings.
+
+Loading validates with pydantic (unknown keys are rejected with a "did you
+mean" suggestion), resolves paths relative to the manifest file and names any
+missing file.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .utils import check_fname, logger, verbose
+
+__all__ = ["Manifest", "ManifestError", "load_manifest"]
+
+PACKAGE_STIMULI = "package:demo_stimuli"
+
+
+class ManifestError(ValueError):
+    """A manifest that does not validate; the message names the file, key and fix."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class StimulusRun(_Section):
+    """One stimulus run: an audio file presented once per subject."""
+
+    id: str = Field(description="Run identifier; EEG annotations read '<onset_prefix><id>'.")
+    file: str = Field(description="Audio file, relative to the stimuli folder.")
+    transcript: str | None = Field(default=None, description="Optional transcript file.")
+
+
+class StimuliSection(_Section):
+    """Where the stimuli are."""
+
+    root: str = Field(
+        default=PACKAGE_STIMULI,
+        description="Stimuli folder relative to the manifest, or 'package:demo_stimuli'.",
+    )
+    runs: list[StimulusRun] = Field(min_length=1)
+
+    @field_validator("runs")
+    @classmethod
+    def _unique_ids(cls, runs):
+        ids = [r.id for r in runs]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"stimulus run ids must be unique; repeated: {dup}")
+        return runs
+
+
+class EEGSection(_Section):
+    """The EEG recordings and their preprocessing."""
+
+    files: str = Field(
+        default="{derivatives}/sub-{subject}/eeg/sub-{subject}_task-listen_eeg.fif",
+        description="Pattern of one recording per subject ({subject}, {derivatives}).",
+    )
+    simulate: bool = Field(default=False, description="Simulate EEG from the features (demo).")
+    montage: str = "biosemi64"
+    onset_prefix: str = "stim/"
+    sfreq: float = Field(default=128.0, gt=0, description="Analysis rate in Hz.")
+    l_freq: float | None = Field(default=1.0, ge=0)
+    h_freq: float | None = Field(default=8.0, gt=0)
+    reference: str | None = None
+    scaling: Literal["robust", "zscore"] | None = "robust"
+
+    @model_validator(mode="after")
+    def _band(self):
+        if self.l_freq is not None and self.h_freq is not None and self.l_freq >= self.h_freq:
+            raise ValueError(f"eeg.l_freq ({self.l_freq}) must be below eeg.h_freq ({self.h_freq})")
+        if self.h_freq is not None and self.h_freq >= self.sfreq / 2:
+            raise ValueError(
+                f"eeg.h_freq ({self.h_freq} Hz) must be below the Nyquist frequency of "
+                f"eeg.sfreq ({self.sfreq / 2} Hz)"
+            )
+        return self
+
+
+class BackboneSection(_Section):
+    """The speech model whose encoder layers are read."""
+
+    name: str = Field(default="auto", description="'auto', 'whisper-base', 'whisper-tiny.en', a folder or a hub id.")
+    layers: list[int] | Literal["all"] = "all"
+    window_s: float = Field(default=30.0, gt=0, le=30.0)
+    context_s: float = Field(default=5.0, ge=0)
+    device: str = "cpu"
+
+
+class SAESection(_Section):
+    """SAE settings (BatchTopK)."""
+
+    layers: list[int] | Literal["last"] = "last"
+    expansion: int = Field(default=8, ge=1)
+    k: int = Field(default=50, ge=1)
+    n_steps: int = Field(default=2000, ge=1)
+    batch_size: int = Field(default=2500, ge=1)
+    lr: float = Field(default=2e-4, gt=0)
+    random_state: int = 0
+
+
+class FeaturesSection(_Section):
+    """How SAE feature series are made and selected."""
+
+    mode: Literal["threshold", "batchtopk", "topk"] = "threshold"
+    min_rate: float = Field(default=1.0, ge=0, description="Alive: active at least this often per second.")
+    max_features: int | None = Field(default=None, ge=1)
+    scale: Literal["max", "zscore"] | None = "max"
+
+
+class TRFSection(_Section):
+    """Univariate TRF sweep."""
+
+    tmin: float = -0.1
+    tmax: float = 0.5
+    alphas: list[float] = Field(default_factory=lambda: [10.0**e for e in range(-1, 7)], min_length=1)
+
+    @model_validator(mode="after")
+    def _window(self):
+        if self.tmin >= self.tmax:
+            raise ValueError(f"trf.tmin ({self.tmin}) must be below trf.tmax ({self.tmax})")
+        return self
+
+
+class StatsSection(_Section):
+    """Permutation statistics."""
+
+    n_permutations: int = Field(default=1000, ge=19)
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    group_method: Literal["pooled-null", "sign-flip"] = "pooled-null"
+    random_state: int = 0
+
+
+class SimulationSection(_Section):
+    """Planted-truth EEG (the demo)."""
+
+    n_planted: int = Field(default=5, ge=1)
+    snr: float | None = Field(default=None, gt=0)
+    random_state: int = 42
+
+
+class Manifest(_Section):
+    """A validated study manifest.
+
+    Attributes hold the sections; :attr:`path` is the manifest file and
+    :meth:`resolve` turns manifest-relative paths into absolute ones.
+    """
+
+    name: str
+    description: str = ""
+    derivatives: str = Field(default="derivatives/{name}", description="Output folder, relative to the current directory.")
+    subjects: list[str] = Field(min_length=1)
+    stimuli: StimuliSection
+    eeg: EEGSection = Field(default_factory=EEGSection)
+    backbone: BackboneSection = Field(default_factory=BackboneSection)
+    sae: SAESection = Field(default_factory=SAESection)
+    features: FeaturesSection = Field(default_factory=FeaturesSection)
+    trf: TRFSection = Field(default_factory=TRFSection)
+    stats: StatsSection = Field(default_factory=StatsSection)
+    simulation: SimulationSection = Field(default_factory=SimulationSection)
+    path: str | None = Field(default=None, exclude=True)
+
+    @field_validator("subjects")
+    @classmethod
+    def _subjects(cls, subjects):
+        bad = [s for s in subjects if not s or not str(s).replace("-", "").isalnum()]
+        if bad:
+            raise ValueError(f"subject labels must be alphanumeric (BIDS), got {bad}")
+        return [str(s) for s in subjects]
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def base_dir(self):
+        """Folder that manifest-relative paths start from."""
+        return Path(self.path).parent if self.path else Path.cwd()
+
+    def resolve(self, path):
+        """Resolve a manifest-relative path.
+
+        Parameters
+        ----------
+        path : str | os.PathLike
+            Absolute, or relative to the manifest's folder.
+
+        Returns
+        -------
+        path : pathlib.Path
+            An absolute path.
+        """
+        path = Path(str(path)).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+    def stimuli_dir(self):
+        """The stimuli folder (the packaged demo stimuli for ``package:demo_stimuli``).
+
+        Returns
+        -------
+        path : pathlib.Path
+            The folder.
+        """
+        if self.stimuli.root == PACKAGE_STIMULI:
+            from .data import demo_stimuli_dir
+
+            return Path(demo_stimuli_dir())
+        return self.resolve(self.stimuli.root)
+
+    def stimulus_files(self, *, check=True):
+        """Audio file of every run.
+
+        Parameters
+        ----------
+        check : bool
+            Raise ``FileNotFoundError`` naming the run and the manifest when a
+            file is missing.
+
+        Returns
+        -------
+        files : dict of str to pathlib.Path
+            Run id to audio path, in manifest order.
+        """
+        root = self.stimuli_dir()
+        out = {}
+        for run in self.stimuli.runs:
+            fname = (root / run.file).resolve()
+            if check:
+                check_fname(
+                    fname,
+                    f"stimuli.runs[id={run.id!r}].file",
+                    hint=f"Fix the path in {self.path or 'the manifest'} (relative to {root}) "
+                    "or add the file.",
+                )
+            out[run.id] = fname
+        return out
+
+    def derivatives_dir(self, out=None):
+        """The output folder (``out`` overrides the manifest).
+
+        Parameters
+        ----------
+        out : str | os.PathLike | None
+            Override.
+
+        Returns
+        -------
+        path : pathlib.Path
+            The folder (not created).
+        """
+        if out is not None:
+            return Path(out).expanduser().resolve()
+        return Path(self.derivatives.format(name=self.name)).expanduser().resolve()
+
+    def eeg_file(self, subject, derivatives):
+        """EEG recording of one subject.
+
+        Parameters
+        ----------
+        subject : str
+            Subject label.
+        derivatives : str | os.PathLike
+            The output folder (for patterns using ``{derivatives}``).
+
+        Returns
+        -------
+        path : pathlib.Path
+            The recording's path.
+        """
+        self._check_subject(subject)
+        return self.resolve(self.eeg.files.format(subject=subject, derivatives=derivatives))
+
+    def _check_subject(self, subject):
+        if subject not in self.subjects:
+            hint = difflib.get_close_matches(str(subject), self.subjects, n=1)
+            msg = (
+                f"Subject {subject!r} is not in the manifest {self.path or ''}; "
+                f"its subjects are {self.subjects}."
+            )
+            if hint:
+                msg += f" Did you mean {hint[0]!r}?"
+            raise ValueError(msg)
+
+
+def _field_names(model_cls):
+    return list(model_cls.model_fields)
+
+
+def _model_at(loc):
+    """The pydantic model class at a validation-error location."""
+    cls = Manifest
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = cls.model_fields.get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        cands = [a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not cands:
+            # list[Model]
+            for a in args:
+                inner = getattr(a, "__args__", ())
+                cands += [i for i in inner if isinstance(i, type) and issubclass(i, BaseModel)]
+        if not cands:
+            return None
+        cls = cands[0]
+    return cls
+
+
+def _format_errors(err, source):
+    lines = [f"Invalid manifest {source}:"]
+    for e in err.errors():
+        loc = e["loc"]
+        key = ".".join(str(p) for p in loc)
+        if e["type"] == "extra_forbidden":
+            cls = _model_at(loc)
+            allowed = _field_names(cls) if cls is not None else []
+            allowed = [a for a in allowed if a != "path"]
+            hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.5)
+            msg = f"  - unknown key '{key}'."
+            if hint:
+                msg += f" Did you mean '{hint[0]}'?"
+            if allowed:
+                msg += f" Allowed keys here: {', '.join(allowed)}."
+        elif e["type"] == "missing":
+            msg = f"  - missing required key '{key}'."
+        else:
+            msg = f"  - '{key}': {e['msg']} (got {e.get('input')!r})."
+        lines.append(msg)
+    return "\n".join(lines)
+
+
+@verbose
+def load_manifest(fname, *, overrides=None, check_files=True, verbose=None):
+    """Load and validate a study manifest.
+
+    Parameters
+    ----------
+    fname : str | os.PathLike
+        The YAML file.
+    overrides : dict | None
+        Values that replace the file's (nested dicts merge), e.g.
+        ``{"stats": {"n_permutations": 200}}``.
+    check_files : bool
+        Check that every stimulus file exists (named in the error if not).
+    %(verbose)s
+
+    Returns
+    -------
+    manifest : Manifest
+        The validated manifest.
+    """
+    fname = check_fname(fname, "manifest", hint="Pass the path of a YAML manifest, e.g. data_manifests/demo.yaml.")
+    with open(fname) as fid:
+        try:
+            raw = yaml.safe_load(fid)
+        except yaml.YAMLError as err:
+            raise ManifestError(f"Manifest {fname} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ManifestError(f"Manifest {fname} must hold a mapping at top level, got {type(raw).__name__}.")
+    if overrides:
+        raw = _merge(raw, overrides)
+    try:
+        manifest = Manifest(**raw, path=str(Path(fname).resolve()))
+    except ValidationError as err:
+        raise ManifestError(_format_errors(err, fname)) from None
+    if check_files:
+        manifest.stimulus_files(check=True)
+    logger.info(
+        f"Manifest {manifest.name!r}: {len(manifest.subjects)} subjects, "
+        f"{len(manifest.stimuli.runs)} stimulus runs"
+    )
+    return manifest
+
+
+def _merge(base, new):
+    out = dict(base)
+    for key, val in new.items():
+        if isinstance(val, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], val)
+        else:
+            out[key] = val
+    return out

@@ -1,0 +1,83 @@
+"""The ``neuro-sae`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..utils import use_log_level
+
+
+def _parser():
+    p = argparse.ArgumentParser(
+        prog="neuro-sae",
+        description="SAE features of speech models related to EEG: run a study's steps.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name, help_, subject=False):
+        sp = sub.add_parser(name, help=help_)
+        sp.add_argument("--manifest", default=None, help="study manifest (YAML); default: the demo")
+        sp.add_argument("--out", default=None, help="derivatives folder (default: the manifest's)")
+        sp.add_argument("--force", action="store_true", help="recompute even if up to date")
+        sp.add_argument("--verbose", default="INFO", help="log level (DEBUG, INFO, WARNING)")
+        if subject:
+            sp.add_argument("--subject", required=True, help="subject label, e.g. 01")
+        return sp
+
+    add("demo", "run the whole demo chain (extract, SAE, simulate, TRF, stats, figures)")
+    add("extract", "step 01: backbone activations of every stimulus")
+    add("train-sae", "step 02: train the SAE(s) and encode feature series")
+    add("simulate", "step 03: simulate EEG from the features (demo studies)")
+    add("fit", "step 04: TRF sweep and permutation null for one subject", subject=True)
+    add("group", "step 05: group-level statistics and recovery")
+    add("figures", "draw the figures from saved results")
+    return p
+
+
+def main(argv=None):
+    """Entry point of the ``neuro-sae`` console script.
+
+    Parameters
+    ----------
+    argv : list of str | None
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    code : int
+        Exit status.
+    """
+    from ..manifest import ManifestError, load_manifest
+    from . import demo, figures, steps
+
+    args = _parser().parse_args(argv)
+    try:
+        with use_log_level(args.verbose.upper()):
+            fname = args.manifest or demo.default_manifest()
+            manifest = load_manifest(fname)
+            out = manifest.derivatives_dir(args.out)
+            if args.command == "demo":
+                recovery = demo.run_study(manifest, out, force=args.force)
+                if recovery is not None:
+                    print(demo.format_summary(recovery, out))
+            elif args.command == "extract":
+                steps.extract_step(manifest, out, force=args.force)
+            elif args.command == "train-sae":
+                steps.train_sae_step(manifest, out, force=args.force)
+            elif args.command == "simulate":
+                steps.simulate_step(manifest, out, force=args.force)
+            elif args.command == "fit":
+                steps.fit_subject_step(manifest, out, args.subject, force=args.force)
+            elif args.command == "group":
+                steps.group_step(manifest, out, force=args.force)
+            elif args.command == "figures":
+                figures.make_figures(manifest, out)
+    except (ManifestError, FileNotFoundError, ValueError, RuntimeError) as err:
+        print(f"neuro-sae {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Structural rules: verbose decoration, no global RNG, security, layering."""
+
+import ast
+import importlib
+import inspect
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import neuro_sae
+
+ROOT = Path(__file__).resolve().parents[1]
+PKG = ROOT / "neuro_sae"
+SCRIPT_DIRS = [PKG, ROOT / "analyses", ROOT / "figures"]
+
+
+def _modules():
+    for info in pkgutil.walk_packages(neuro_sae.__path__, "neuro_sae."):
+        yield importlib.import_module(info.name)
+
+
+def _py_files():
+    for d in SCRIPT_DIRS:
+        if d.is_dir():
+            yield from sorted(d.rglob("*.py"))
+
+
+def test_verbose_decorated():
+    """Every public function or method taking ``verbose`` is wrapped by @verbose."""
+    bad = []
+    for mod in _modules():
+        for name, obj in vars(mod).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != mod.__name__:
+                continue
+            cands = [obj]
+            if inspect.isclass(obj):
+                cands = [
+                    m for n, m in vars(obj).items()
+                    if inspect.isfunction(m) and (not n.startswith("_") or n == "__init__")
+                ]
+            for fun in cands:
+                if not inspect.isfunction(fun):
+                    continue
+                params = inspect.signature(fun).parameters
+                if "verbose" in params:
+                    if params["verbose"].default is not None:
+                        bad.append(f"{mod.__name__}.{fun.__qualname__}: verbose must default to None")
+                    if inspect.isclass(obj) and fun.__name__ == "__init__":
+                        continue  # estimators store verbose; they do not log in __init__
+                    if not getattr(fun, "__neuro_sae_verbose__", False):
+                        bad.append(f"{mod.__name__}.{fun.__qualname__}")
+    assert not bad, "not decorated with @verbose:\n" + "\n".join(bad)
+
+
+_GLOBAL_RNG = {
+    ("np", "random", "seed"),
+    ("numpy", "random", "seed"),
+    ("torch", "manual_seed"),
+    ("random", "seed"),
+    ("torch", "cuda", "manual_seed_all"),
+}
+_LEGACY_NP = {"rand", "randn", "randint", "random", "choice", "permutation", "shuffle", "normal", "uniform"}
+
+
+def _dotted(node):
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    return tuple(reversed(parts))
+
+
+def test_no_global_rng():
+    """No global seeding and no legacy global numpy RNG calls."""
+    bad = []
+    for fname in _py_files():
+        tree = ast.parse(fname.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                name = _dotted(node.func)
+                if name in _GLOBAL_RNG or (
+                    len(name) == 3 and name[:2] in {("np", "random"), ("numpy", "random")}
+                    and name[2] in _LEGACY_NP
+                ):
+                    bad.append(f"{fname.relative_to(ROOT)}:{node.lineno} {'.'.join(name)}")
+    assert not bad, "global RNG use (pass random_state instead):\n" + "\n".join(bad)
+
+
+def test_security_rules():
+    """torch.load only with weights_only=True; no pickles written; YAML via safe_load."""
+    bad = []
+    for fname in _py_files():
+        tree = ast.parse(fname.read_text())
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = _dotted(node.func)
+            kw = {k.arg: k.value for k in node.keywords}
+            where = f"{fname.relative_to(ROOT)}:{node.lineno}"
+            if name[-2:] == ("torch", "load"):
+                v = kw.get("weights_only")
+                if not (isinstance(v, ast.Constant) and v.value is True):
+                    bad.append(f"{where} torch.load without weights_only=True")
+            if name[-2:] in {("pickle", "dump"), ("pickle", "dumps"), ("yaml", "load")}:
+                bad.append(f"{where} {'.'.join(name)}")
+            if "trust_remote_code" in kw:
+                v = kw["trust_remote_code"]
+                if not (isinstance(v, ast.Constant) and v.value is False):
+                    bad.append(f"{where} trust_remote_code")
+            if name and name[-1] in {"save", "savez", "savez_compressed"} and "allow_pickle" in kw:
+                v = kw["allow_pickle"]
+                if not (isinstance(v, ast.Constant) and v.value is False):
+                    bad.append(f"{where} allow_pickle")
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("subpackage", ["encoding", "stats", "align"])
+def test_neuro_side_does_not_import_torch(subpackage):
+    """The neuroscience half never imports torch or the SAE half."""
+    code = (
+        "import sys, importlib; importlib.import_module('neuro_sae.%s'); "
+        "bad = [m for m in ('torch', 'neuro_sae.sae', 'neuro_sae.backbones') if m in sys.modules]; "
+        "print(','.join(bad))" % subpackage
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "", f"neuro_sae.{subpackage} imports {res.stdout.strip()}"
+
+
+def test_encoding_stats_sources_do_not_import_sae():
+    for sub in ("encoding", "stats"):
+        for fname in (PKG / sub).rglob("*.py"):
+            tree = ast.parse(fname.read_text())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    assert not node.module.lstrip(".").startswith(("sae", "backbones")), fname
+                    assert "torch" not in node.module.split(".")[0] or node.col_offset > 0, fname
