@@ -1,0 +1,220 @@
+"""Extraction of encoder activations for one stimulus: resampling, windowing with
+context, batched inference and stitching."""
+
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+
+import numpy as np
+
+from ..backbones._backbone import (
+    _CONV_FIELD,
+    _CONV_STRIDE,
+    LAYER_CONVENTION,
+    SFREQ,
+    Backbone,
+    frame_times,
+    n_frames_for,
+)
+from ..utils import (
+    check_array,
+    check_positive,
+    fill_doc,
+    logger,
+    progress_bar,
+    validate_type,
+    verbose,
+)
+from ._container import Activations
+
+_SAMPLES_PER_FRAME = _CONV_STRIDE  # 320 samples = 20 ms for both encoders
+
+
+def _to_mono_16k(audio, sfreq):
+    """Check the audio, average channels and resample to 16 kHz (float32)."""
+    from scipy.signal import resample_poly
+
+    x = check_array(audio, "audio", ndim=(1, 2), dtype=np.float64)
+    if x.ndim == 2:
+        ch_axis = int(np.argmin(x.shape))
+        logger.info(
+            f"audio has shape {x.shape}: averaging its {x.shape[ch_axis]} channels (axis "
+            f"{ch_axis}, the shorter one) to mono"
+        )
+        x = x.mean(axis=ch_axis)
+    check_positive(sfreq, "sfreq")
+    if sfreq != SFREQ:
+        ratio = Fraction(SFREQ / float(sfreq)).limit_denominator(10_000)
+        logger.info(f"Resampling audio from {sfreq:g} Hz to {SFREQ} Hz (x {ratio})")
+        x = resample_poly(x, ratio.numerator, ratio.denominator)
+    return x.astype(np.float32)
+
+
+def _plan_windows(n_frames, win, ctx):
+    """Window starts and kept frame ranges (all in frames).
+
+    Window k starts at frame ``k * hop`` (``hop = win - 2 * ctx``) and covers frames
+    ``[start, start + win)``. It keeps ``[start + ctx, start + win - ctx)``; the first
+    keeps from frame 0 and the last up to ``n_frames``. Kept ranges tile the frames
+    exactly, and every kept frame has at least ``ctx`` frames of context on each
+    side inside its window, except where the audio starts or ends.
+    """
+    hop = win - 2 * ctx
+    n_win = 1 + max(0, -(-(n_frames - win) // hop))
+    plan = []
+    for k in range(n_win):
+        start = k * hop
+        lo = 0 if k == 0 else start + ctx
+        hi = n_frames if k == n_win - 1 else start + win - ctx
+        plan.append((start, lo, hi))
+    return plan
+
+
+@fill_doc
+@verbose
+def extract_activations(
+    backbone,
+    audio,
+    *,
+    sfreq=16000,
+    layers=None,
+    window_s=30.0,
+    context_s=5.0,
+    batch_size=4,
+    stimulus_id=None,
+    verbose=None,
+):
+    """Extract encoder activations of one stimulus, every requested layer at once.
+
+    Long audio is cut into windows of ``window_s`` that overlap by
+    ``2 * context_s``; each window keeps its central part, so every returned frame
+    saw at least ``context_s`` of audio on both sides (except near the start and
+    end of the stimulus), and the kept parts tile the stimulus exactly. Whisper
+    windows are zero-padded to the model's 30 s input by its log-mel feature
+    extractor; the frames of that padding are never returned. Audio no longer than
+    one window goes through the model in a single pass.
+
+    Frames returned: Whisper, the ``ceil(n_samples / 320)`` frames whose centre lies
+    inside the audio; HuBERT/wav2vec2, the ``floor((n_samples - 400) / 320) + 1``
+    frames of the convolutional stem. So ``mask`` is all True.
+
+    Parameters
+    ----------
+    backbone : Backbone
+        From :func:`neuro_sae.backbones.load_backbone`.
+    audio : array, shape (n_samples,) | (n_samples, n_channels)
+        The waveform. Several channels are averaged to mono (logged at INFO).
+    sfreq : float
+        Sampling rate of ``audio`` in Hz; other rates than 16000 are resampled
+        with :func:`scipy.signal.resample_poly`.
+    %(layers)s
+        The last layer is the encoder's ``last_hidden_state``: for Whisper, the
+        output of the last block followed by the encoder's final layer norm (as in
+        transformers' ``hidden_states[-1]``, 4.x and 5.x alike, and the released
+        AudioSAE checkpoints). Other layers are raw block outputs.
+    window_s : float
+        Window length in seconds (Whisper: at most 30).
+    context_s : float
+        Context kept on each side of a window's central part, in seconds
+        (``2 * context_s < window_s``).
+    batch_size : int
+        Windows per forward pass.
+    stimulus_id : str | None
+        Identifier stored in the result.
+    %(verbose)s
+
+    Returns
+    -------
+    acts : Activations
+        ``data[layer]`` float32 arrays of shape ``(n_frames, d_model)``, frame
+        ``times`` (see :func:`neuro_sae.backbones.frame_times`), ``mask`` (all
+        True) and provenance (backbone, revision, layer convention, dtype,
+        windowing).
+    """
+    import torch
+
+    validate_type(backbone, Backbone, "backbone")
+    validate_type(batch_size, "int", "batch_size")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size} instead.")
+    validate_type(stimulus_id, (str, None), "stimulus_id")
+    layers = backbone.check_layers(layers)
+    check_positive(window_s, "window_s")
+    check_positive(context_s, "context_s", strict=False)
+    win = int(round(window_s * backbone.frame_rate))
+    ctx = int(round(context_s * backbone.frame_rate))
+    if backbone.kind == "whisper":
+        max_win = backbone.window_samples // _SAMPLES_PER_FRAME
+        if win > max_win:
+            raise ValueError(
+                f"window_s={window_s} is longer than the {max_win / backbone.frame_rate:g} s "
+                f"input of {backbone.name}; use window_s <= {max_win / backbone.frame_rate:g}."
+            )
+    if win - 2 * ctx < 1:
+        raise ValueError(
+            f"context_s={context_s} leaves no central part in windows of window_s={window_s} "
+            f"(need 2 * context_s < window_s); lower context_s, e.g. context_s={window_s / 6:g}."
+        )
+    x = _to_mono_16k(audio, sfreq)
+    if backbone.normalize_audio:
+        x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
+    n_frames = n_frames_for(len(x), backbone.kind)
+    if n_frames < 1:
+        raise ValueError(
+            f"audio is too short: {len(x)} samples at 16 kHz give no {backbone.kind} frame "
+            f"(need at least {_CONV_FIELD} samples)."
+        )
+    plan = _plan_windows(n_frames, win, ctx)
+    # audio span of a window of `win` frames
+    span = win * _SAMPLES_PER_FRAME + (0 if backbone.kind == "whisper" else _CONV_FIELD - _CONV_STRIDE)
+    segments = [x[s * _SAMPLES_PER_FRAME : s * _SAMPLES_PER_FRAME + span] for s, _, _ in plan]
+    out = {n: np.empty((n_frames, backbone.d_model), np.float32) for n in layers}
+    # group windows of equal input length (HuBERT: the last one is shorter)
+    order = sorted(range(len(plan)), key=lambda i: (-len(segments[i]), i))
+    batches, cur = [], []
+    for i in order:
+        if cur and (len(cur) == batch_size or len(segments[i]) != len(segments[cur[0]])):
+            batches.append(cur)
+            cur = []
+        cur.append(i)
+    batches.append(cur)
+    logger.info(
+        f"Extracting layers {layers} of {backbone.name} for {len(x) / SFREQ:.2f} s of audio: "
+        f"{n_frames} frames in {len(plan)} window(s) of {win / backbone.frame_rate:g} s"
+    )
+    t0 = time.perf_counter()
+    with progress_bar(total=len(plan), desc=f"{backbone.name} windows", unit="win") as bar:
+        for batch in batches:
+            inputs = backbone.prepare([segments[i] for i in batch])
+            res = backbone.forward_layers(inputs, layers)
+            for n, tensor in res.items():
+                arr = tensor.to(device="cpu", dtype=torch.float32).numpy()
+                for j, i in enumerate(batch):
+                    start, lo, hi = plan[i]
+                    out[n][lo:hi] = arr[j, lo - start : hi - start]
+            bar.update(len(batch))
+    logger.info(f"Extracted {n_frames} frames in {time.perf_counter() - t0:.1f} s")
+    provenance = dict(
+        backbone=backbone.name,
+        kind=backbone.kind,
+        revision=backbone.revision,
+        backbone_provenance=backbone.provenance,
+        layer_convention=LAYER_CONVENTION,
+        dtype=str(backbone.dtype).replace("torch.", ""),
+        window_s=win / backbone.frame_rate,
+        context_s=ctx / backbone.frame_rate,
+        n_windows=len(plan),
+        input_sfreq=float(sfreq),
+        n_samples_16k=len(x),
+        normalize_audio=backbone.normalize_audio,
+    )
+    return Activations(
+        data=out,
+        times=frame_times(n_frames, backbone.kind),
+        mask=np.ones(n_frames, bool),
+        sfreq=backbone.frame_rate,
+        backbone=backbone.name,
+        stimulus_id=stimulus_id,
+        provenance=provenance,
+    )

@@ -1,0 +1,32 @@
+"""Audio encoders (Whisper, HuBERT, wav2vec2): loading (demo weights, CTranslate2 folders,
+transformers folders, hub ids), 1-based layer taps and frame timing."""
+
+from ._backbone import (
+    FRAME_RATE,
+    LAYER_CONVENTION,
+    Backbone,
+    frame_times,
+    load_backbone,
+    n_frames_for,
+)
+from ._ct2 import (
+    convert_ct2_whisper,
+    ct2_to_transformers_state_dict,
+    get_demo_whisper,
+    installed_demo_models,
+    read_ct2_model,
+)
+
+__all__ = [
+    "FRAME_RATE",
+    "LAYER_CONVENTION",
+    "Backbone",
+    "convert_ct2_whisper",
+    "ct2_to_transformers_state_dict",
+    "frame_times",
+    "get_demo_whisper",
+    "installed_demo_models",
+    "load_backbone",
+    "n_frames_for",
+    "read_ct2_model",
+]
