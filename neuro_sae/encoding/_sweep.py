@@ -1,0 +1,426 @@
+"""Univariate sweep: one TRF per feature, for every feature x channel, with nested CV."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from .. import __version__
+from ..io import save_npz
+from ..utils import check_fname, fill_doc, logger, progress_bar, verbose
+from ._lagged import (
+    _as_int,
+    _check_run_length,
+    _check_runs,
+    _RunStats,
+    _times_to_delays,
+    _univariate_run_stats,
+)
+from ._ridge import _check_alphas, _default_alphas, _Fold
+
+_FORMAT_VERSION = 1
+
+
+@dataclass
+class SweepResult:
+    """Results of :func:`univariate_sweep` (one TRF per feature and channel).
+
+    Attributes
+    ----------
+    r : ndarray, shape (n_features, n_channels)
+        Mean over outer folds (held-out runs) of the held-out Pearson r.
+    r_folds : ndarray, shape (n_folds, n_features, n_channels)
+        Held-out Pearson r per outer fold (fold ``j`` holds out run ``j``).
+    alpha : ndarray, shape (n_folds, n_features, n_channels)
+        Raw alpha chosen by the inner leave-one-run-out CV of each outer fold.
+    coef : ndarray, shape (n_features, n_channels, n_delays)
+        Kernels refitted on all runs with ``alpha_final``.
+    intercept : ndarray, shape (n_features, n_channels)
+        Intercepts of the refitted kernels.
+    alpha_final : ndarray, shape (n_features, n_channels)
+        Alpha chosen by leave-one-run-out CV on all runs (used for ``coef``).
+    weights : ndarray of float32, shape (n_folds, n_features, n_channels, n_delays)
+        The weights of each outer fold (trained without run ``j``), kept for the
+        permutation null.
+    intercepts : ndarray of float32, shape (n_folds, n_features, n_channels)
+        Intercepts of each outer fold.
+    alphas : ndarray, shape (n_features, n_alphas)
+        The raw alpha grid of each feature.
+    delays : ndarray of int, shape (n_delays,)
+        Delays in samples.
+    sfreq : float
+        Sampling rate in Hz.
+    tmin, tmax : float
+        The lag window in seconds.
+    n_times : ndarray of int, shape (n_runs,)
+        Samples per run (checked by the permutation test).
+    feature_names : list of str
+        Feature names.
+    ch_names : list of str
+        Channel names.
+    provenance : dict
+        Versions and settings.
+    """
+
+    r: np.ndarray
+    r_folds: np.ndarray
+    alpha: np.ndarray
+    coef: np.ndarray
+    intercept: np.ndarray
+    alpha_final: np.ndarray
+    weights: np.ndarray
+    intercepts: np.ndarray
+    alphas: np.ndarray
+    delays: np.ndarray
+    sfreq: float
+    tmin: float
+    tmax: float
+    n_times: np.ndarray
+    feature_names: list = field(default_factory=list)
+    ch_names: list = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def times(self):
+        """Delays in seconds, shape (n_delays,)."""
+        return self.delays / self.sfreq
+
+    @property
+    def n_features(self):
+        """Number of features."""
+        return self.r.shape[0]
+
+    @property
+    def n_channels(self):
+        """Number of channels."""
+        return self.r.shape[1]
+
+    def __repr__(self):
+        return (
+            f"<SweepResult | {self.n_features} features x {self.n_channels} channels, "
+            f"{len(self.n_times)} runs, lags {self.tmin:g} ... {self.tmax:g} s at "
+            f"{self.sfreq:g} Hz, max r = {np.max(self.r):.3f}>"
+        )
+
+    @verbose
+    def to_frame(self, *, verbose=None):
+        """Tidy table: one row per feature x channel.
+
+        Parameters
+        ----------
+        %(verbose)s
+
+        Returns
+        -------
+        df : pandas.DataFrame
+            Columns ``feature``, ``channel``, ``r`` (mean held-out r), ``alpha``
+            (``alpha_final``), ``peak_lag_s`` and ``peak_amplitude`` (the signed
+            kernel value at the delay of largest absolute weight).
+        """
+        import pandas as pd
+
+        F, C = self.r.shape
+        peak = np.argmax(np.abs(self.coef), axis=-1)
+        amp = np.take_along_axis(self.coef, peak[..., np.newaxis], -1)[..., 0]
+        return pd.DataFrame(
+            dict(
+                feature=np.repeat(np.asarray(self.feature_names, dtype=str), C),
+                channel=np.tile(np.asarray(self.ch_names, dtype=str), F),
+                r=self.r.ravel(),
+                alpha=self.alpha_final.ravel(),
+                peak_lag_s=self.times[peak].ravel(),
+                peak_amplitude=amp.ravel(),
+            )
+        )
+
+    @verbose
+    def save(self, fname, *, verbose=None):
+        """Save to ``.npz`` (arrays plus JSON metadata, no pickles, atomic).
+
+        Parameters
+        ----------
+        fname : str | os.PathLike
+            Destination, ending in ``.npz``.
+        %(verbose)s
+
+        Returns
+        -------
+        fname : pathlib.Path
+            The written path.
+        """
+        return _save_result(self, fname, "SweepResult")
+
+
+fill_doc(SweepResult.to_frame)
+fill_doc(SweepResult.save)
+
+_ARRAYS = {
+    "SweepResult": (
+        "r", "r_folds", "alpha", "coef", "intercept", "alpha_final", "weights",
+        "intercepts", "alphas", "delays", "n_times",
+    ),
+}  # fmt: skip
+_META = {"SweepResult": ("sfreq", "tmin", "tmax", "feature_names", "ch_names", "provenance")}
+
+
+def _save_result(obj, fname, kind, arrays=None, meta=None):
+    """Write a result dataclass as npz + JSON metadata (shared by encoding and stats)."""
+    fname = check_fname(fname, "fname", must_exist=False)
+    if fname.suffix != ".npz":
+        raise ValueError(f"fname must end with '.npz', got {fname.name!r}; e.g. 'sub-01_sweep.npz'.")
+    arrays = _ARRAYS[kind] if arrays is None else arrays
+    meta = _META[kind] if meta is None else meta
+    md = {k: getattr(obj, k) for k in meta}
+    md.update(kind=kind, format_version=_FORMAT_VERSION, neuro_sae_version=__version__)
+    from ..io._atomic import _json_default
+
+    text = json.dumps(md, default=_json_default)
+    data = {k: np.asarray(getattr(obj, k)) for k in arrays}
+    logger.info(f"Writing {kind} to {fname}")
+    return save_npz(fname, metadata=np.array(text), **data)
+
+
+def _read_result(fname, kind):
+    """Read arrays and metadata written by :func:`_save_result`."""
+    fname = check_fname(fname, "fname")
+    with np.load(fname, allow_pickle=False) as npz:
+        data = {k: npz[k] for k in npz.files}
+    md = json.loads(str(data.pop("metadata")))
+    if md.get("kind") != kind:
+        raise ValueError(f"{fname} holds a {md.get('kind')!r}, not a {kind!r}.")
+    version = md.pop("format_version")
+    if version > _FORMAT_VERSION:
+        raise ValueError(
+            f"{fname} has format_version {version} but this neuro_sae reads up to "
+            f"{_FORMAT_VERSION}; upgrade neuro_sae."
+        )
+    md.pop("kind")
+    md.pop("neuro_sae_version", None)
+    data.update(md)
+    return data
+
+
+@verbose
+def read_sweep_result(fname, *, verbose=None):
+    """Read a :class:`SweepResult` saved with :meth:`SweepResult.save`.
+
+    Parameters
+    ----------
+    fname : str | os.PathLike
+        The ``.npz`` file.
+    %(verbose)s
+
+    Returns
+    -------
+    sweep : SweepResult
+        The result.
+    """
+    data = _read_result(fname, "SweepResult")
+    data["feature_names"] = list(data["feature_names"])
+    data["ch_names"] = list(data["ch_names"])
+    return SweepResult(**data)
+
+
+fill_doc(read_sweep_result)
+
+
+def _names(names, n, prefix, param):
+    if names is None:
+        return [f"{prefix}{ii}" for ii in range(n)]
+    names = [str(nm) for nm in names]
+    if len(names) != n:
+        raise ValueError(f"{param} has {len(names)} names but the data have {n}; give one per column.")
+    return names
+
+
+@fill_doc
+@verbose
+def univariate_sweep(
+    X_runs,
+    Y_runs,
+    *,
+    sfreq,
+    tmin,
+    tmax,
+    alphas=None,
+    feature_names=None,
+    ch_names=None,
+    chunk_size=64,
+    verbose=None,
+):
+    """Fit one TRF per feature for every feature x channel, with nested run-wise CV.
+
+    Each feature gets its own ``n_delays`` lagged predictors plus an intercept. For
+    every outer fold (one held-out run) the alpha of each feature x channel is chosen
+    by an inner leave-one-run-out CV over the training runs; the held-out Pearson r
+    of the outer run is reported. Everything comes from per-run sufficient statistics
+    (training statistics = total - held-out), batched over features, with one
+    eigendecomposition per fold and feature serving all alphas.
+
+    Parameters
+    ----------
+    X_runs : list of array | list of scipy.sparse array, shape (n_times, n_features)
+        Features, one array per run. Sparse arrays (e.g. SAE codes) stay sparse:
+        only a chunk of ``chunk_size`` features of one run is densified at a time.
+    Y_runs : list of array, shape (n_times, n_channels)
+        EEG, one array per run, with the same number of samples as ``X_runs``.
+    %(sfreq_features)s
+    %(tmin_trf)s
+    %(tmax_trf)s
+    alphas : array-like of float | None
+        Raw ridge penalties to try (see :class:`neuro_sae.encoding.TRF`). ``None``
+        uses ``logspace(-4, 4, 9)`` times the mean eigenvalue of each feature's
+        lagged covariance (a grid per feature, stored in ``SweepResult.alphas``).
+    feature_names : list of str | None
+        Names of the features (default ``"f0"``, ``"f1"``, ...).
+    ch_names : list of str | None
+        Names of the channels (default ``"ch0"``, ...).
+    chunk_size : int
+        Number of features processed together; memory scales with it.
+    %(verbose)s
+
+    Returns
+    -------
+    sweep : SweepResult
+        Held-out r per fold and on average, chosen alphas, kernels, fold weights.
+
+    Notes
+    -----
+    With several alphas the nested CV needs at least 3 runs; with one alpha, 2.
+    The fraction of choices on the edge of the alpha grid is logged at INFO (for
+    features without an effect the largest alpha wins, so a warning would be noise).
+    """
+    X_runs, Y_runs, _ = _check_runs(
+        X_runs, Y_runs, allow_sparse=True, x_name="X_runs", y_name="Y_runs"
+    )
+    delays = _times_to_delays(tmin, tmax, sfreq)
+    chunk_size = _as_int(chunk_size, "chunk_size")
+    R = len(X_runs)
+    F, C, L = X_runs[0].shape[1], Y_runs[0].shape[1], len(delays)
+    for ii, x in enumerate(X_runs):
+        _check_run_length(x.shape[0], delays, ii)
+    fixed_alphas = None if alphas is None else _check_alphas(alphas)
+    A = 9 if fixed_alphas is None else len(fixed_alphas)
+    min_runs = 3 if A > 1 else 2
+    if R < min_runs:
+        raise ValueError(
+            f"The nested leave-one-run-out CV needs at least {min_runs} runs with "
+            f"{A} alpha(s), got {R}. Split the recording into more runs"
+            + (" or give a single alpha." if A > 1 else ".")
+        )
+    feature_names = _names(feature_names, F, "f", "feature_names")
+    ch_names = _names(ch_names, C, "ch", "ch_names")
+    logger.info(
+        f"Univariate sweep: {F} features x {C} channels, {L} delays, {A} alphas, {R} runs "
+        f"(nested leave-one-run-out), chunks of {chunk_size} features"
+    )
+    sy = np.stack([y.sum(0) for y in Y_runs])
+    yy = np.stack([np.einsum("tc,tc->c", y, y) for y in Y_runs])
+    n = [y.shape[0] for y in Y_runs]
+    out = dict(
+        r_folds=np.empty((R, F, C)),
+        alpha=np.empty((R, F, C)),
+        coef=np.empty((F, C, L)),
+        intercept=np.empty((F, C)),
+        alpha_final=np.empty((F, C)),
+        weights=np.empty((R, F, C, L), np.float32),
+        intercepts=np.empty((R, F, C), np.float32),
+        alphas=np.empty((F, A)),
+    )
+    n_edge = 0
+    starts = range(0, F, chunk_size)
+    for start in progress_bar(starts, desc="Sweep", unit="chunk"):
+        sl = slice(start, min(start + chunk_size, F))
+        per_run = [
+            _univariate_run_stats(x[:, sl] if sp.issparse(x) else x[:, sl], y, delays)
+            for x, y in zip(X_runs, Y_runs)
+        ]
+        stats = _RunStats(
+            *(np.stack([p[k] for p in per_run]) for k in range(3)), sy=sy, yy=yy, n=n
+        )
+        res = _sweep_chunk(stats, fixed_alphas)
+        for key, val in res.items():
+            if key == "n_edge":
+                n_edge += val
+            elif key in ("alpha", "r_folds", "weights", "intercepts"):
+                out[key][:, sl] = val
+            else:
+                out[key][sl] = val
+    if A > 1:
+        logger.info(
+            f"Alpha on the edge of the grid for {n_edge / (R * F * C):.1%} of fold x "
+            "feature x channel choices"
+        )
+    return SweepResult(
+        r=out["r_folds"].mean(0),
+        delays=delays,
+        sfreq=float(sfreq),
+        tmin=float(tmin),
+        tmax=float(tmax),
+        n_times=np.array(n),
+        feature_names=feature_names,
+        ch_names=ch_names,
+        provenance=dict(
+            method="univariate_sweep",
+            cv="nested leave-one-run-out",
+            alphas="relative" if fixed_alphas is None else "raw",
+            neuro_sae_version=__version__,
+        ),
+        **out,
+    )
+
+
+def _sweep_chunk(stats, fixed_alphas):
+    """Nested CV and refit for one chunk of features (B = chunk size)."""
+    R = stats.n_runs
+    runs = np.arange(R)
+    G, H, sx, sy, _, n = stats.centred(runs)
+    B, C = H.shape[0], H.shape[2]
+    if fixed_alphas is None:
+        alphas = _default_alphas(G)
+    else:
+        alphas = np.broadcast_to(fixed_alphas, (B, len(fixed_alphas)))
+    A = alphas.shape[1]
+    held = [stats.centred([j]) for j in runs]
+    res = dict(
+        r_folds=np.empty((R, B, C)),
+        alpha=np.empty((R, B, C)),
+        weights=np.empty((R, B, C, G.shape[-1]), np.float32),
+        intercepts=np.empty((R, B, C), np.float32),
+        alphas=alphas,
+        n_edge=0,
+    )
+    outer_path = np.zeros((A, B, C))
+    for j in runs:
+        train = np.setdiff1d(runs, [j])
+        if A > 1:
+            inner = np.zeros((A, B, C))
+            for k in train:
+                Gi, Hi = stats.centred(np.setdiff1d(train, [k]))[:2]
+                Gk, Hk, _, _, yyk, _ = held[k]
+                inner += _Fold(Gi, Hi).r_path(Gk, Hk, yyk, alphas)
+            best = np.argmax(inner, axis=0)  # (B, C)
+            res["n_edge"] += int(np.sum((best == 0) | (best == A - 1)))
+        else:
+            best = np.zeros((B, C), int)
+        alpha_bc = np.take_along_axis(alphas, best, axis=1)
+        Gt, Ht, sxt, syt, _, nt = stats.centred(train)
+        fold = _Fold(Gt, Ht)
+        Gj, Hj, _, _, yyj, _ = held[j]
+        if A > 1:
+            outer_path += fold.r_path(Gj, Hj, yyj, alphas)
+        res["r_folds"][j] = fold.r_at(Gj, Hj, yyj, alpha_bc)
+        res["alpha"][j] = alpha_bc
+        W = fold.weights(alpha_bc)  # (B, L, C)
+        res["weights"][j] = W.transpose(0, 2, 1)
+        res["intercepts"][j] = (syt - np.einsum("bl,blc->bc", sxt, W)) / nt
+    best = np.argmax(outer_path, axis=0) if A > 1 else np.zeros((B, C), int)
+    alpha_final = np.take_along_axis(alphas, best, axis=1)
+    W = _Fold(G, H).weights(alpha_final)
+    res["coef"] = W.transpose(0, 2, 1)
+    res["intercept"] = (sy - np.einsum("bl,blc->bc", sx, W)) / n
+    res["alpha_final"] = alpha_final
+    return res
