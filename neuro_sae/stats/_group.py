@@ -1,0 +1,360 @@
+"""Group-level tests over subjects with max-T family-wise control."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import __version__
+from ..encoding._lagged import _as_int
+from ..encoding._sweep import _names, _read_result, _save_result
+from ..utils import (
+    check_array,
+    check_option,
+    check_random_state,
+    fill_doc,
+    logger,
+    verbose,
+)
+from ._permutation import _rs_repr
+
+_BLOCK = 256  # permutations per block (bounds memory: block x features x channels)
+
+
+@dataclass
+class GroupResult:
+    """Results of :func:`group_permutation_test`.
+
+    Attributes
+    ----------
+    statistic : ndarray, shape (n_features, n_channels)
+        The group statistic (mean r over subjects, or the one-sample t).
+    p_fwe : ndarray, shape (n_features, n_channels)
+        Family-wise corrected p-values (max-T over features x channels).
+    p_uncorrected : ndarray, shape (n_features, n_channels)
+        Uncorrected p-values from the same permutations.
+    max_null : ndarray, shape (n_permutations,)
+        Maximum over features x channels of each permutation (after the tail).
+    method : str
+        ``"pooled-null"`` or ``"sign-flip"``.
+    statistic_name : str
+        ``"mean"`` or ``"t"``.
+    tail : int
+        1 (positive effects), -1 (negative) or 0 (both, on absolute values).
+    alpha : float
+        Family-wise error level of ``significant``.
+    n_subjects, n_permutations : int
+        Sizes (``n_permutations`` is ``2 ** n_subjects`` when all sign flips were
+        enumerated).
+    exact : bool
+        Whether all sign flips were enumerated.
+    random_state : int | str | None
+        The random state given.
+    feature_names, ch_names : list of str
+        Names.
+    provenance : dict
+        Versions.
+    """
+
+    statistic: np.ndarray
+    p_fwe: np.ndarray
+    p_uncorrected: np.ndarray
+    max_null: np.ndarray
+    method: str = "pooled-null"
+    statistic_name: str = "mean"
+    tail: int = 1
+    alpha: float = 0.05
+    n_subjects: int = 0
+    n_permutations: int = 0
+    exact: bool = False
+    random_state: object = None
+    feature_names: list = field(default_factory=list)
+    ch_names: list = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def significant(self):
+        """Boolean mask ``p_fwe < alpha``, shape (n_features, n_channels)."""
+        return self.p_fwe < self.alpha
+
+    def __repr__(self):
+        return (
+            f"<GroupResult | {self.method}, {self.n_subjects} subjects, "
+            f"{self.statistic.shape[0]} features x {self.statistic.shape[1]} channels, "
+            f"{int(self.significant.sum())} significant at FWE {self.alpha:g}>"
+        )
+
+    @verbose
+    def to_frame(self, *, verbose=None):
+        """Tidy table: one row per feature x channel.
+
+        Parameters
+        ----------
+        %(verbose)s
+
+        Returns
+        -------
+        df : pandas.DataFrame
+            Columns ``feature``, ``channel``, ``statistic``, ``p_uncorrected``,
+            ``p_fwe``, ``significant``.
+        """
+        import pandas as pd
+
+        F, C = self.statistic.shape
+        return pd.DataFrame(
+            dict(
+                feature=np.repeat(np.asarray(self.feature_names, dtype=str), C),
+                channel=np.tile(np.asarray(self.ch_names, dtype=str), F),
+                statistic=self.statistic.ravel(),
+                p_uncorrected=self.p_uncorrected.ravel(),
+                p_fwe=self.p_fwe.ravel(),
+                significant=self.significant.ravel(),
+            )
+        )
+
+    @verbose
+    def save(self, fname, *, verbose=None):
+        """Save to ``.npz`` (arrays plus JSON metadata and provenance, no pickles).
+
+        Parameters
+        ----------
+        fname : str | os.PathLike
+            Destination, ending in ``.npz``.
+        %(verbose)s
+
+        Returns
+        -------
+        fname : pathlib.Path
+            The written path.
+        """
+        arrays = ("statistic", "p_fwe", "p_uncorrected", "max_null")
+        return _save_result(self, fname, "GroupResult", arrays, _GROUP_META)
+
+
+_GROUP_META = (
+    "method", "statistic_name", "tail", "alpha", "n_subjects", "n_permutations", "exact",
+    "random_state", "feature_names", "ch_names", "provenance",
+)  # fmt: skip
+fill_doc(GroupResult.to_frame)
+fill_doc(GroupResult.save)
+
+
+@fill_doc
+@verbose
+def read_group_result(fname, *, verbose=None):
+    """Read a :class:`GroupResult` saved with :meth:`GroupResult.save`.
+
+    Parameters
+    ----------
+    fname : str | os.PathLike
+        The ``.npz`` file.
+    %(verbose)s
+
+    Returns
+    -------
+    result : GroupResult
+        The result.
+    """
+    return GroupResult(**_read_result(fname, "GroupResult"))
+
+
+def _tol(observed):
+    """Round-off allowance so that a permutation equal to the observed data counts."""
+    return 1e-10 * (1.0 + np.abs(observed))
+
+
+def _apply_tail(x, tail):
+    return x if tail == 1 else (-x if tail == -1 else np.abs(x))
+
+
+@fill_doc
+@verbose
+def group_permutation_test(
+    r_subjects,
+    null_subjects=None,
+    *,
+    method="pooled-null",
+    n_permutations=1000,
+    tail=1,
+    statistic=None,
+    alpha=0.05,
+    feature_names=None,
+    ch_names=None,
+    random_state=None,
+    verbose=None,
+):
+    """Group-level permutation test over subjects with max-T family-wise control.
+
+    Parameters
+    ----------
+    r_subjects : array, shape (n_subjects, n_features, n_channels)
+        Per-subject statistics, e.g. ``sweep.r`` of each subject.
+    null_subjects : list of array, shape (n_permutations_i, n_features, n_channels) | None
+        Per-subject nulls (``sweep_permutation_test(..., return_null=True).null``);
+        required by ``"pooled-null"``, ignored by ``"sign-flip"``.
+    method : str
+        ``"pooled-null"``: the group statistic is the mean r over subjects; each null
+        draw averages one independently drawn permutation of every subject (their
+        shifts are independent), and the maximum over features x channels of each draw
+        gives ``p_fwe``. Works with few subjects (3 is fine).
+        ``"sign-flip"``: random sign flips of the per-subject values (all ``2 **
+        n_subjects`` of them when ``n_permutations`` reaches that number), computed in
+        one matrix product per block; the per-subject values must be symmetric around
+        zero under the null (e.g. r against a baseline or Fisher z differences).
+    n_permutations : int
+        Number of null draws (sign flips or pooled draws).
+    tail : int
+        1 tests positive effects, -1 negative, 0 both (absolute values).
+    statistic : str | None
+        ``"mean"`` or ``"t"`` (one-sample t). ``None`` means ``"mean"`` for
+        ``"pooled-null"`` (its only option) and ``"t"`` for ``"sign-flip"``.
+    alpha : float
+        Family-wise error level of ``significant``. Sign flipping refuses to run when
+        its smallest attainable p-value exceeds ``alpha``.
+    feature_names : list of str | None
+        Feature names (default ``"f0"``, ...).
+    ch_names : list of str | None
+        Channel names (default ``"ch0"``, ...).
+    %(random_state)s
+    %(verbose)s
+
+    Returns
+    -------
+    result : GroupResult
+        Statistic, ``p_fwe``, ``p_uncorrected``, maxima, provenance.
+
+    Notes
+    -----
+    With random draws, ``p = (1 + #{null >= observed}) / (1 + n_permutations)``;
+    when all sign flips are enumerated (identity included),
+    ``p = #{null >= observed} / 2 ** n_subjects``.
+    """
+    check_option("method", method, ("pooled-null", "sign-flip"))
+    check_option("tail", tail, (1, -1, 0))
+    n_permutations = _as_int(n_permutations, "n_permutations")
+    r = check_array(r_subjects, "r_subjects", ndim=3)
+    S, F, C = r.shape
+    if statistic is None:
+        statistic = "mean" if method == "pooled-null" else "t"
+    allowed_stats = ("mean",) if method == "pooled-null" else ("mean", "t")
+    check_option("statistic", statistic, allowed_stats, extra=f"(method={method!r})")
+    if S < 2:
+        raise ValueError(
+            f"A group test needs at least 2 subjects, got r_subjects with {S}; test a "
+            "single subject with sweep_permutation_test."
+        )
+    rng = check_random_state(random_state)
+    feature_names = _names(feature_names, F, "f", "feature_names")
+    ch_names = _names(ch_names, C, "ch", "ch_names")
+    if method == "pooled-null":
+        stat, max_null, count, n_draws, exact = _pooled(r, null_subjects, n_permutations, tail, rng)
+    else:
+        stat, max_null, count, n_draws, exact = _sign_flip(
+            r, n_permutations, tail, statistic, alpha, rng
+        )
+    observed = _apply_tail(stat, tail)
+    n_ge = np.sum(max_null[:, np.newaxis, np.newaxis] >= observed - _tol(observed), axis=0)
+    if exact:
+        p_fwe, p_unc = n_ge / n_draws, count / n_draws
+    else:
+        p_fwe, p_unc = (1 + n_ge) / (1 + n_draws), (1 + count) / (1 + n_draws)
+    return GroupResult(
+        statistic=stat,
+        p_fwe=p_fwe,
+        p_uncorrected=p_unc,
+        max_null=max_null,
+        method=method,
+        statistic_name=statistic,
+        tail=int(tail),
+        alpha=float(alpha),
+        n_subjects=int(S),
+        n_permutations=int(n_draws),
+        exact=bool(exact),
+        random_state=_rs_repr(random_state),
+        feature_names=feature_names,
+        ch_names=ch_names,
+        provenance=dict(neuro_sae_version=__version__),
+    )
+
+
+def _pooled(r, null_subjects, n_permutations, tail, rng):
+    S, F, C = r.shape
+    if null_subjects is None or len(null_subjects) != S:
+        got = None if null_subjects is None else f"{len(null_subjects)} null(s)"
+        raise ValueError(
+            f"method='pooled-null' needs one null per subject ({S}), got {got}; run "
+            "sweep_permutation_test(..., return_null=True) per subject and pass the "
+            "result's .null, or use method='sign-flip'."
+        )
+    nulls = []
+    for ii, nu in enumerate(null_subjects):
+        nu = np.asarray(nu)
+        if nu.ndim != 3 or nu.shape[1:] != (F, C):
+            raise ValueError(
+                f"null_subjects[{ii}] has shape {nu.shape} but r_subjects has {F} features "
+                f"x {C} channels; expected (n_permutations, {F}, {C})."
+            )
+        nulls.append(nu)
+    logger.info(f"Pooled-null group test: {S} subjects, {n_permutations} draws")
+    stat = r.mean(0)
+    observed = _apply_tail(stat, tail)
+    max_null = np.empty(n_permutations)
+    count = np.zeros((F, C), np.int64)
+    for start in range(0, n_permutations, _BLOCK):
+        nd = min(_BLOCK, n_permutations - start)
+        draw = np.zeros((nd, F, C))
+        for nu in nulls:
+            draw += nu[rng.integers(0, nu.shape[0], nd)]
+        draw = _apply_tail(draw / S, tail)
+        max_null[start : start + nd] = draw.reshape(nd, -1).max(1)
+        count += np.sum(draw >= observed - _tol(observed), axis=0)
+    return stat, max_null, count, n_permutations, False
+
+
+def _flip_stat(signs, data, sumsq, S, statistic):
+    mean = signs @ data / S
+    if statistic == "mean":
+        return mean
+    var = np.maximum(sumsq - S * mean**2, 0.0) / (S - 1)
+    se = np.sqrt(var / S)
+    return np.divide(mean, se, out=np.zeros_like(mean), where=se > 0)
+
+
+def _sign_flip(r, n_permutations, tail, statistic, alpha, rng):
+    S, F, C = r.shape
+    p_min = (2.0 if tail == 0 else 1.0) / 2**S
+    if p_min > alpha:
+        raise ValueError(
+            f"With {S} subjects, sign flipping can reach at best p = {p_min:.3g} "
+            f"({'2 / ' if tail == 0 else '1 / '}2**{S}), above alpha={alpha}: no effect "
+            "could ever be significant. Add subjects or use method='pooled-null' with "
+            "each subject's permutation null."
+        )
+    data = r.reshape(S, -1)
+    sumsq = np.einsum("sk,sk->k", data, data)
+    exact = n_permutations >= 2**S
+    if exact:
+        n_draws = 2**S
+        bits = (np.arange(n_draws)[:, np.newaxis] >> np.arange(S)) & 1
+        all_signs = 1.0 - 2.0 * bits  # row 0 is the identity
+    else:
+        n_draws = n_permutations
+    logger.info(
+        f"Sign-flip group test: {S} subjects, {n_draws} "
+        f"{'(all) ' if exact else ''}flips, statistic {statistic!r}"
+    )
+    stat = _flip_stat(np.ones((1, S)), data, sumsq, S, statistic)[0]
+    observed = _apply_tail(stat, tail)
+    max_null = np.empty(n_draws)
+    count = np.zeros(F * C, np.int64)
+    for start in range(0, n_draws, _BLOCK):
+        nd = min(_BLOCK, n_draws - start)
+        if exact:
+            signs = all_signs[start : start + nd]
+        else:
+            signs = rng.choice(np.array([-1.0, 1.0]), size=(nd, S))
+        null = _apply_tail(_flip_stat(signs, data, sumsq, S, statistic), tail)
+        max_null[start : start + nd] = null.max(1)
+        count += np.sum(null >= observed - _tol(observed), axis=0)
+    return stat.reshape(F, C), max_null, count.reshape(F, C), n_draws, exact
