@@ -349,12 +349,13 @@ def _ssl_encoder(model):
 def _random_init_(model, seed):
     """Re-initialise every parameter from a seeded torch.Generator (no global seeding)."""
     import torch
+    from torch.nn.utils.parametrize import ParametrizationList
 
     gen = torch_generator(seed)
     with torch.no_grad():
-        for mod_name, module in model.named_modules():
+        for module in model.modules():
             params = dict(module.named_parameters(recurse=False))
-            if not params:
+            if not params or isinstance(module, ParametrizationList):
                 continue
             if isinstance(module, (torch.nn.LayerNorm, torch.nn.GroupNorm)):
                 module.weight.fill_(1.0)
@@ -372,7 +373,7 @@ def _random_init_(model, seed):
                     p.uniform_(0.0, 1.0, generator=gen)
             # parametrised weight norm (pos_conv_embed): weight = g * v / ||v||
             par = getattr(module, "parametrizations", None)
-            if par is not None and "weight" in par:
+            if par is not None and "weight" in par:  # handled here, skipped above
                 g, v = par.weight.original0, par.weight.original1
                 dims = tuple(i for i in range(v.ndim) if g.shape[i] == 1)
                 v.normal_(0.0, (2.0 / v[0].numel()) ** 0.5, generator=gen)

@@ -189,6 +189,12 @@ def read_ct2_model(files, *, verbose=None):
         shape = tuple(unpack("<I") for _ in range(rank))
         dtype_id = unpack("<B")
         n_bytes = unpack("<I")
+        if off + n_bytes > len(buf):
+            raise ValueError(
+                f"Variable {name!r} needs {n_bytes} bytes but only {len(buf) - off} remain: "
+                f"{[str(f) for f in files]} is truncated (for split models give all parts "
+                "in order)."
+            )
         raw = buf[off : off + n_bytes]
         off += n_bytes
         if dtype_id == _BF16:
@@ -330,11 +336,17 @@ def _whisper_configs(variables, ct2_config, vocab):
     tok = {t: i for i, t in enumerate(vocab or [])}
 
     def tid(token, default):
-        return tok.get(token, default)
+        i = tok.get(token, default)
+        return i if i is not None and 0 <= i < vocab_size else None
 
     multilingual = vocab_size >= 51865
     eot = tid("<|endoftext|>", 50257 if multilingual else 50256)
-    sot = tid("<|startoftranscript|>", eot + 1)
+    sot = tid("<|startoftranscript|>", None if eot is None else eot + 1)
+    if eot is None or sot is None:
+        logger.warning(
+            "No vocabulary.txt with <|endoftext|>/<|startoftranscript|>: the special-token "
+            "ids are left unset (the encoder is unaffected; generate() needs them)."
+        )
     config = dict(
         model_type="whisper",
         architectures=["WhisperForConditionalGeneration"],
@@ -360,7 +372,7 @@ def _whisper_configs(variables, ct2_config, vocab):
     )
     langs = {}
     if vocab is not None:
-        for i in range(sot + 1, len(vocab)):
+        for i in range((sot or 0) + 1, len(vocab)):
             t = vocab[i]
             if t in ("<|translate|>", "<|transcribe|>"):
                 break
