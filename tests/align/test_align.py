@@ -216,3 +216,30 @@ def test_align_subject_errors():
         align_subject(raw, series, scale="minmax")
     with pytest.raises(ValueError, match="'r3'"):
         align_subject(raw, {**series, "r3": series["r1"]})
+
+
+def test_align_simulated_subject():
+    """Features resampled to 128 Hz drive a simulation; align_subject lines them up again."""
+    from neuro_sae.simulation import simulate_eeg
+
+    rng = np.random.default_rng(5)
+    series, feats = {}, {}
+    for rid, dur in [("r1", 30.0), ("r2", 26.5)]:
+        n_frames = int(dur * 50)
+        x = np.zeros((n_frames, 4))
+        for j in range(4):
+            ev = rng.random(n_frames) < 3 / 50
+            x[ev, j] = rng.gamma(2.0, 1.0, ev.sum())
+        series[rid] = FeatureSeries(x, np.arange(n_frames) / 50, [3, 5, 8, 13])
+        feats[rid] = resample_features(series[rid], 128.0, int(dur * 128))
+    planted = [dict(feature=1, latency=0.1, sign=1, center="Cz")]
+    raw, truth = simulate_eeg(feats, planted, snr=5.0, random_state=0)
+    aligned = align_subject(raw, series, sfreq=128.0)
+    assert [len(y) for y in aligned.Y] == [3840, 3392]
+    ch = aligned.ch_names.index("Cz")
+    x = np.concatenate(aligned.X["sae"])[:, 1]
+    y = np.concatenate(aligned.Y)[:, ch]
+    lags = np.arange(0, 40)
+    xc = [np.corrcoef(x[: len(x) - lag], y[lag:])[0, 1] for lag in lags]
+    assert lags[int(np.argmax(xc))] == round(0.1 * 128)
+    assert max(xc) > 0.5
