@@ -10,6 +10,8 @@ from ._atomic import (
     write_json,
     write_parquet,
 )
+from ._audio import read_audio
+from ._eeg import read_raw_runs
 
 __all__ = [
     "atomic_dir",
@@ -17,6 +19,8 @@ __all__ = [
     "hash_array",
     "hash_config",
     "hash_file",
+    "read_audio",
+    "read_raw_runs",
     "save_npz",
     "write_json",
     "write_parquet",

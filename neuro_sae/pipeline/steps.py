@@ -310,13 +310,16 @@ def simulate_step(manifest, out, *, force=False, runtime=None, verbose=None):
                 random_state=rng,
             )
             if planted is None:
-                planted = truth["planted_features"]
+                # the same planted features, kernels and topographies for every subject
+                planted = [
+                    {k: p[k] for k in ("feature", "latency", "width", "sign", "center")}
+                    for p in truth["planted"]
+                ]
             truth["subject"] = subject
             truth["layer"] = layer
-            eeg_file, truth_file = write_simulated_subject(
-                raw, truth, outputs[subject].parent, subject, overwrite=True
-            )
-            written += [eeg_file, truth_file]
+            truth["planted_features"] = [int(p["feature_id"]) for p in truth["planted"]]
+            files = write_simulated_subject(raw, truth, outputs[subject].parent, subject, overwrite=True)
+            written += [files["eeg"], files["truth"]]
             logger.info(f"[03_simulate] sub-{subject}: planted features {truth['planted_features']}")
     cache.done(written)
     return outputs
@@ -590,7 +593,8 @@ def _write_recovery(manifest, paths, layer, sweeps, perms, sig, feature_ids, alp
         rec = _recovery(planted, sig_s, corr, feature_ids)
         chan_r = {}
         for p in planted:
-            chans = truths[s].get("planted_channels", {}).get(str(p), [])
+            k = truths[s]["planted_features"].index(p)
+            chans = truths[s]["planted_channels"][k]
             idx = [sw.ch_names.index(c) for c in chans if c in sw.ch_names]
             if idx:
                 chan_r[str(p)] = round(float(np.mean(sw.r[pos[p], idx])), 4)
