@@ -95,6 +95,13 @@ def extract_activations(
     extractor; the frames of that padding are never returned. Audio no longer than
     one window goes through the model in a single pass.
 
+    HuBERT/wav2vec2 windows are not padded (the last one is shorter). Chunking
+    changes their activations slightly (attention spans one window only) and, for
+    models whose convolutional stem uses group norm over time (HuBERT-base,
+    wav2vec2-base), the normalisation statistics become per window, which matters
+    for non-stationary audio: there prefer ``window_s`` as long as the stimulus
+    (one pass; memory grows with the square of the window length).
+
     Frames returned: Whisper, the ``ceil(n_samples / 320)`` frames whose centre lies
     inside the audio; HuBERT/wav2vec2, the ``floor((n_samples - 400) / 320) + 1``
     frames of the convolutional stem. So ``mask`` is all True.
