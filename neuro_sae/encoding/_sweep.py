@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from .. import __version__
 from ..io import save_npz
@@ -341,7 +342,10 @@ def univariate_sweep(
         stats = _RunStats(
             *(np.stack([p[k] for p in per_run]) for k in range(3)), sy=sy, yy=yy, n=n
         )
-        res = _sweep_chunk(stats, fixed_alphas)
+        # Many small (n_delays x n_delays) problems: BLAS threads only add overhead
+        # (and stall badly when cores are shared), so run them single-threaded.
+        with threadpool_limits(limits=1, user_api="blas"):
+            res = _sweep_chunk(stats, fixed_alphas)
         for key, val in res.items():
             if key == "n_edge":
                 n_edge += val
