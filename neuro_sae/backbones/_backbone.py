@@ -12,8 +12,8 @@ from ..utils import check_option, fill_doc, logger, torch_generator, validate_ty
 from ._ct2 import (
     _DEMO_MODELS,
     DEMO_INSTALL_HINT,
+    _demo_versions,
     convert_ct2_whisper,
-    demo_versions,
     get_demo_whisper,
     installed_demo_models,
 )
@@ -35,6 +35,7 @@ HUBERT_RANDOM_SEED = 20260205  # fixed seed of the "hubert-base-random" control
 
 
 @fill_doc
+@verbose
 def frame_times(n_frames, kind, *, verbose=None):
     """Times of the encoder frames: the centre of each frame's receptive field.
 
@@ -68,12 +69,27 @@ def frame_times(n_frames, kind, *, verbose=None):
     return (idx * _CONV_STRIDE + _CONV_FIELD / 2) / SFREQ
 
 
-def n_frames_for(n_samples, kind):
+@fill_doc
+@verbose
+def n_frames_for(n_samples, kind, *, verbose=None):
     """Number of frames of ``n_samples`` of 16 kHz audio.
 
     Whisper: the frames whose centre lies inside the audio (``ceil(n / 320)``);
     HuBERT/wav2vec2: the frames the convolutional stem emits
     (``floor((n - 400) / 320) + 1``, each receptive field fully inside the audio).
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of audio samples at 16 kHz.
+    kind : str
+        ``"whisper"``, ``"hubert"`` or ``"wav2vec2"``.
+    %(verbose)s
+
+    Returns
+    -------
+    n_frames : int
+        The number of frames.
     """
     n_samples = int(n_samples)
     if kind == "whisper":
@@ -156,6 +172,7 @@ class Backbone:
 
     @classmethod
     @fill_doc
+    @verbose
     def from_model(cls, model, *, kind=None, name=None, provenance=None, verbose=None):
         """Wrap an in-memory transformers model (e.g. a tiny random config for tests).
 
@@ -193,6 +210,7 @@ class Backbone:
         )
 
     @fill_doc
+    @verbose
     def to(self, device=None, dtype=None, *, verbose=None):
         """Move the model to a device and/or dtype (in place).
 
@@ -213,8 +231,21 @@ class Backbone:
         self.device, self.dtype = param.device, param.dtype
         return self
 
-    def check_layers(self, layers):
-        """Validate ``layers`` and return a sorted list of ints in ``[0, n_layers]``."""
+    @fill_doc
+    @verbose
+    def check_layers(self, layers, *, verbose=None):
+        """Validate ``layers``.
+
+        Parameters
+        ----------
+        %(layers)s
+        %(verbose)s
+
+        Returns
+        -------
+        layers : list of int
+            Sorted, unique, in ``[0, n_layers]``.
+        """
         if layers is None:
             return list(range(1, self.n_layers + 1))
         if isinstance(layers, (int, np.integer)) and not isinstance(layers, bool):
@@ -233,7 +264,9 @@ class Backbone:
             raise ValueError("layers is empty; pass None for all layers.")
         return sorted(set(out))
 
-    def prepare(self, waves):
+    @fill_doc
+    @verbose
+    def prepare(self, waves, *, verbose=None):
         """Turn 16 kHz waveforms into the encoder's input tensor.
 
         Parameters
@@ -241,6 +274,7 @@ class Backbone:
         waves : list of ndarray, shape (n_samples,)
             Waveforms. Whisper: each at most one window long, zero-padded to it
             by the log-mel feature extractor. HuBERT/wav2vec2: all of one length.
+        %(verbose)s
 
         Returns
         -------
@@ -258,7 +292,9 @@ class Backbone:
             return torch.from_numpy(np.asarray(feats)).to(self.device, self.dtype)
         return torch.from_numpy(np.stack(waves).astype(np.float32)).to(self.device, self.dtype)
 
-    def forward_layers(self, inputs, layers):
+    @fill_doc
+    @verbose
+    def forward_layers(self, inputs, layers, *, verbose=None):
         """Run the encoder and return the requested layers.
 
         Blocks above the deepest requested layer are skipped.
@@ -269,6 +305,7 @@ class Backbone:
             From :meth:`prepare`.
         layers : list of int
             Sorted 1-based layers (0 = stem output; see ``LAYER_CONVENTION``).
+        %(verbose)s
 
         Returns
         -------
@@ -498,7 +535,7 @@ def load_backbone(spec="auto", *, device="cpu", dtype=None, cache_dir=None, verb
         model, kind, feature_extractor, normalize, _ = _load_transformers(path, local_only=True)
         conv = json.loads((path / "neuro_sae_conversion.json").read_text())
         prov = dict(source=_DEMO_MODELS[spec_str]["source"], format="ctranslate2-float16",
-                    packages=demo_versions(spec_str), converted=str(path),
+                    packages=_demo_versions(spec_str), converted=str(path),
                     revision=f"sha256:{conv['model_sha256'][:16]}")
         name = spec_str
     elif spec_str == "hubert-base-random":

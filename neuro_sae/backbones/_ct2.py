@@ -95,8 +95,14 @@ def _demo_files(name):
     return cfg_dir, parts
 
 
-def installed_demo_models():
+@fill_doc
+@verbose
+def installed_demo_models(*, verbose=None):
     """Names of the demo Whisper models whose weights are installed.
+
+    Parameters
+    ----------
+    %(verbose)s
 
     Returns
     -------
@@ -230,13 +236,16 @@ def _n_layers(variables, prefix):
     return n
 
 
-def ct2_to_transformers_state_dict(variables):
+@fill_doc
+@verbose
+def ct2_to_transformers_state_dict(variables, *, verbose=None):
     """Map CTranslate2 Whisper tensors onto transformers ``WhisperForConditionalGeneration`` names.
 
     Parameters
     ----------
     variables : dict of str to ndarray
         From :func:`read_ct2_model`.
+    %(verbose)s
 
     Returns
     -------
@@ -547,7 +556,7 @@ def get_demo_whisper(name, *, cache_dir=None, verbose=None):
     return out
 
 
-def demo_versions(name):
+def _demo_versions(name):
     """Versions of the PyPI packages that ship a demo model (for provenance)."""
     out = {}
     for dist in _DEMO_MODELS[name]["dists"]:
