@@ -1,0 +1,33 @@
+"""Sparse autoencoders: configuration, models (BatchTopK, TopK), training,
+checkpoints and metrics."""
+
+from . import metrics
+from ._config import ARCHITECTURES, SAEConfig, TrainConfig
+from ._model import (
+    ENCODE_MODES,
+    BatchTopKSAE,
+    SAEOutput,
+    SparseAutoencoder,
+    TopKSAE,
+    load_sae,
+    make_sae,
+    register_architecture,
+)
+from ._train import geometric_median, train_sae
+
+__all__ = [
+    "ARCHITECTURES",
+    "ENCODE_MODES",
+    "BatchTopKSAE",
+    "SAEConfig",
+    "SAEOutput",
+    "SparseAutoencoder",
+    "TopKSAE",
+    "TrainConfig",
+    "geometric_median",
+    "load_sae",
+    "make_sae",
+    "metrics",
+    "register_architecture",
+    "train_sae",
+]

@@ -1,0 +1,312 @@
+"""Validated configuration dataclasses of an SAE (:class:`SAEConfig`) and of its
+training run (:class:`TrainConfig`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from dataclasses import dataclass
+
+from ..utils import check_option, suggest, validate_type
+
+#: Architectures that :func:`neuro_sae.sae.load_sae` and the model registry know.
+#: ``"relu"`` (L1-penalised ReLU SAE) is planned and has no model class yet.
+ARCHITECTURES = ("batchtopk", "topk")
+_PLANNED_ARCHITECTURES = ("relu",)
+PADDING_POLICIES = ("masked", "kept")
+
+
+def _check_int(value, name, *, minimum=None, allow_none=False):
+    if value is None and allow_none:
+        return value
+    validate_type(value, "int", name)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r} instead.")
+    return int(value)
+
+
+def _check_float(value, name, *, low=None, high=None, low_open=False, high_open=False):
+    validate_type(value, "numeric", name)
+    value = float(value)
+    bad = value != value  # NaN
+    if low is not None:
+        bad |= value <= low if low_open else value < low
+    if high is not None:
+        bad |= value >= high if high_open else value > high
+    if bad:
+        lb = "(" if low_open else "["
+        hb = ")" if high_open else "]"
+        rng = f"{lb}{'-inf' if low is None else low}, {'inf' if high is None else high}{hb}"
+        raise ValueError(f"{name} must be a number in {rng}, got {value!r} instead.")
+    return value
+
+
+def _from_dict(cls, values, what):
+    """Build a config dataclass from a dict, rejecting unknown keys with a hint."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [key for key in values if key not in names]
+    if unknown:
+        hints = "".join(suggest(key, names) for key in unknown)
+        raise ValueError(
+            f"Unknown {what} field(s) {unknown}. Known fields are {names}.{hints}"
+        )
+    return cls(**values)
+
+
+@dataclass
+class SAEConfig:
+    """Configuration of a sparse autoencoder.
+
+    Parameters
+    ----------
+    d_in : int
+        Width of the input activations (the backbone's ``d_model``, e.g. 512
+        for Whisper-base).
+    d_sae : int
+        Number of dictionary features (latents), e.g. ``8 * d_in``.
+    k : int
+        Mean number of active features per frame (BatchTopK keeps
+        ``k * n_frames`` activations per batch; TopK keeps ``k`` per frame).
+    architecture : str
+        ``"batchtopk"`` (default, as in the AudioSAE paper) or ``"topk"``.
+    normalize_input : bool
+        Scale every input frame to unit L2 norm before encoding; the norm is
+        kept so that the reconstruction returns to the input's scale.
+    backbone : str | None
+        Backbone id the activations came from (e.g. ``"openai/whisper-base"``).
+    backbone_revision : str | None
+        Revision (commit or version) of the backbone weights.
+    layer : int | None
+        1-based encoder layer the SAE reads (0 = stem output).
+    frame_rate : float
+        Frame rate of the activations in Hz (50.0 for Whisper and HuBERT).
+    padding_policy : str
+        ``"masked"`` (padding frames were excluded from training, the default)
+        or ``"kept"``.
+    seed : int | None
+        Seed recorded with the checkpoint; :func:`~neuro_sae.sae.train_sae` uses
+        it when its ``random_state`` is None and records the seed it used.
+    """
+
+    d_in: int
+    """Width of the input activations."""
+    d_sae: int
+    """Number of dictionary features."""
+    k: int = 50
+    """Mean number of active features per frame."""
+    architecture: str = "batchtopk"
+    """``"batchtopk"`` or ``"topk"``."""
+    normalize_input: bool = True
+    """Scale each input frame to unit L2 norm (undone on reconstruction)."""
+    backbone: str | None = None
+    """Backbone id of the activations."""
+    backbone_revision: str | None = None
+    """Revision of the backbone weights."""
+    layer: int | None = None
+    """1-based encoder layer (0 = stem output)."""
+    frame_rate: float = 50.0
+    """Frame rate of the activations in Hz."""
+    padding_policy: str = "masked"
+    """``"masked"``: padding frames excluded from training; ``"kept"``."""
+    seed: int | None = None
+    """Seed recorded with the checkpoint."""
+
+    def __post_init__(self):
+        self.d_in = _check_int(self.d_in, "d_in", minimum=1)
+        self.d_sae = _check_int(self.d_sae, "d_sae", minimum=1)
+        self.k = _check_int(self.k, "k", minimum=1)
+        if self.k > self.d_sae:
+            raise ValueError(
+                f"k ({self.k}) cannot exceed d_sae ({self.d_sae}): at most d_sae features "
+                "can be active per frame. Lower k or raise d_sae."
+            )
+        validate_type(self.architecture, str, "architecture")
+        if self.architecture in _PLANNED_ARCHITECTURES:
+            raise ValueError(
+                f"architecture={self.architecture!r} is planned but not implemented yet. "
+                f"Use one of {ARCHITECTURES}."
+            )
+        check_option("architecture", self.architecture, ARCHITECTURES)
+        validate_type(self.normalize_input, bool, "normalize_input")
+        validate_type(self.backbone, (str, None), "backbone")
+        validate_type(self.backbone_revision, (str, None), "backbone_revision")
+        self.layer = _check_int(self.layer, "layer", minimum=0, allow_none=True)
+        self.frame_rate = _check_float(self.frame_rate, "frame_rate", low=0, low_open=True)
+        check_option("padding_policy", self.padding_policy, PADDING_POLICIES)
+        self.seed = _check_int(self.seed, "seed", minimum=0, allow_none=True)
+
+    def to_dict(self):
+        """Return the fields as a JSON-serialisable dict.
+
+        Returns
+        -------
+        cfg : dict
+            Field name to value.
+        """
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        """Build from a dict (unknown keys raise, with a suggestion).
+
+        Parameters
+        ----------
+        values : dict
+            Field name to value.
+
+        Returns
+        -------
+        cfg : SAEConfig
+            The configuration.
+        """
+        return _from_dict(cls, values, "SAEConfig")
+
+
+@dataclass
+class TrainConfig:
+    """Configuration of an SAE training run (Adam, linear decay at the end).
+
+    Parameters
+    ----------
+    n_steps : int
+        Number of optimiser steps (batches).
+    batch_size : int
+        Frames per batch (2500 = 50 s of audio at 50 Hz in the paper).
+    lr : float
+        Adam learning rate (2e-4 in the paper).
+    betas : tuple of float
+        Adam betas.
+    lr_decay_start : float
+        Fraction of ``n_steps`` after which the learning rate decays linearly
+        to zero at the last step (0.8: decay over the last 20%). 1.0 disables
+        the decay.
+    warmup_steps : int
+        Steps of linear learning-rate warm-up from zero (0: none).
+    threshold_beta : float
+        Decay of the exponential moving average of the smallest positive
+        activation per batch that gives the inference threshold.
+    threshold_start_step : int | None
+        Step from which the threshold average is updated (the first batches
+        are not yet representative). ``None``: ``min(1000, n_steps // 2)``.
+    log_every : int
+        Record metrics in the history (and refresh the progress bar) every this
+        many steps.
+    checkpoint_every : int | None
+        Save a checkpoint every this many steps (needs ``checkpoint_dir`` in
+        :func:`~neuro_sae.sae.train_sae`); ``None``: only at the end.
+    sparse_kernels : bool | None
+        Use the sparse decoder and the hand-written sparse backward (faster on
+        CPU) instead of dense matrix products. ``None``: sparse on CPU, dense on
+        other devices.
+    """
+
+    n_steps: int
+    """Number of optimiser steps."""
+    batch_size: int = 2500
+    """Frames per batch."""
+    lr: float = 2e-4
+    """Adam learning rate."""
+    betas: tuple = (0.9, 0.999)
+    """Adam betas."""
+    lr_decay_start: float = 0.8
+    """Fraction of the run after which the learning rate decays linearly to zero."""
+    warmup_steps: int = 0
+    """Linear warm-up steps."""
+    threshold_beta: float = 0.999
+    """EMA decay of the inference threshold."""
+    threshold_start_step: int | None = None
+    """First step of the threshold EMA (None: min(1000, n_steps // 2))."""
+    log_every: int = 100
+    """Steps between history records."""
+    checkpoint_every: int | None = None
+    """Steps between checkpoints (None: only at the end)."""
+    sparse_kernels: bool | None = None
+    """Sparse decoder/backward (None: on CPU only)."""
+
+    def __post_init__(self):
+        self.n_steps = _check_int(self.n_steps, "n_steps", minimum=1)
+        self.batch_size = _check_int(self.batch_size, "batch_size", minimum=1)
+        self.lr = _check_float(self.lr, "lr", low=0, low_open=True)
+        validate_type(self.betas, (tuple, list), "betas")
+        if len(self.betas) != 2 or not all(
+            isinstance(b, numbers.Real) and 0 <= b < 1 for b in self.betas
+        ):
+            raise ValueError(
+                f"betas must be two numbers in [0, 1) (Adam's beta1 and beta2), got "
+                f"{self.betas!r} instead, e.g. betas=(0.9, 0.999)."
+            )
+        self.betas = tuple(float(b) for b in self.betas)
+        self.lr_decay_start = _check_float(self.lr_decay_start, "lr_decay_start", low=0, high=1)
+        self.warmup_steps = _check_int(self.warmup_steps, "warmup_steps", minimum=0)
+        self.threshold_beta = _check_float(
+            self.threshold_beta, "threshold_beta", low=0, high=1, high_open=True
+        )
+        self.threshold_start_step = _check_int(
+            self.threshold_start_step, "threshold_start_step", minimum=0, allow_none=True
+        )
+        self.log_every = _check_int(self.log_every, "log_every", minimum=1)
+        self.checkpoint_every = _check_int(
+            self.checkpoint_every, "checkpoint_every", minimum=1, allow_none=True
+        )
+        validate_type(self.sparse_kernels, (bool, None), "sparse_kernels")
+        if self.warmup_steps >= self.n_steps:
+            raise ValueError(
+                f"warmup_steps ({self.warmup_steps}) must be smaller than n_steps "
+                f"({self.n_steps}); lower warmup_steps."
+            )
+
+    @property
+    def threshold_start(self):
+        """First step (0-based) at which the threshold average is updated."""
+        if self.threshold_start_step is not None:
+            return self.threshold_start_step
+        return min(1000, self.n_steps // 2)
+
+    def lr_at(self, step):
+        """Learning rate at a 0-based step (warm-up, plateau, linear decay).
+
+        Parameters
+        ----------
+        step : int
+            The step.
+
+        Returns
+        -------
+        lr : float
+            The learning rate.
+        """
+        factor = 1.0
+        if self.warmup_steps and step < self.warmup_steps:
+            factor = (step + 1) / self.warmup_steps
+        decay_start = int(round(self.lr_decay_start * self.n_steps))
+        if self.lr_decay_start < 1 and step >= decay_start:
+            factor *= max(0.0, (self.n_steps - step) / (self.n_steps - decay_start))
+        return self.lr * factor
+
+    def to_dict(self):
+        """Return the fields as a JSON-serialisable dict.
+
+        Returns
+        -------
+        cfg : dict
+            Field name to value.
+        """
+        out = dataclasses.asdict(self)
+        out["betas"] = list(self.betas)
+        return out
+
+    @classmethod
+    def from_dict(cls, values):
+        """Build from a dict (unknown keys raise, with a suggestion).
+
+        Parameters
+        ----------
+        values : dict
+            Field name to value.
+
+        Returns
+        -------
+        cfg : TrainConfig
+            The configuration.
+        """
+        return _from_dict(cls, values, "TrainConfig")

@@ -1,0 +1,542 @@
+"""SAE models (BatchTopK, TopK), the architecture registry, save and load."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..io import atomic_dir
+from ..utils import (
+    check_fname,
+    check_option,
+    fill_doc,
+    logger,
+    torch_generator,
+    validate_type,
+    verbose,
+)
+from ._config import ARCHITECTURES, SAEConfig
+from ._kernels import (
+    SparseEncodeDecode,
+    csr_rows,
+    csr_tensor,
+    select_batchtopk,
+    select_threshold,
+    select_topk,
+)
+
+_FORMAT_VERSION = 1
+_CFG_NAME = "cfg.json"
+_WEIGHTS_NAME = "sae.safetensors"
+ENCODE_MODES = ("batchtopk", "topk", "threshold")
+
+_REGISTRY: dict[str, type] = {}
+
+
+def register_architecture(name):
+    """Register an SAE class under an architecture name (used by :func:`load_sae`).
+
+    Parameters
+    ----------
+    name : str
+        The ``architecture`` value in ``cfg.json``.
+
+    Returns
+    -------
+    decorator : callable
+        Class decorator.
+    """
+
+    def decorator(cls):
+        cls.architecture = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorator
+
+
+class SAEOutput(NamedTuple):
+    """Codes and reconstruction of one batch (see :meth:`SparseAutoencoder.encode_decode`)."""
+
+    codes: torch.Tensor
+    """Sparse CSR tensor, shape (n, d_sae): the active codes (no autograd)."""
+    recon: torch.Tensor
+    """Reconstruction, shape (n, d_in), in the model's working (normalised) scale."""
+    x_in: torch.Tensor
+    """Input, shape (n, d_in), in the working scale (unit norm when normalize_input)."""
+    scale: torch.Tensor
+    """Per-frame input norm, shape (n, 1) (ones when normalize_input is False)."""
+
+
+@fill_doc
+class SparseAutoencoder(nn.Module):
+    """Base class of the top-k family of SAEs.
+
+    ``f = select(ReLU((x - b_dec) @ W_enc + b_enc))`` and
+    ``x_hat = f @ W_dec + b_dec``, where ``x`` is the input frame scaled to unit
+    L2 norm when ``cfg.normalize_input``. Decoder rows (dictionary atoms) have
+    unit norm.
+
+    Parameters
+    ----------
+    cfg : SAEConfig
+        The configuration; ``cfg.architecture`` must match the class.
+    %(random_state)s
+        Used for the initial dictionary (random unit-norm decoder rows, encoder
+        tied to the decoder's transpose). ``None`` uses ``cfg.seed`` when set.
+
+    Attributes
+    ----------
+    W_enc : torch.nn.Parameter, shape (d_in, d_sae)
+        Encoder weights.
+    b_enc : torch.nn.Parameter, shape (d_sae,)
+        Encoder bias.
+    W_dec : torch.nn.Parameter, shape (d_sae, d_in)
+        Decoder weights; row i is the dictionary atom of feature i.
+    b_dec : torch.nn.Parameter, shape (d_in,)
+        Decoder bias (subtracted before encoding).
+    threshold : torch.Tensor, shape ()
+        Inference threshold on the pre-activations (-1 while not learned).
+    train_info : dict
+        Training configuration, data hash and final metrics (filled by
+        :func:`~neuro_sae.sae.train_sae`, saved to ``cfg.json``).
+    """
+
+    architecture = None
+    #: Selection used in training.
+    train_mode = None
+    #: Selection used by ``encode(mode=None)``.
+    inference_mode = None
+
+    def __init__(self, cfg, *, random_state=None):
+        super().__init__()
+        validate_type(cfg, SAEConfig, "cfg")
+        if cfg.architecture != self.architecture:
+            raise ValueError(
+                f"cfg.architecture is {cfg.architecture!r} but {type(self).__name__} "
+                f"implements {self.architecture!r}; build the model with "
+                f"make_sae(cfg) to pick the class from the registry."
+            )
+        self.cfg = cfg
+        self.W_enc = nn.Parameter(torch.empty(cfg.d_in, cfg.d_sae))
+        self.b_enc = nn.Parameter(torch.zeros(cfg.d_sae))
+        self.W_dec = nn.Parameter(torch.empty(cfg.d_sae, cfg.d_in))
+        self.b_dec = nn.Parameter(torch.zeros(cfg.d_in))
+        self.register_buffer("threshold", torch.tensor(-1.0))
+        self.train_info = {}
+        self.metadata = {}
+        if random_state is None:
+            random_state = cfg.seed
+        self.reset_parameters(random_state=random_state)
+
+    # ------------------------------------------------------------------ setup
+    @fill_doc
+    @torch.no_grad()
+    def reset_parameters(self, *, random_state=None):
+        """Draw a random unit-norm dictionary; tie the encoder to its transpose.
+
+        Parameters
+        ----------
+        %(random_state)s
+        """
+        gen = torch_generator(random_state)
+        w = torch.randn(self.cfg.d_sae, self.cfg.d_in, generator=gen)
+        w /= w.norm(dim=1, keepdim=True)
+        self.W_dec.copy_(w)
+        self.W_enc.copy_(w.t())
+        self.b_enc.zero_()
+        self.b_dec.zero_()
+        self.threshold.fill_(-1.0)
+
+    @torch.no_grad()
+    def normalize_decoder(self):
+        """Scale every decoder row (dictionary atom) to unit L2 norm, in place."""
+        norms = self.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        self.W_dec.div_(norms)
+
+    @torch.no_grad()
+    def remove_parallel_decoder_grad(self):
+        """Remove from ``W_dec.grad`` the component parallel to each (unit) atom.
+
+        Called between ``backward`` and the optimiser step so that the step moves
+        atoms along the unit sphere.
+        """
+        g = self.W_dec.grad
+        if g is None:
+            return
+        g.sub_((g * self.W_dec).sum(dim=1, keepdim=True) * self.W_dec)
+
+    @property
+    def device(self):
+        """Device of the parameters."""
+        return self.W_enc.device
+
+    @property
+    def has_threshold(self):
+        """Whether an inference threshold has been learned."""
+        return bool(self.threshold >= 0)
+
+    # --------------------------------------------------------------- forward
+    def _prepare(self, x):
+        """Input as float32 on the model's device, scaled to unit norm if asked."""
+        x = torch.as_tensor(x, dtype=torch.float32, device=self.device)
+        if x.ndim != 2 or x.shape[1] != self.cfg.d_in:
+            raise ValueError(
+                f"x must have shape (n_frames, d_in={self.cfg.d_in}), got "
+                f"{tuple(x.shape)} instead. Check that the activations come from the "
+                f"layer and backbone the SAE was trained on."
+            )
+        if self.cfg.normalize_input:
+            scale = x.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            return x / scale, scale
+        return x, torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)
+
+    def _check_mode(self, mode):
+        if mode is None:
+            mode = self.inference_mode
+        check_option("mode", mode, ENCODE_MODES)
+        if mode == "threshold" and not self.has_threshold:
+            raise ValueError(
+                "mode='threshold' needs a learned inference threshold, but this SAE has "
+                "none (it was not trained as a BatchTopK SAE, or not trained yet). Use "
+                "mode='batchtopk' or mode='topk' instead."
+            )
+        return mode
+
+    def _pre(self, x_in):
+        return F.relu(torch.addmm(self.b_enc, x_in - self.b_dec, self.W_enc))
+
+    def _select(self, pre, mode):
+        with torch.no_grad():
+            if mode == "batchtopk":
+                return select_batchtopk(pre, self.cfg.k * pre.shape[0])
+            if mode == "topk":
+                return select_topk(pre, self.cfg.k)
+            return select_threshold(pre, self.threshold)
+
+    def encode(self, x, mode=None):
+        """Encode frames into dense codes.
+
+        Parameters
+        ----------
+        x : array-like | Tensor, shape (n_frames, d_in)
+            Input activations (any scale; normalised inside when
+            ``cfg.normalize_input``).
+        mode : str | None
+            ``"batchtopk"`` (keep the ``k * n_frames`` largest activations of
+            the batch), ``"topk"`` (``k`` per frame) or ``"threshold"``
+            (activations above the learned threshold; frame-wise, so the result
+            does not depend on the batch). ``None``: the architecture's
+            inference mode (``"threshold"`` for BatchTopK, ``"topk"`` for TopK).
+
+        Returns
+        -------
+        codes : Tensor, shape (n_frames, d_sae)
+            Non-negative codes, in the scale of the normalised input.
+        """
+        mode = self._check_mode(mode)
+        x_in, _ = self._prepare(x)
+        pre = self._pre(x_in)
+        crow, col, _ = self._select(pre.detach(), mode)
+        mask = torch.zeros_like(pre, dtype=torch.bool)
+        mask[csr_rows(crow), col] = True
+        return pre * mask
+
+    @torch.no_grad()
+    def encode_sparse(self, x, mode=None):
+        """Encode frames into a sparse CSR tensor (no autograd).
+
+        Parameters
+        ----------
+        x : array-like | Tensor, shape (n_frames, d_in)
+            Input activations.
+        mode : str | None
+            See :meth:`encode`.
+
+        Returns
+        -------
+        codes : Tensor, shape (n_frames, d_sae)
+            Sparse CSR tensor of the codes.
+        """
+        mode = self._check_mode(mode)
+        x_in, _ = self._prepare(x)
+        crow, col, val = self._select(self._pre(x_in), mode)
+        return csr_tensor(crow, col, val, (x_in.shape[0], self.cfg.d_sae))
+
+    def decode(self, codes, *, scale=None):
+        """Reconstruct frames from codes.
+
+        Parameters
+        ----------
+        codes : Tensor | array-like, shape (n_frames, d_sae)
+            Codes (dense, or a torch sparse tensor).
+        scale : Tensor | array-like | None, shape (n_frames,) or (n_frames, 1)
+            Input norms to multiply back (``None``: stay in the normalised
+            working scale).
+
+        Returns
+        -------
+        x_hat : Tensor, shape (n_frames, d_in)
+            Reconstruction.
+        """
+        if isinstance(codes, torch.Tensor) and codes.layout != torch.strided:
+            x_hat = torch.addmm(self.b_dec, codes.to(self.device), self.W_dec)
+        else:
+            codes = torch.as_tensor(codes, dtype=torch.float32, device=self.device)
+            x_hat = torch.addmm(self.b_dec, codes, self.W_dec)
+        if scale is not None:
+            scale = torch.as_tensor(scale, dtype=torch.float32, device=self.device)
+            x_hat = x_hat * scale.reshape(-1, 1)
+        return x_hat
+
+    def encode_decode(self, x, mode=None, *, sparse=None):
+        """Codes and reconstruction together (the training forward pass).
+
+        Parameters
+        ----------
+        x : array-like | Tensor, shape (n_frames, d_in)
+            Input activations.
+        mode : str | None
+            See :meth:`encode`.
+        sparse : bool | None
+            Decode sparsely with the hand-written backward (faster on CPU) or
+            densely with autograd. ``None``: sparse on CPU.
+
+        Returns
+        -------
+        out : SAEOutput
+            ``codes`` (sparse CSR, no autograd), ``recon`` and ``x_in`` in the
+            working scale and the per-frame ``scale``.
+        """
+        mode = self._check_mode(mode)
+        x_in, scale = self._prepare(x)
+        if sparse is None:
+            sparse = self.device.type == "cpu"
+        shape = (x_in.shape[0], self.cfg.d_sae)
+        if sparse:
+            with torch.no_grad():
+                pre = self._pre(x_in)
+            crow, col, val = self._select(pre, mode)
+            recon = SparseEncodeDecode.apply(
+                x_in, self.W_enc, self.b_enc, self.W_dec, self.b_dec, crow, col, val
+            )
+        else:
+            pre = self._pre(x_in)
+            crow, col, val = self._select(pre.detach(), mode)
+            mask = torch.zeros_like(pre, dtype=torch.bool)
+            mask[csr_rows(crow), col] = True
+            recon = torch.addmm(self.b_dec, pre * mask, self.W_dec)
+        return SAEOutput(csr_tensor(crow, col, val, shape), recon, x_in, scale)
+
+    def forward(self, x, mode=None):
+        """Reconstruct frames in their own scale (input normalisation undone).
+
+        Parameters
+        ----------
+        x : array-like | Tensor, shape (n_frames, d_in)
+            Input activations.
+        mode : str | None
+            See :meth:`encode`.
+
+        Returns
+        -------
+        x_hat : Tensor, shape (n_frames, d_in)
+            Reconstruction.
+        """
+        out = self.encode_decode(x, mode)
+        return out.recon * out.scale
+
+    def __repr__(self):
+        c = self.cfg
+        thr = f"{float(self.threshold):.4g}" if self.has_threshold else "not learned"
+        where = f", {c.backbone}" if c.backbone else ""
+        where += f" layer {c.layer}" if c.layer is not None else ""
+        return (
+            f"<{type(self).__name__} | d_in={c.d_in}, d_sae={c.d_sae}, k={c.k}"
+            f"{where}, threshold {thr}>"
+        )
+
+    # ------------------------------------------------------------------- I/O
+    @fill_doc
+    @verbose
+    def save(self, folder, *, metadata=None, verbose=None):
+        """Save to a checkpoint folder (``cfg.json`` + ``sae.safetensors``), atomically.
+
+        Parameters
+        ----------
+        folder : str | os.PathLike
+            Destination folder; an existing one is replaced once the new one is
+            complete.
+        metadata : dict | None
+            Extra JSON-serialisable entries stored under ``"metadata"`` in
+            ``cfg.json`` (merged over ``self.metadata``).
+        %(verbose)s
+
+        Returns
+        -------
+        folder : pathlib.Path
+            The written folder.
+        """
+        from safetensors.torch import save_file
+
+        import neuro_sae
+
+        validate_type(metadata, (dict, None), "metadata")
+        folder = check_fname(folder, "folder", must_exist=False)
+        meta = dict(self.metadata)
+        meta.update(metadata or {})
+        cfg = dict(format_version=_FORMAT_VERSION, **self.cfg.to_dict())
+        cfg.update(
+            threshold=float(self.threshold),
+            train_config=self.train_info.get("train_config"),
+            data_hash=self.train_info.get("data_hash"),
+            n_steps_done=self.train_info.get("n_steps_done"),
+            final_metrics=self.train_info.get("final_metrics"),
+            neuro_sae_version=neuro_sae.__version__,
+            torch_version=torch.__version__.split("+")[0],
+            metadata=meta,
+        )
+        text = json.dumps(cfg, indent=2, default=_json_default) + "\n"
+        tensors = {
+            name: t.detach().to("cpu", torch.float32).contiguous()
+            for name, t in self.state_dict().items()
+        }
+        with atomic_dir(folder) as tmp:
+            save_file(tensors, str(tmp / _WEIGHTS_NAME), metadata={"format": "pt"})
+            (tmp / _CFG_NAME).write_text(text)
+        logger.info(f"Saved {type(self).__name__} ({self.cfg.d_sae} features) to {folder}")
+        return folder
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serialisable")
+
+
+@register_architecture("batchtopk")
+class BatchTopKSAE(SparseAutoencoder):
+    __doc__ = SparseAutoencoder.__doc__.replace(
+        "Base class of the top-k family of SAEs.",
+        "BatchTopK sparse autoencoder (Bussmann et al. 2024; the AudioSAE default).\n\n"
+        "    Training keeps the ``k * n`` largest activations of each batch; inference\n"
+        "    (``mode=None``) keeps the activations above the learned threshold.",
+    )
+    train_mode = "batchtopk"
+    inference_mode = "threshold"
+
+
+@register_architecture("topk")
+class TopKSAE(SparseAutoencoder):
+    __doc__ = SparseAutoencoder.__doc__.replace(
+        "Base class of the top-k family of SAEs.",
+        "TopK sparse autoencoder: ``k`` active features per frame, in training and\n"
+        "    inference.",
+    )
+    train_mode = "topk"
+    inference_mode = "topk"
+
+
+assert set(_REGISTRY) == set(ARCHITECTURES)
+
+
+def _architecture_class(name, where=""):
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"Unknown SAE architecture {name!r}{where}. Known architectures are "
+            f"{sorted(_REGISTRY)}. Checkpoints of other libraries (SAELens, "
+            "dictionary_learning) need a converter first."
+        )
+    return _REGISTRY[name]
+
+
+def make_sae(cfg, *, random_state=None):
+    """Build the SAE class that ``cfg.architecture`` names.
+
+    Parameters
+    ----------
+    cfg : SAEConfig
+        The configuration.
+    random_state : None | int | numpy.random.Generator
+        Initial dictionary (``None``: ``cfg.seed``).
+
+    Returns
+    -------
+    sae : SparseAutoencoder
+        The untrained model (on the CPU).
+    """
+    validate_type(cfg, SAEConfig, "cfg")
+    return _architecture_class(cfg.architecture)(cfg, random_state=random_state)
+
+
+@fill_doc
+@verbose
+def load_sae(folder, *, device="cpu", verbose=None):
+    """Load an SAE saved with :meth:`SparseAutoencoder.save`.
+
+    Parameters
+    ----------
+    folder : str | os.PathLike
+        The checkpoint folder (``cfg.json`` + ``sae.safetensors``).
+    %(device)s
+    %(verbose)s
+
+    Returns
+    -------
+    sae : SparseAutoencoder
+        The model, in eval mode, with ``train_info`` and ``metadata`` restored.
+    """
+    from safetensors.torch import load_file
+
+    folder = check_fname(
+        folder,
+        "folder",
+        kind="directory",
+        hint="Pass the folder written by sae.save(folder).",
+    )
+    cfg_file = check_fname(
+        folder / _CFG_NAME,
+        "folder",
+        hint=f"An SAE checkpoint folder holds {_CFG_NAME} and {_WEIGHTS_NAME}.",
+    )
+    weights = check_fname(
+        folder / _WEIGHTS_NAME,
+        "folder",
+        hint=f"An SAE checkpoint folder holds {_CFG_NAME} and {_WEIGHTS_NAME}.",
+    )
+    raw = json.loads(cfg_file.read_text())
+    version = raw.get("format_version")
+    if version != _FORMAT_VERSION:
+        raise ValueError(
+            f"{cfg_file} has format_version {version!r}; this neuro_sae reads version "
+            f"{_FORMAT_VERSION}. Upgrade neuro_sae or re-save the checkpoint."
+        )
+    cls = _architecture_class(raw.get("architecture"), f" in {cfg_file}")
+    fields = SAEConfig.__dataclass_fields__
+    cfg = SAEConfig.from_dict({k: v for k, v in raw.items() if k in fields})
+    sae = cls(cfg, random_state=0)
+    state = load_file(str(weights))
+    sae.load_state_dict(state, strict=True)
+    sae.train_info = {
+        key: raw.get(key)
+        for key in ("train_config", "data_hash", "n_steps_done", "final_metrics")
+        if raw.get(key) is not None
+    }
+    sae.metadata = dict(raw.get("metadata") or {})
+    sae.to(device)
+    sae.eval()
+    logger.info(f"Loaded {sae!r} from {folder}")
+    return sae
