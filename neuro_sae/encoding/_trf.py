@@ -265,3 +265,7 @@ class TRF(BaseEstimator):
             The mean Pearson r (a scalar, so ``GridSearchCV`` works).
         """
         return float(np.mean(self.score_per_channel(X, Y)))
+
+
+for _name in ("fit", "predict", "score_per_channel", "score"):
+    fill_doc(getattr(TRF, _name))

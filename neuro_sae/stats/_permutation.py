@@ -250,6 +250,16 @@ def sweep_permutation_test(
 
     Notes
     -----
+    .. warning:: This "fixed model" null is anti-conservative for the mean over
+       folds. Fold ``j``'s model is trained on the *unshifted* EEG of the other
+       runs, so under the null the fold correlations share terms
+       (``r_j`` and ``r_k`` both contain ``a_j . K . a_k`` with ``a_i = X_i^T y_i``)
+       and the observed mean has about twice the variance of the null built from
+       independent shifts: on null data the family-wise error of max-T is about
+       0.2 at a nominal 0.05 (see ``tests/stats/test_permutation.py``). Each
+       single fold's r is tested validly; a valid null for the mean refits every
+       fold on consistently shifted EEG (training and test), with the chosen alphas.
+
     ``p_fwe = (1 + #{max_null >= r}) / (1 + n_permutations)`` and
     ``p_uncorrected = (1 + #{null >= r}) / (1 + n_permutations)`` per test (one-sided:
     an encoding effect is a positive r).
