@@ -143,6 +143,7 @@ class SimulationSection(_Section):
     """Planted-truth EEG (the demo)."""
 
     n_planted: int = Field(default=5, ge=1)
+    sfreq: float = Field(default=128.0, gt=0, description="Sampling rate of the simulated recording in Hz.")
     snr: float | None = Field(default=None, gt=0)
     random_state: int = 42
 

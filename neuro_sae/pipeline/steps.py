@@ -289,7 +289,7 @@ def simulate_step(manifest, out, *, force=False, runtime=None, verbose=None):
         return outputs
     alive = _load_alive(paths, layer)
     series = _load_series(manifest, paths, layer, alive)
-    sfreq = manifest.eeg.sfreq
+    sfreq = manifest.simulation.sfreq
     with _timed(runtime, "simulate"):
         feats = {}
         for rid, fs in series.items():
@@ -306,7 +306,7 @@ def simulate_step(manifest, out, *, force=False, runtime=None, verbose=None):
                 sfreq=sfreq,
                 montage=manifest.eeg.montage,
                 n_planted=manifest.simulation.n_planted,
-                snr=manifest.simulation.snr,
+                **({} if manifest.simulation.snr is None else dict(snr=manifest.simulation.snr)),
                 random_state=rng,
             )
             if planted is None:
