@@ -105,6 +105,10 @@ class SAESection(_Section):
     batch_size: int = Field(default=2500, ge=1)
     lr: float = Field(default=2e-4, gt=0)
     random_state: int = 0
+    device: str = "cpu"
+    torch_threads: int | None = Field(
+        default=None, ge=1, description="torch intra-op threads while training (None: torch's default)."
+    )
 
 
 class FeaturesSection(_Section):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import write_json, write_parquet
-from ..utils import check_random_state, logger, verbose
+from ..utils import check_random_state, logger, torch_num_threads, verbose
 from ._cache import StepCache
 from ._paths import StudyPaths
 
@@ -187,7 +187,10 @@ def train_sae_step(manifest, out, *, force=False, runtime=None, verbose=None):
             f"d_sae={sae_cfg.d_sae}, k={sae_cfg.k}, {train_cfg.n_steps} steps"
         )
         with _timed(runtime, "sae_train"):
-            sae, _history = train_sae(x, sae_cfg, train_cfg, random_state=manifest.sae.random_state)
+            with torch_num_threads(manifest.sae.torch_threads):
+                sae, history = train_sae(
+                    x, sae_cfg, train_cfg, random_state=manifest.sae.random_state, device=manifest.sae.device
+                )
             sae.save(outputs[layer]["sae"])
         written.append(outputs[layer]["sae"])
         with _timed(runtime, "features"):

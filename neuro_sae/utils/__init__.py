@@ -11,7 +11,7 @@ from ._check import (
 )
 from ._logging import logger, set_log_level, use_log_level, verbose, warn
 from ._progress import progress_bar
-from ._random import check_random_state, derive_seed, torch_generator
+from ._random import check_random_state, derive_seed, torch_generator, torch_num_threads
 from .docs import docdict, fill_doc
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "set_log_level",
     "suggest",
     "torch_generator",
+    "torch_num_threads",
     "use_log_level",
     "validate_type",
     "verbose",

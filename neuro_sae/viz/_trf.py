@@ -71,14 +71,17 @@ def plot_trf_joint(coef, times, info, *, title=None, topomap_times="peaks", show
     fig : matplotlib.figure.Figure
         The figure.
     """
+    import mne
+
     evoked = kernel_to_evoked(coef, times, info, comment=title or "")
-    fig = evoked.plot_joint(
-        times=topomap_times,
-        title=title,
-        show=show,
-        ts_args=dict(units=dict(eeg="a.u."), scalings=dict(eeg=1e6), time_unit="ms"),
-        topomap_args=dict(units="a.u.", scalings=dict(eeg=1e6), time_unit="ms"),
-    )
+    with mne.utils.use_log_level("WARNING"):
+        fig = evoked.plot_joint(
+            times=topomap_times,
+            title=title,
+            show=show,
+            ts_args=dict(units=dict(eeg="a.u."), scalings=dict(eeg=1e6), time_unit="ms"),
+            topomap_args=dict(units="a.u.", scalings=dict(eeg=1e6), time_unit="ms"),
+        )
     return fig
 
 
