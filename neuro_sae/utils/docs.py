@@ -59,10 +59,10 @@ layers : int | list of int | None
 
 docdict["alphas"] = """
 alphas : array-like of float
-    Ridge penalties to try. Alphas are raw (added to the diagonal of the
-    un-normalised lagged covariance ``X^T X``); mTRFpy's ``lambda`` relates
-    to them as ``alpha = lambda * n_train_samples_per_trial / ...``: see the
-    encoding module notes."""
+    Ridge penalties to try. Alphas are raw: added to the diagonal of the
+    un-normalised lagged covariance ``X^T X`` summed over the training
+    samples (no scaling by the number of samples or the sampling rate), so
+    the same alpha means less shrinkage on longer recordings."""
 
 
 def fill_doc(obj):
