@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -260,9 +261,12 @@ def sweep_permutation_test(
         Also return the full null, shape (n_permutations, n_features, n_channels),
         float32, e.g. for :func:`group_permutation_test` with ``"pooled-null"``.
     chunk_size : int
-        Features processed together. Memory is about ``chunk_size * n_channels *
-        n_times * 40`` bytes per run (cross-correlation tables) plus a bounded
-        work space of a few hundred MB (permutations are processed in blocks).
+        Features processed together. With ``null="refit"`` each of up to 4 threads
+        (one per usable core, each on its own chunk, BLAS single-threaded) holds
+        about ``chunk_size * n_channels * n_times * 8`` bytes per run
+        (cross-correlation tables) plus ``(n_runs + 6) * 32`` MB of work space
+        (permutations are processed in blocks); with ``"fixed"`` memory is about
+        ``chunk_size * n_channels * n_times * 40`` bytes.
     null : ``"refit"`` | ``"fixed"``
         How the null is built (see above). ``"fixed"`` warns: it is
         anti-conservative for the fold-mean statistic.
@@ -343,8 +347,9 @@ def sweep_permutation_test(
         X_runs, Y_runs, sweep, shifts, chunk_size
     )
     n_chunks = -(-F // chunk_size)
-    # Many small products: BLAS threads only add overhead (and stall badly when the
-    # cores are shared: measured 10x slower with 2 threads on a busy 2-core machine).
+    # Many small products: BLAS threads add overhead and stall badly when the cores
+    # are shared (measured 10x slower with 2 BLAS threads on a busy 2-core machine);
+    # the refit null runs feature chunks in Python threads instead.
     with threadpool_limits(limits=1, user_api="blas"):
         for sl, obs, acc in progress_bar(chunks, total=n_chunks, desc="Null", unit="chunk"):
             # obs (F_chunk, C); acc (F_chunk, C, n_permutations)
@@ -382,11 +387,21 @@ def sweep_permutation_test(
     )
 
 
+def _n_workers(max_workers=4):
+    """Threads over feature chunks: the usable cores, at most ``max_workers``."""
+    try:
+        n_cpu = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n_cpu = os.cpu_count() or 1
+    return max(1, min(n_cpu, max_workers))
+
+
 def _refit_chunks(X_runs, Y_runs, sweep, shifts, chunk_size):
     """Per feature chunk: slice, observed r (F_chunk, C), null (F_chunk, C, P)."""
     zero = np.zeros((1, shifts.shape[1]), shifts.dtype)
+    shifts = np.concatenate([zero, shifts])
     for sl, null in _refit_null_iter(
-        X_runs, Y_runs, sweep, np.concatenate([zero, shifts]), chunk_size
+        X_runs, Y_runs, sweep, shifts, chunk_size, n_workers=_n_workers()
     ):
         yield sl, null[0], null[1:].transpose(1, 2, 0)
 

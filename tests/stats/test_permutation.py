@@ -102,6 +102,9 @@ def test_refit_null_equals_rolling_and_refitting():
     np.testing.assert_allclose(null[0], sw.r, rtol=1e-8, atol=1e-14)  # no shift: sweep.r
     for p in range(1, len(shifts)):
         np.testing.assert_allclose(null[p], _refit_by_hand(X, Y, sw, shifts[p]), rtol=1e-8)
+    # threads over feature chunks and tiny permutation blocks change nothing
+    threaded = _refit_null(X, Y, sw, shifts, chunk_size=1, n_workers=2)
+    np.testing.assert_allclose(threaded, null, rtol=1e-12, atol=1e-15)
     # the public test (float32 null) uses the same shifts convention
     res = sweep_permutation_test(
         X, Y, sw, n_permutations=3, min_shift_s=0.1, random_state=7, return_null=True
