@@ -52,8 +52,9 @@ class PermutationResult:
     Attributes
     ----------
     r : ndarray, shape (n_features, n_channels)
-        Observed statistic: mean over folds of held-out r (recomputed from the
-        stored fold weights; equals ``sweep.r`` to float32 precision).
+        Observed statistic: mean over folds of held-out r (recomputed: in float64
+        from the data and ``sweep.alpha`` for the ``"refit"`` null, equal to
+        ``sweep.r`` up to rounding; from the float32 fold weights for ``"fixed"``).
     p_fwe : ndarray, shape (n_features, n_channels)
         Family-wise corrected p-values (max-T over features x channels).
     p_uncorrected : ndarray, shape (n_features, n_channels)
@@ -63,7 +64,8 @@ class PermutationResult:
     max_null : ndarray, shape (n_permutations,)
         Maximum over features x channels of each permutation's statistic.
     shifts : ndarray of int, shape (n_permutations, n_runs)
-        Circular shift (samples) of each held-out run in each permutation.
+        Circular shift (samples, ``np.roll`` convention) of each run in each
+        permutation (``"refit"``: in training and test; ``"fixed"``: as held-out run).
     null : ndarray of float32, shape (n_permutations, n_features, n_channels) | None
         The full null, when ``return_null=True`` (for group-level pooling).
     n_permutations : int
@@ -73,7 +75,8 @@ class PermutationResult:
     random_state : int | str | None
         The random state given (a Generator is recorded by its type name).
     null_type : str
-        How the null was built.
+        How the null was built (also ``provenance["null_type"]``: ``"refit"`` or
+        ``"fixed"``).
     fdr_method : str
         The FDR method of ``p_fdr``.
     feature_names, ch_names : list of str
