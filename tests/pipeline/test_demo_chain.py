@@ -86,7 +86,7 @@ def tiny_study(tmp_path_factory):
         features=dict(min_rate=0.5, max_features=20),
         trf=dict(tmin=-0.1, tmax=0.5, alphas=[1.0, 1e2, 1e4, 1e6]),
         stats=dict(n_permutations=200, alpha=0.05),
-        simulation=dict(n_planted=3, snr=0.6, random_state=3),
+        simulation=dict(n_planted=3, snr=0.2, random_state=3),
     )
     fname = root / "tiny.yaml"
     fname.write_text(yaml.safe_dump(manifest))
