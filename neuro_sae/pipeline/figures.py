@@ -79,7 +79,13 @@ def make_figures(manifest, out, *, n_top=3, verbose=None):
 
     for rank, i in enumerate(order, 1):
         title = f"Layer {layer}, feature {feature_ids[i]}: group-mean TRF (r = {best[i]:.3f})"
-        fig = plot_trf_joint(mean_coef[i], times, info, title=title, show=False)
+        # topomap at the kernel peak on the significant channels (all channels if none):
+        # channels without a response only add noise to an automatic peak search
+        chans = group.p_fwe[i] < alpha
+        if not chans.any():
+            chans = np.ones(len(chans), bool)
+        peak = times[np.argmax(np.abs(mean_coef[i][chans].mean(axis=0)))]
+        fig = plot_trf_joint(mean_coef[i], times, info, title=title, topomap_times=[peak], show=False)
         files += _save(fig, fig_dir / f"fig_trf_joint_top{rank}_f{feature_ids[i]}")
         plt.close(fig)
 
