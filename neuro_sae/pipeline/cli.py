@@ -32,6 +32,7 @@ def _parser():
     add("fit", "step 04: TRF sweep and permutation null for one subject", subject=True)
     add("group", "step 05: group-level statistics and recovery")
     add("figures", "draw the figures from saved results")
+    add("report", "write one mne.Report (HTML) per subject from saved results")
     return p
 
 
@@ -73,6 +74,11 @@ def main(argv=None):
                 steps.group_step(manifest, out, force=args.force)
             elif args.command == "figures":
                 figures.make_figures(manifest, out)
+            elif args.command == "report":
+                from ..report import make_subject_report
+
+                for subject in manifest.subjects:
+                    print(make_subject_report(manifest, out, subject))
     except (ManifestError, FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"neuro-sae {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -68,8 +68,12 @@ def run_study(manifest, out=None, *, force=False, figures=True, verbose=None):
         fit_subject_step(manifest, out, subject, force=force, runtime=runtime)
     group_step(manifest, out, force=force, runtime=runtime)
     if figures:
+        from ..report import make_subject_report
+
         t1 = time.perf_counter()
         make_figures(manifest, out)
+        for subject in manifest.subjects:
+            make_subject_report(manifest, out, subject)
         runtime["figures"] = round(time.perf_counter() - t1, 2)
     runtime["total"] = round(time.perf_counter() - t0, 2)
     if paths.recovery().is_file():

@@ -126,6 +126,10 @@ def test_demo_chain(tiny_study, capsys):
     assert any(f.startswith("fig_trf_joint") and f.endswith(".png") for f in figs)
     assert any(f.startswith("fig_trf_joint") and f.endswith(".pdf") for f in figs)
     assert "fig_r_topomap_top.png" in figs and "fig_summary.pdf" in figs
+    # one mne.Report per subject
+    for s in ("01", "02", "03"):
+        html = (out / f"sub-{s}" / f"sub-{s}_report.html").read_text()
+        assert "Significant features" in html and "Planted truth" in html
     # no temporary files left anywhere
     leftovers = [p for p in out.rglob("*") if ".tmp" in p.name]
     assert not leftovers, leftovers
