@@ -4,6 +4,7 @@ import ast
 import importlib
 import inspect
 import pkgutil
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +142,19 @@ def test_encoding_stats_sources_do_not_import_sae():
                 if isinstance(node, ast.ImportFrom) and node.module:
                     assert not node.module.lstrip(".").startswith(("sae", "backbones")), fname
                     assert "torch" not in node.module.split(".")[0] or node.col_offset > 0, fname
+
+
+def test_docstrings_filled():
+    """No public docstring keeps an unfilled docdict placeholder."""
+    bad = []
+    for mod in _modules():
+        for name, obj in vars(mod).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != mod.__name__:
+                continue
+            objs = [obj]
+            if inspect.isclass(obj):
+                objs += [m for n, m in vars(obj).items() if inspect.isfunction(m) and not n.startswith("_")]
+            for o in objs:
+                if re.search(r"%\(\w+\)s", getattr(o, "__doc__", None) or ""):
+                    bad.append(f"{mod.__name__}.{getattr(o, '__qualname__', name)}")
+    assert not bad, "unfilled %(...)s in docstrings of: " + ", ".join(bad)

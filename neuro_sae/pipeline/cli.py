@@ -85,5 +85,46 @@ def main(argv=None):
     return 0
 
 
+def run_step_script(step, doc, argv=None, *, per_subject=False):
+    """Command line of one ``analyses/NN_step.py`` script (they stay thin).
+
+    Parameters
+    ----------
+    step : callable
+        The step function, e.g. :func:`neuro_sae.pipeline.fit_subject_step`.
+    doc : str
+        The script's docstring (its first line is the description).
+    argv : list of str | None
+        Arguments (default: ``sys.argv[1:]``).
+    per_subject : bool
+        Whether the step runs once per ``--subject`` (all subjects when none
+        is given); otherwise it covers every subject at once.
+
+    Returns
+    -------
+    code : int
+        Exit status.
+    """
+    from ..manifest import load_manifest
+
+    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    parser.add_argument("--manifest", default="data_manifests/demo.yaml", help="study manifest (YAML)")
+    parser.add_argument("--out", default=None, help="derivatives folder (default: the manifest's)")
+    parser.add_argument("--subject", action="append", default=None, help="subject label (repeatable)")
+    parser.add_argument("--force", action="store_true", help="recompute even if up to date")
+    parser.add_argument("--verbose", default="INFO", help="log level (DEBUG, INFO, WARNING)")
+    args = parser.parse_args(argv)
+    manifest = load_manifest(args.manifest)
+    out = manifest.derivatives_dir(args.out)
+    if per_subject:
+        for subject in args.subject or manifest.subjects:
+            print(step(manifest, out, subject, force=args.force, verbose=args.verbose))
+    else:
+        if args.subject:
+            print("note: this step covers every subject; --subject is ignored", file=sys.stderr)
+        print(step(manifest, out, force=args.force, verbose=args.verbose))
+    return 0
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from ..io import write_json, write_parquet
-from ..utils import check_random_state, logger, torch_num_threads, verbose
+from ..utils import check_random_state, fill_doc, logger, torch_num_threads, verbose
 from ._cache import StepCache
 from ._paths import StudyPaths
 
@@ -44,13 +44,13 @@ def _n_layers_of(manifest, paths):
     return max(read_activations(meta_file).layers)
 
 
+@fill_doc
 def sae_layers(manifest, paths):
     """The layers that get an SAE (``"last"`` resolved from the extracted activations).
 
     Parameters
     ----------
-    manifest : Manifest
-        The study manifest.
+    %(manifest)s
     paths : StudyPaths
         The derivatives layout.
 
@@ -71,14 +71,10 @@ def extract_step(manifest, out, *, force=False, runtime=None, verbose=None):
 
     Parameters
     ----------
-    manifest : Manifest
-        The study manifest.
-    out : str | os.PathLike
-        The derivatives folder.
-    force : bool
-        Recompute even when the cache record is valid.
-    runtime : dict | None
-        Accumulates seconds per stage.
+    %(manifest)s
+    %(out)s
+    %(force)s
+    %(runtime)s
     %(verbose)s
 
     Returns
@@ -125,14 +121,10 @@ def train_sae_step(manifest, out, *, force=False, runtime=None, verbose=None):
 
     Parameters
     ----------
-    manifest : Manifest
-        The study manifest.
-    out : str | os.PathLike
-        The derivatives folder.
-    force : bool
-        Recompute even when the cache record is valid.
-    runtime : dict | None
-        Accumulates seconds per stage.
+    %(manifest)s
+    %(out)s
+    %(force)s
+    %(runtime)s
     %(verbose)s
 
     Returns
@@ -252,14 +244,10 @@ def simulate_step(manifest, out, *, force=False, runtime=None, verbose=None):
 
     Parameters
     ----------
-    manifest : Manifest
-        The study manifest (``eeg.simulate`` must be true).
-    out : str | os.PathLike
-        The derivatives folder.
-    force : bool
-        Recompute even when the cache record is valid.
-    runtime : dict | None
-        Accumulates seconds per stage.
+    %(manifest)s
+    %(out)s
+    %(force)s
+    %(runtime)s
     %(verbose)s
 
     Returns
@@ -339,16 +327,12 @@ def fit_subject_step(manifest, out, subject, *, force=False, runtime=None, verbo
 
     Parameters
     ----------
-    manifest : Manifest
-        The study manifest.
-    out : str | os.PathLike
-        The derivatives folder.
+    %(manifest)s
+    %(out)s
     subject : str
         Subject label.
-    force : bool
-        Recompute even when the cache record is valid.
-    runtime : dict | None
-        Accumulates seconds per stage.
+    %(force)s
+    %(runtime)s
     %(verbose)s
 
     Returns
@@ -505,14 +489,10 @@ def group_step(manifest, out, *, force=False, runtime=None, verbose=None):
 
     Parameters
     ----------
-    manifest : Manifest
-        The study manifest.
-    out : str | os.PathLike
-        The derivatives folder.
-    force : bool
-        Recompute even when the cache record is valid.
-    runtime : dict | None
-        Accumulates seconds per stage; written into ``recovery.json``.
+    %(manifest)s
+    %(out)s
+    %(force)s
+    %(runtime)s
     %(verbose)s
 
     Returns

@@ -88,6 +88,8 @@ def use_log_level(verbose=None):
 def verbose(function):
     """Decorate a function so that its ``verbose`` argument sets the log level.
 
+    Docstring placeholders (the docdict key in ``%(...)s`` form) are filled.
+
     The wrapped function must take a keyword ``verbose=None``; a structural test
     checks that every public function with a ``verbose`` parameter is decorated.
 
@@ -101,6 +103,10 @@ def verbose(function):
     wrapped : callable
         The wrapped function.
     """
+    if function.__doc__ and "%(" in function.__doc__:
+        from .docs import fill_doc
+
+        fill_doc(function)
     sig = inspect.signature(function)
     if "verbose" not in sig.parameters:
         raise RuntimeError(

@@ -13,6 +13,23 @@ verbose : bool | str | int | None
     ``neuro_sae`` logger (see :func:`neuro_sae.set_log_level`); ``True`` is
     ``'INFO'`` and ``False`` is ``'WARNING'``."""
 
+docdict["manifest"] = """
+manifest : Manifest
+    The validated study manifest (see :func:`neuro_sae.manifest.load_manifest`)."""
+
+docdict["out"] = """
+out : str | os.PathLike
+    The derivatives folder of the study (``--out``)."""
+
+docdict["force"] = """
+force : bool
+    Recompute even when the step's cache record is valid (same input
+    content hashes and configuration slice)."""
+
+docdict["runtime"] = """
+runtime : dict | None
+    If a dict, seconds spent per stage are accumulated into it."""
+
 docdict["n_jobs"] = """
 n_jobs : int | None
     Number of jobs to run in parallel (joblib). ``None`` is serial unless a
@@ -66,7 +83,7 @@ alphas : array-like of float
 
 
 def fill_doc(obj):
-    """Fill ``%(name)s`` placeholders in a docstring from :data:`docdict`.
+    """Fill the docdict placeholders (``%(...)s`` with a key) of a docstring.
 
     Parameters
     ----------

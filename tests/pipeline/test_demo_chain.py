@@ -145,12 +145,18 @@ def test_demo_chain(tiny_study, capsys):
     assert os.path.getmtime(paths.sweep("01", 3)) > sweep_mtime
     assert os.path.getmtime(paths.activations("r1")) == act_mtime
 
-    # the analysis scripts are thin wrappers over the same steps
-    import runpy
+    # the analysis scripts are thin wrappers over the same steps (cached: fast)
+    import subprocess
+    import sys
 
-    script = ROOT / "analyses" / "05_group_stats.py"
-    mod = runpy.run_path(str(script))
-    assert mod["main"](["--manifest", str(tiny_study), "--verbose", "WARNING"]) == 0
+    for script, extra in (("04_fit_trf.py", ["--subject", "01"]), ("05_group_stats.py", [])):
+        res = subprocess.run(
+            [sys.executable, str(ROOT / "analyses" / script), "--manifest", str(tiny_study),
+             "--verbose", "WARNING", *extra],
+            capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+        assert res.returncode == 0, res.stderr
+        assert "sub-01_layer-03_sweep.npz" in res.stdout or "group_layer-03" in res.stdout
 
 
 @pytest.mark.slow
