@@ -121,20 +121,15 @@ class SweepResult:
             (``alpha_final``), ``peak_lag_s`` and ``peak_amplitude`` (the signed
             kernel value at the delay of largest absolute weight).
         """
-        import pandas as pd
-
-        F, C = self.r.shape
         peak = np.argmax(np.abs(self.coef), axis=-1)
         amp = np.take_along_axis(self.coef, peak[..., np.newaxis], -1)[..., 0]
-        return pd.DataFrame(
-            dict(
-                feature=np.repeat(np.asarray(self.feature_names, dtype=str), C),
-                channel=np.tile(np.asarray(self.ch_names, dtype=str), F),
-                r=self.r.ravel(),
-                alpha=self.alpha_final.ravel(),
-                peak_lag_s=self.times[peak].ravel(),
-                peak_amplitude=amp.ravel(),
-            )
+        return _tidy_frame(
+            self.feature_names,
+            self.ch_names,
+            r=self.r,
+            alpha=self.alpha_final,
+            peak_lag_s=self.times[peak],
+            peak_amplitude=amp,
         )
 
     @verbose
@@ -153,6 +148,23 @@ class SweepResult:
             The written path.
         """
         return _save_result(self, fname, "SweepResult")
+
+
+def _tidy_frame(feature_names, ch_names, **arrays):
+    """One row per feature x channel from (n_features, n_channels) arrays."""
+    import pandas as pd
+
+    F, C = len(feature_names), len(ch_names)
+    cols = dict(
+        feature=np.repeat(np.asarray(feature_names, dtype=str), C),
+        channel=np.tile(np.asarray(ch_names, dtype=str), F),
+    )
+    for key, val in arrays.items():
+        val = np.asarray(val)
+        if val.shape != (F, C):
+            raise ValueError(f"{key} has shape {val.shape}, expected ({F}, {C}).")
+        cols[key] = val.ravel()
+    return pd.DataFrame(cols)
 
 
 fill_doc(SweepResult.to_frame)

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import __version__
 from ..encoding._lagged import _as_int
-from ..encoding._sweep import _names, _read_result, _save_result
+from ..encoding._sweep import _names, _read_result, _save_result, _tidy_frame
 from ..utils import (
     check_array,
     check_option,
@@ -99,18 +99,13 @@ class GroupResult:
             Columns ``feature``, ``channel``, ``statistic``, ``p_uncorrected``,
             ``p_fwe``, ``significant``.
         """
-        import pandas as pd
-
-        F, C = self.statistic.shape
-        return pd.DataFrame(
-            dict(
-                feature=np.repeat(np.asarray(self.feature_names, dtype=str), C),
-                channel=np.tile(np.asarray(self.ch_names, dtype=str), F),
-                statistic=self.statistic.ravel(),
-                p_uncorrected=self.p_uncorrected.ravel(),
-                p_fwe=self.p_fwe.ravel(),
-                significant=self.significant.ravel(),
-            )
+        return _tidy_frame(
+            self.feature_names,
+            self.ch_names,
+            statistic=self.statistic,
+            p_uncorrected=self.p_uncorrected,
+            p_fwe=self.p_fwe,
+            significant=self.significant,
         )
 
     @verbose

@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from .. import __version__
 from ..encoding._lagged import _as_int, _check_runs
-from ..encoding._sweep import SweepResult, _read_result, _save_result
+from ..encoding._sweep import SweepResult, _read_result, _save_result, _tidy_frame
 from ..utils import (
     check_option,
     check_positive,
@@ -124,19 +124,14 @@ class PermutationResult:
             Columns ``feature``, ``channel``, ``r``, ``p_uncorrected``, ``p_fdr``,
             ``p_fwe``, ``significant`` (``p_fwe < alpha``).
         """
-        import pandas as pd
-
-        F, C = self.r.shape
-        return pd.DataFrame(
-            dict(
-                feature=np.repeat(np.asarray(self.feature_names, dtype=str), C),
-                channel=np.tile(np.asarray(self.ch_names, dtype=str), F),
-                r=self.r.ravel(),
-                p_uncorrected=self.p_uncorrected.ravel(),
-                p_fdr=self.p_fdr.ravel(),
-                p_fwe=self.p_fwe.ravel(),
-                significant=(self.p_fwe < alpha).ravel(),
-            )
+        return _tidy_frame(
+            self.feature_names,
+            self.ch_names,
+            r=self.r,
+            p_uncorrected=self.p_uncorrected,
+            p_fdr=self.p_fdr,
+            p_fwe=self.p_fwe,
+            significant=self.p_fwe < alpha,
         )
 
     @verbose
