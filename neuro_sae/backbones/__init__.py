@@ -30,3 +30,7 @@ __all__ = [
     "n_frames_for",
     "read_ct2_model",
 ]
+
+from ._hooks import INTERVENTION_SITES, intervene, splice, steer  # noqa: E402
+
+__all__ += ["INTERVENTION_SITES", "intervene", "splice", "steer"]
