@@ -31,3 +31,17 @@ __all__ = [
     "register_architecture",
     "train_sae",
 ]
+
+from ._formats import (  # noqa: E402
+    export_saelens,
+    load_any_sae,
+    read_dictionary_learning,
+    read_saelens,
+)
+
+__all__ += [
+    "export_saelens",
+    "load_any_sae",
+    "read_dictionary_learning",
+    "read_saelens",
+]
