@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import NotFittedError
 
 from ..utils import check_option, fill_doc, logger, validate_type, verbose, warn
 from ._lagged import (
@@ -19,7 +21,7 @@ from ._ridge import _check_alphas, _default_alphas, _Fold, _safe_r
 
 
 @fill_doc
-class TRF(BaseEstimator):
+class TRF(RegressorMixin, BaseEstimator):
     """Forward (encoding) temporal response function fitted by ridge regression.
 
     The lagged design is never built for the whole recording: per-run sufficient
@@ -43,6 +45,12 @@ class TRF(BaseEstimator):
         way.
     cv : str
         Cross-validation scheme; only ``"leave-one-run-out"`` (runs are the unit).
+    alpha_per_run : bool
+        If ``False`` (default), ``alpha`` is added to the diagonal of the summed
+        ``X^T X`` of the training runs. If ``True``, the penalty is ``alpha`` times the
+        number of training runs, i.e. ``alpha`` regularises the run-averaged
+        covariance as mTRFpy does (see Notes); the solution is the same, only the
+        meaning of a given alpha changes with the number of runs.
 
     Attributes
     ----------
@@ -65,6 +73,26 @@ class TRF(BaseEstimator):
 
     Notes
     -----
+    **Conversion to mTRFpy's lambda.** mTRFpy (``mtrf.TRF(direction=1,
+    zeropad=True, method="ridge")``) appends an unpenalised column of ones (its bias)
+    to the zero-padded lag matrix, averages ``X_i^T X_i`` and ``X_i^T y_i`` over the
+    ``m`` training trials and solves
+    ``(mean_i X_i^T X_i + lambda * fs * I) w = mean_i X_i^T y_i``. An unpenalised
+    ones column is exactly an intercept fitted on centred data, so this is our solve
+    with ``fit_intercept=True`` and a raw penalty ``alpha = lambda * fs * m``:
+
+    - with ``alpha_per_run=True``: ``alpha = lambda * sfreq``, exactly, in every CV
+      fold and in the final fit;
+    - with ``alpha_per_run=False`` (raw alpha): ``alpha = lambda * sfreq * (n_runs -
+      1)`` in the leave-one-run-out folds but ``lambda * sfreq * n_runs`` in
+      mTRFpy's final fit on all runs, so no single raw alpha reproduces both.
+
+    mTRFpy reports weights multiplied by ``fs``: ``coef_[c, f, l] ==
+    weights[f, l, c] / fs`` and ``intercept_[c] == bias[0, c] / fs``. Its lags are
+    ``floor(tmin * fs) ... ceil(tmax * fs)`` (ours round), identical when ``tmin *
+    sfreq`` and ``tmax * sfreq`` are integers. Its leave-one-out score is the Pearson
+    r of each held-out trial, averaged over folds: ``cv_scores_.mean(0)``.
+
     With ``fit_intercept=False`` the fit equals :class:`mne.decoding.ReceptiveField`
     with a float ``estimator`` (:class:`mne.decoding.TimeDelayingRidge`) and
     ``fit_intercept=False``. With ``fit_intercept=True`` it equals
@@ -82,6 +110,7 @@ class TRF(BaseEstimator):
         alphas=None,
         fit_intercept=True,
         cv="leave-one-run-out",
+        alpha_per_run=False,
     ):
         self.tmin = tmin
         self.tmax = tmax
@@ -89,6 +118,7 @@ class TRF(BaseEstimator):
         self.alphas = alphas
         self.fit_intercept = fit_intercept
         self.cv = cv
+        self.alpha_per_run = alpha_per_run
 
     def _validate(self):
         if self.sfreq is None:
@@ -97,11 +127,12 @@ class TRF(BaseEstimator):
                 "None; e.g. TRF(tmin=-0.1, tmax=0.5, sfreq=128.0)."
             )
         validate_type(self.fit_intercept, bool, "fit_intercept")
+        validate_type(self.alpha_per_run, bool, "alpha_per_run")
         check_option("cv", self.cv, ("leave-one-run-out",))
         return _times_to_delays(self.tmin, self.tmax, self.sfreq)
 
     @verbose
-    def fit(self, X, Y, *, verbose=None):
+    def fit(self, X, y, *, verbose=None):
         """Fit the TRF.
 
         Parameters
@@ -109,7 +140,7 @@ class TRF(BaseEstimator):
         X : array, shape (n_times, n_features) | list of array
             Stimulus features, one array per run (a single array is one run). Sparse
             arrays are densified per run.
-        Y : array, shape (n_times, n_channels) | list of array
+        y : array, shape (n_times, n_channels) | list of array
             EEG, one array per run, with the same number of samples as ``X``.
         %(verbose)s
 
@@ -118,8 +149,18 @@ class TRF(BaseEstimator):
         self : TRF
             The fitted estimator.
         """
+        Y = y
         delays = self._validate()
+        if Y is None:
+            raise ValueError(
+                "TRF requires y to be passed, but the target y is None; give the EEG as "
+                "Y, an array (n_times, n_channels) or a list of runs."
+            )
+        X, Y = _check_inputs(X, Y)
         X_runs, Y_runs, _ = _check_runs(X, Y)
+        y_1d = all(
+            np.asarray(y).ndim == 1 for y in (Y if isinstance(Y, (list, tuple)) else [Y])
+        )
         for ii, x in enumerate(X_runs):
             _check_run_length(x.shape[0], delays, ii)
         n_runs = len(X_runs)
@@ -141,8 +182,13 @@ class TRF(BaseEstimator):
         fi = self.fit_intercept
         all_runs = np.arange(n_runs)
         G, H, sx, sy, _, n = stats.centred(all_runs, fi)
+        # Penalty multiplier for m training runs: alpha regularises the summed or
+        # (alpha_per_run) the run-averaged covariance
+        def mult(m):
+            return float(m) if self.alpha_per_run else 1.0
+
         if self.alphas is None:
-            alphas = _default_alphas(G)
+            alphas = _default_alphas(G) / mult(n_runs)
         else:
             alphas = _check_alphas(self.alphas)[np.newaxis]
         n_alphas = alphas.shape[1]
@@ -157,7 +203,7 @@ class TRF(BaseEstimator):
             train = np.setdiff1d(all_runs, [j])
             Gt, Ht = stats.centred(train, fi)[:2]
             Gj, Hj, _, _, yyj, _ = stats.centred([j], fi)
-            scores[j] = _Fold(Gt, Ht).r_path(Gj, Hj, yyj, alphas)[:, 0]
+            scores[j] = _Fold(Gt, Ht).r_path(Gj, Hj, yyj, alphas * mult(n_runs - 1))[:, 0]
         if n_alphas > 1:
             best = np.argmax(scores.mean(0), axis=0)
             on_edge = (best == 0) | (best == n_alphas - 1)
@@ -171,7 +217,7 @@ class TRF(BaseEstimator):
             best = np.zeros(n_ch, int)
         alpha = alphas[0, best]
         fold = _Fold(G, H)
-        W = fold.weights(alpha[np.newaxis])[0]  # (P, C)
+        W = fold.weights(alpha[np.newaxis] * mult(n_runs))[0]  # (P, C)
         self.coef_ = W.T.reshape(n_ch, n_feat, L)
         self.intercept_ = (sy - sx[0] @ W) / n if fi else np.zeros(n_ch)
         self.delays_ = delays
@@ -180,11 +226,18 @@ class TRF(BaseEstimator):
         self.alpha_ = alpha
         self.cv_scores_ = scores
         self.n_features_in_ = n_feat
+        self._y_1d = y_1d
         return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # sparse features are densified per run
+        tags.target_tags.multi_output = True  # one output per EEG channel
+        return tags
 
     def _check_fitted(self):
         if not hasattr(self, "coef_"):
-            raise RuntimeError("This TRF is not fitted yet; call fit(X, Y) first.")
+            raise _NotFittedError("This TRF is not fitted yet; call fit(X, Y) first.")
 
     @verbose
     def predict(self, X, *, verbose=None):
@@ -202,6 +255,7 @@ class TRF(BaseEstimator):
             Predictions, a list when ``X`` is a list.
         """
         self._check_fitted()
+        X, _ = _check_inputs(X, None)
         single = not isinstance(X, (list, tuple))
         X_runs = [_as_2d_x(x, f"X[{ii}]") for ii, x in enumerate([X] if single else X)]
         out = []
@@ -209,25 +263,27 @@ class TRF(BaseEstimator):
         for ii, x in enumerate(X_runs):
             if x.shape[1] != self.n_features_in_:
                 raise ValueError(
-                    f"X run {ii} has {x.shape[1]} features but the TRF was fitted with "
-                    f"{self.n_features_in_}."
+                    f"X has {x.shape[1]} features, but TRF is expecting "
+                    f"{self.n_features_in_} features as input (run {ii}); give the "
+                    "features the TRF was fitted with."
                 )
             pred = np.empty((x.shape[0], W.shape[1]))
             for start in range(0, x.shape[0], 2048):
                 stop = min(start + 2048, x.shape[0])
                 pred[start:stop] = _lag_matrix(x, self.delays_, start, stop) @ W
-            out.append(pred + self.intercept_)
+            pred += self.intercept_
+            out.append(pred[:, 0] if getattr(self, "_y_1d", False) else pred)
         return out[0] if single else out
 
     @verbose
-    def score_per_channel(self, X, Y, *, verbose=None):
+    def score_per_channel(self, X, y, *, verbose=None):
         """Pearson r between predicted and actual EEG per channel (runs concatenated).
 
         Parameters
         ----------
         X : array, shape (n_times, n_features) | list of array
             Features, one array per run.
-        Y : array, shape (n_times, n_channels) | list of array
+        y : array, shape (n_times, n_channels) | list of array
             EEG, one array per run.
         %(verbose)s
 
@@ -236,8 +292,12 @@ class TRF(BaseEstimator):
         r : ndarray, shape (n_channels,)
             Pearson correlation per channel.
         """
-        X_runs, Y_runs, _ = _check_runs(X, Y)
+        self._check_fitted()
+        X, y = _check_inputs(X, y)
+        X_runs, Y_runs, _ = _check_runs(X, y)
         pred = np.concatenate(self.predict(X_runs), axis=0)
+        if pred.ndim == 1:
+            pred = pred[:, np.newaxis]
         y = np.concatenate(Y_runs, axis=0)
         pred = pred - pred.mean(0)
         y = y - y.mean(0)
@@ -248,14 +308,14 @@ class TRF(BaseEstimator):
         )
 
     @verbose
-    def score(self, X, Y, *, verbose=None):
+    def score(self, X, y, *, verbose=None):
         """Mean over channels of the Pearson r of :meth:`score_per_channel`.
 
         Parameters
         ----------
         X : array, shape (n_times, n_features) | list of array
             Features, one array per run.
-        Y : array, shape (n_times, n_channels) | list of array
+        y : array, shape (n_times, n_channels) | list of array
             EEG, one array per run.
         %(verbose)s
 
@@ -264,7 +324,53 @@ class TRF(BaseEstimator):
         score : float
             The mean Pearson r (a scalar, so ``GridSearchCV`` works).
         """
-        return float(np.mean(self.score_per_channel(X, Y)))
+        return float(np.mean(self.score_per_channel(X, y)))
+
+
+class _NotFittedError(NotFittedError, RuntimeError):
+    """Not fitted: scikit-learn's NotFittedError, also a RuntimeError (the earlier type)."""
+
+
+def _is_run_list(X):
+    """A list of runs holds arrays; a (nested) list of numbers is one array."""
+    return isinstance(X, (list, tuple)) and (
+        len(X) == 0 or all(hasattr(x, "shape") for x in X)
+    )
+
+
+def _check_inputs(X, Y):
+    """Normalise array-likes to arrays or lists of runs; reject 1-D, empty or complex X."""
+    if not _is_run_list(X):
+        X = X if sp.issparse(X) else np.asarray(X)
+        if isinstance(Y, (list, tuple)):
+            Y = np.asarray(Y)
+    runs = X if isinstance(X, (list, tuple)) else [X]
+    for ii, x in enumerate(runs):
+        shape = x.shape if sp.issparse(x) else np.asarray(x).shape
+        kind = x.dtype.kind if sp.issparse(x) else np.asarray(x).dtype.kind
+        if len(shape) == 1:
+            raise ValueError(
+                f"X (run {ii}) must be 2-D (n_times, n_features), got a 1-D array of "
+                f"shape {shape}. Reshape your data with x[:, np.newaxis] if it is a "
+                "single feature (e.g. an envelope)."
+            )
+        if len(shape) == 2 and shape[1] == 0:
+            raise ValueError(
+                f"Found array with 0 feature(s) (shape={shape}) while a minimum of 1 is "
+                f"required; X (run {ii}) needs at least one feature column."
+            )
+        if kind == "c":
+            raise ValueError(
+                f"Complex data not supported: X (run {ii}) is complex; pass real "
+                "features (e.g. np.abs(x) for an envelope)."
+            )
+    if Y is not None:
+        for ii, y in enumerate(Y if isinstance(Y, (list, tuple)) else [Y]):
+            if np.asarray(y).dtype.kind == "c":
+                raise ValueError(
+                    f"Complex data not supported: Y (run {ii}) is complex; pass real EEG."
+                )
+    return X, Y
 
 
 for _name in ("fit", "predict", "score_per_channel", "score"):
