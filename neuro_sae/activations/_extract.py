@@ -29,6 +29,11 @@ from ..utils import (
 from ._container import Activations
 
 _SAMPLES_PER_FRAME = _CONV_STRIDE  # 320 samples = 20 ms for both encoders
+# end of frame i's receptive field, in samples after the frame's start sample 320 i.
+# Whisper: encoder frame i <- conv2 (k=3, stride 2) <- conv1 (k=3) <- mel frames
+# 2i-2 .. 2i+2, each a centred 400-sample STFT window (hop 160), so samples
+# [320 i - 520, 320 i + 520). HuBERT/wav2vec2: the conv stem, [320 i, 320 i + 400).
+_RF_END = {"whisper": 520, "hubert": _CONV_FIELD, "wav2vec2": _CONV_FIELD}
 
 
 def _to_mono_16k(audio, sfreq):
@@ -71,6 +76,35 @@ def _plan_windows(n_frames, win, ctx):
     return plan
 
 
+def _check_causal(backbone, ctx, step_s):
+    """Causal step in frames; the window must fit Whisper's fixed input."""
+    check_positive(step_s, "step_s")
+    step = max(1, int(round(step_s * backbone.frame_rate)))
+    if backbone.kind == "whisper":
+        # frames whose receptive field (up to 520 samples after the frame) fits the input
+        max_frames = (backbone.window_samples - _RF_END["whisper"]) // _SAMPLES_PER_FRAME + 1
+        if ctx + step > max_frames:
+            raise ValueError(
+                f"context_s + step_s = {(ctx + step) / backbone.frame_rate:g} s does not fit the "
+                f"{backbone.window_samples / SFREQ:g} s input of {backbone.name} in causal mode; "
+                f"use context_s + step_s <= {max_frames / backbone.frame_rate:g}."
+            )
+    return step
+
+
+def _plan_causal(n_frames, step, ctx):
+    """Causal windows: kept ranges of ``step`` frames at the end of their window.
+
+    Window k keeps frames ``[lo, hi) = [k * step, min((k + 1) * step, n_frames))``
+    and starts at frame ``max(0, lo - ctx)``: up to ``ctx`` frames of past
+    context, and the window's audio ends with the last kept frame's receptive field.
+    """
+    plan = []
+    for lo in range(0, n_frames, step):
+        plan.append((max(0, lo - ctx), lo, min(lo + step, n_frames)))
+    return plan
+
+
 @fill_doc
 @verbose
 def extract_activations(
@@ -80,9 +114,11 @@ def extract_activations(
     sfreq=16000,
     layers=None,
     window_s=30.0,
-    context_s=5.0,
+    context_s=None,
     batch_size=4,
     stimulus_id=None,
+    causal=False,
+    step_s=0.02,
     verbose=None,
 ):
     """Extract encoder activations of one stimulus, every requested layer at once.
@@ -106,6 +142,31 @@ def extract_activations(
     inside the audio; HuBERT/wav2vec2, the ``floor((n_samples - 400) / 320) + 1``
     frames of the convolutional stem. So ``mask`` is all True.
 
+    **Causal mode** (``causal=True``, as in the sliding-window analyses of
+    Anderson, Davis & Lalor 2024): every output frame only sees past audio. The
+    frames are kept in segments of ``step_s`` (default one frame); each segment
+    sits at the *end* of its own window, which starts up to ``context_s``
+    (default 10 s) before the segment and ends with the receptive field of the
+    segment's last frame (Whisper: 520 samples = 32.5 ms after that frame's time;
+    HuBERT/wav2vec2: the end of its 400-sample conv window, 12.5 ms after the
+    frame's time). The audio after it is never fed: Whisper's feature extractor
+    pads the window to the model's 30 s input with zeros (silence, not future
+    audio); HuBERT/wav2vec2 windows are not padded, and models that normalise
+    their input (``backbone.normalize_audio``) normalise each window on its own
+    instead of the whole stimulus. So frame ``i`` depends only on the audio before
+    ``rf_end(i) + step_s - 0.02 s`` (with the default step: before the end of
+    its own receptive field, ``320 i + 520`` samples for Whisper and
+    ``320 i + 400`` for HuBERT/wav2vec2), and on at most ``context_s`` of audio
+    before its segment. ``window_s`` is ignored. Frames, ``times`` and ``mask``
+    are those of the non-causal mode.
+
+    Cost: one window per segment, i.e. ``ceil(n_frames / (step_s * 50))``
+    forward passes (50 per second of audio with the default step, against one per
+    ``window_s - 2 * context_s`` non-causal). A Whisper window always costs a
+    full 30 s encoder pass, whatever ``context_s``; a HuBERT window costs
+    ``context_s + step_s`` of audio. A larger ``step_s`` divides the cost but
+    lets frames see up to ``step_s - 0.02`` s of future audio.
+
     Parameters
     ----------
     backbone : Backbone
@@ -122,13 +183,19 @@ def extract_activations(
         AudioSAE checkpoints). Other layers are raw block outputs.
     window_s : float
         Window length in seconds (Whisper: at most 30).
-    context_s : float
+    context_s : float | None
         Context kept on each side of a window's central part, in seconds
-        (``2 * context_s < window_s``).
+        (``2 * context_s < window_s``); with ``causal=True`` the past context
+        before each kept segment. ``None``: 5 s, or 10 s when causal.
     batch_size : int
         Windows per forward pass.
     stimulus_id : str | None
         Identifier stored in the result.
+    causal : bool
+        If True, each frame only sees past audio (see above).
+    step_s : float
+        Causal mode only: length of the kept segment of each window, in
+        seconds (rounded to whole 20 ms frames, at least one).
     %(verbose)s
 
     Returns
@@ -137,7 +204,7 @@ def extract_activations(
         ``data[layer]`` float32 arrays of shape ``(n_frames, d_model)``, frame
         ``times`` (see :func:`neuro_sae.backbones.frame_times`), ``mask`` (all
         True) and provenance (backbone, revision, layer convention, dtype,
-        windowing).
+        windowing: ``causal``, ``context_s``, ``step_s``, ``n_windows``).
     """
     import torch
 
@@ -147,24 +214,29 @@ def extract_activations(
         raise ValueError(f"batch_size must be >= 1, got {batch_size} instead.")
     validate_type(stimulus_id, (str, None), "stimulus_id")
     layers = backbone.check_layers(layers)
+    validate_type(causal, bool, "causal")
+    if context_s is None:
+        context_s = 10.0 if causal else 5.0
     check_positive(window_s, "window_s")
     check_positive(context_s, "context_s", strict=False)
     win = int(round(window_s * backbone.frame_rate))
     ctx = int(round(context_s * backbone.frame_rate))
-    if backbone.kind == "whisper":
+    if causal:
+        step = _check_causal(backbone, ctx, step_s)
+    elif backbone.kind == "whisper":
         max_win = backbone.window_samples // _SAMPLES_PER_FRAME
         if win > max_win:
             raise ValueError(
                 f"window_s={window_s} is longer than the {max_win / backbone.frame_rate:g} s "
                 f"input of {backbone.name}; use window_s <= {max_win / backbone.frame_rate:g}."
             )
-    if win - 2 * ctx < 1:
+    if not causal and win - 2 * ctx < 1:
         raise ValueError(
             f"context_s={context_s} leaves no central part in windows of window_s={window_s} "
             f"(need 2 * context_s < window_s); lower context_s, e.g. context_s={window_s / 6:g}."
         )
     x = _to_mono_16k(audio, sfreq)
-    if backbone.normalize_audio:
+    if backbone.normalize_audio and not causal:  # causal: per window, below
         x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
     n_frames = n_frames_for(len(x), backbone.kind)
     if n_frames < 1:
@@ -172,10 +244,23 @@ def extract_activations(
             f"audio is too short: {len(x)} samples at 16 kHz give no {backbone.kind} frame "
             f"(need at least {_CONV_FIELD} samples)."
         )
-    plan = _plan_windows(n_frames, win, ctx)
-    # audio span of a window of `win` frames
-    span = win * _SAMPLES_PER_FRAME + (0 if backbone.kind == "whisper" else _CONV_FIELD - _CONV_STRIDE)
-    segments = [x[s * _SAMPLES_PER_FRAME : s * _SAMPLES_PER_FRAME + span] for s, _, _ in plan]
+    if causal:
+        plan = _plan_causal(n_frames, step, ctx)
+        # from the window's first frame to the receptive-field end of its last kept frame
+        rf_end = _RF_END[backbone.kind]
+        segments = [
+            x[s * _SAMPLES_PER_FRAME : (hi - 1) * _SAMPLES_PER_FRAME + rf_end] for s, _, hi in plan
+        ]
+        if backbone.normalize_audio:  # statistics of the window's own (past) audio only
+            segments = [(g - g.mean()) / np.sqrt(g.var() + 1e-7) for g in segments]
+        win = max(hi - s for s, _, hi in plan)
+    else:
+        plan = _plan_windows(n_frames, win, ctx)
+        # audio span of a window of `win` frames
+        span = win * _SAMPLES_PER_FRAME + (
+            0 if backbone.kind == "whisper" else _CONV_FIELD - _CONV_STRIDE
+        )
+        segments = [x[s * _SAMPLES_PER_FRAME : s * _SAMPLES_PER_FRAME + span] for s, _, _ in plan]
     out = {n: np.empty((n_frames, backbone.d_model), np.float32) for n in layers}
     # group windows of equal input length (HuBERT: the last one is shorter)
     order = sorted(range(len(plan)), key=lambda i: (-len(segments[i]), i))
@@ -188,7 +273,8 @@ def extract_activations(
     batches.append(cur)
     logger.info(
         f"Extracting layers {layers} of {backbone.name} for {len(x) / SFREQ:.2f} s of audio: "
-        f"{n_frames} frames in {len(plan)} window(s) of {win / backbone.frame_rate:g} s"
+        f"{n_frames} frames in {len(plan)} {'causal ' if causal else ''}window(s) of "
+        f"{'up to ' if causal else ''}{win / backbone.frame_rate:g} s"
     )
     t0 = time.perf_counter()
     with progress_bar(total=len(plan), desc=f"{backbone.name} windows", unit="win") as bar:
@@ -211,6 +297,8 @@ def extract_activations(
         dtype=str(backbone.dtype).replace("torch.", ""),
         window_s=win / backbone.frame_rate,
         context_s=ctx / backbone.frame_rate,
+        causal=causal,
+        step_s=step / backbone.frame_rate if causal else None,
         n_windows=len(plan),
         input_sfreq=float(sfreq),
         n_samples_16k=len(x),
