@@ -45,3 +45,7 @@ __all__ += [
     "read_dictionary_learning",
     "read_saelens",
 ]
+
+from . import consistency  # noqa: E402
+
+__all__ += ["consistency"]
