@@ -276,6 +276,67 @@ class TRF(RegressorMixin, BaseEstimator):
         return out[0] if single else out
 
     @verbose
+    def to_evoked(self, info, *, feature=None, verbose=None):
+        """The kernels as :class:`mne.EvokedArray` (times = lags), one per feature.
+
+        Parameters
+        ----------
+        info : mne.Info
+            Measurement info of the ``n_channels`` EEG channels the TRF was fitted on
+            (in the same order), with ``info["sfreq"]`` equal to the TRF's ``sfreq``.
+        feature : int | None
+            Index of the feature (``0 <= feature < n_features``); ``None`` returns all.
+        %(verbose)s
+
+        Returns
+        -------
+        evoked : mne.EvokedArray | list of mne.EvokedArray
+            ``coef_[:, feature, :]``, shape (n_channels, n_delays), with
+            ``evoked.times == times_``; a list over features when ``feature`` is
+            ``None``. Data are in the units of ``y`` per unit of the feature (MNE
+            reads EEG data as volts: fit on EEG in volts for correct plot scales).
+        """
+        import mne
+
+        self._check_fitted()
+        validate_type(info, mne.Info, "info")
+        n_ch, n_feat, _ = self.coef_.shape
+        if len(info["ch_names"]) != n_ch:
+            raise ValueError(
+                f"info has {len(info['ch_names'])} channels but the TRF was fitted on "
+                f"{n_ch}; pass the Info of the fitted EEG channels (e.g. "
+                "mne.pick_info(info, picks))."
+            )
+        if not np.isclose(info["sfreq"], float(self.sfreq), rtol=1e-9):
+            raise ValueError(
+                f"info['sfreq'] is {info['sfreq']} Hz but the TRF's sfreq is {self.sfreq} "
+                "Hz; pass the Info of the EEG at the rate the TRF was fitted (e.g. after "
+                "raw.resample)."
+            )
+        if feature is None:
+            features, single = range(n_feat), False
+        else:
+            validate_type(feature, "int", "feature")
+            if isinstance(feature, bool) or not 0 <= feature < n_feat:
+                raise ValueError(
+                    f"feature must be an int in [0, {n_feat - 1}] (or None for all), got "
+                    f"{feature!r}."
+                )
+            features, single = [int(feature)], True
+        out = [
+            mne.EvokedArray(
+                self.coef_[:, f, :].copy(),
+                info,
+                tmin=float(self.times_[0]),
+                comment=f"TRF feature {f}",
+                nave=1,
+                verbose=False,
+            )
+            for f in features
+        ]
+        return out[0] if single else out
+
+    @verbose
     def score_per_channel(self, X, y, *, verbose=None):
         """Pearson r between predicted and actual EEG per channel (runs concatenated).
 
@@ -373,5 +434,5 @@ def _check_inputs(X, Y):
     return X, Y
 
 
-for _name in ("fit", "predict", "score_per_channel", "score"):
+for _name in ("fit", "predict", "to_evoked", "score_per_channel", "score"):
     fill_doc(getattr(TRF, _name))
