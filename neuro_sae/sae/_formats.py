@@ -314,7 +314,12 @@ def read_saelens(folder, *, k=None, device="cpu", verbose=None):
     hint = f"A SAELens folder holds {_SL_CFG} and {_SL_WEIGHTS}."
     cfg_file = check_fname(folder / _SL_CFG, "folder", hint=hint)
     weights = check_fname(folder / _SL_WEIGHTS, "folder", hint=hint)
-    raw = json.loads(cfg_file.read_text())
+    try:
+        raw = json.loads(cfg_file.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{cfg_file} is not valid JSON: {err}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{cfg_file} must hold a JSON object, got {type(raw).__name__}.")
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as err:

@@ -118,20 +118,26 @@ def _best_iou(A, B, exclude_diagonal=False):
     Bc = B.tocsc()
     for start in range(0, d_a, block):
         stop = min(start + block, d_a)
-        inter = (At[start:stop] @ Bc).tocoo()  # intersection counts
-        rows, cols, n_int = inter.row, inter.col, inter.data
-        keep = n_int > 0
+        inter = (At[start:stop] @ Bc).tocsr()  # intersection counts
+        inter.sum_duplicates()
+        counts = np.diff(inter.indptr)
+        rows = np.repeat(np.arange(stop - start), counts)
+        cols, n_int = inter.indices, inter.data
+        iou = n_int / np.maximum(na[rows + start] + nb[cols] - n_int, 1)
         if exclude_diagonal:
-            keep &= rows + start != cols
-        rows, cols, n_int = rows[keep], cols[keep], n_int[keep]
-        iou = n_int / (na[rows + start] + nb[cols] - n_int)
-        # per row: the largest IoU, ties to the smallest column index
-        order = np.lexsort((cols, -iou, rows))
-        rows, cols, iou = rows[order], cols[order], iou[order]
-        first = np.ones(rows.size, dtype=bool)
-        first[1:] = rows[1:] != rows[:-1]
-        best[rows[first] + start] = iou[first]
-        match[rows[first] + start] = cols[first]
+            iou[rows + start == cols] = 0.0
+        filled = np.flatnonzero(counts)
+        if not filled.size:
+            continue
+        # per row: the largest IoU, ties to the smallest column index (all O(nnz))
+        row_best = np.maximum.reduceat(iou, inter.indptr[filled])
+        full = np.zeros(stop - start)
+        full[filled] = row_best
+        cand = np.where((iou == full[rows]) & (iou > 0), cols, d_b)
+        row_match = np.minimum.reduceat(cand, inter.indptr[filled])
+        ok = row_best > 0
+        best[filled[ok] + start] = row_best[ok]
+        match[filled[ok] + start] = row_match[ok]
     return best, match, na
 
 
