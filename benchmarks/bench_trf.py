@@ -1,0 +1,135 @@
+"""Benchmark the TRF's cross-validated fit against mTRFpy and MNE's ReceptiveField.
+
+Default size, one Broderick-shaped subject: 20 runs x 180 s at 64 Hz, 128 channels,
+16 features x 39 lags (-6/64 ... 0.5 s), 13 alphas, leave-one-run-out. Timed in the
+same process on the same data:
+
+- neuro_sae ``TRF(alpha_per_run=True).fit``: sufficient statistics, one
+  eigendecomposition per fold for all alphas, held-out r from statistics, refit;
+- mTRFpy ``TRF.train(..., regularization=lambdas, reg_per_y_channel=True)``: the same
+  work (leave-one-trial-out r per lambda and channel, then the final fit), with
+  ``lambda = alpha / sfreq`` (see the Notes of :class:`neuro_sae.encoding.TRF`); the
+  script checks that both give the same CV r and kernels;
+- MNE ``ReceptiveField`` (``TimeDelayingRidge``, one alpha per fit) has no CV: a full
+  search is ``n_folds * n_alphas`` fits on the training runs plus a held-out
+  prediction each. ``--mne-fits`` such fold fits are timed and the mean is multiplied by
+  ``n_folds * n_alphas`` (the final refit is not counted, which favours MNE).
+
+Usage: ``python benchmarks/bench_trf.py [--quick] [--mne-fits 1] [--threads 1]``
+(OpenBLAS threads spin on a loaded machine: ``--threads 1`` gives stable figures.)
+(``--quick``: 5 runs x 30 s, 32 channels, 8 features; under a minute.)
+"""
+
+import argparse
+import os
+import time
+import warnings
+
+import numpy as np
+from scipy.signal import lfilter
+from threadpoolctl import threadpool_limits
+
+from neuro_sae.encoding import TRF
+from neuro_sae.encoding._lagged import _lag_matrix, _times_to_delays
+
+SFREQ = 64
+TMIN, TMAX = -6 / 64, 0.5  # 39 lags; binary fractions, so mTRFpy's lags are the same
+
+
+def _simulate(n_runs, n_times, n_feat, n_ch, rng):
+    """Coloured features and EEG with a planted kernel (r ~ 0.1, EEG-like)."""
+    delays = _times_to_delays(TMIN, TMAX, SFREQ)
+    kernel = rng.standard_normal((n_ch, n_feat, len(delays))) * np.hanning(len(delays))
+    X, Y = [], []
+    for _ in range(n_runs):
+        x = lfilter([1.0], [1.0, -0.9], rng.standard_normal((n_times, n_feat)), axis=0)
+        y = _lag_matrix(x, delays) @ kernel.reshape(n_ch, -1).T
+        noise = lfilter([1.0], [1.0, -0.8], rng.standard_normal((n_times, n_ch)), axis=0)
+        X.append(x)
+        Y.append(0.1 * y / y.std() + noise / noise.std())
+    return X, Y
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (< 1 min)")
+    parser.add_argument("--mne-fits", type=int, default=None,
+                        help="fold fits of MNE ReceptiveField to time (default 1, quick 2)")
+    parser.add_argument("--skip-mne", action="store_true")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="BLAS threads for all three (default: the library's)")
+    args = parser.parse_args()
+    with threadpool_limits(limits=args.threads):
+        _run(args)
+
+
+def _run(args):
+    if args.quick:
+        n_runs, dur, n_ch, n_feat = 5, 30, 32, 8
+    else:
+        n_runs, dur, n_ch, n_feat = 20, 180, 128, 16
+    mne_fits = args.mne_fits or (2 if args.quick else 1)
+    n_times = dur * SFREQ
+    lambdas = np.logspace(-2, 4, 13)
+    alphas = lambdas * SFREQ  # alpha_per_run=True: alpha = lambda * sfreq
+    rng = np.random.default_rng(0)
+    X, Y = _simulate(n_runs, n_times, n_feat, n_ch, rng)
+    n_lags = len(_times_to_delays(TMIN, TMAX, SFREQ))
+    print(
+        f"{n_runs} runs x {dur} s at {SFREQ} Hz, {n_ch} channels, {n_feat} features x "
+        f"{n_lags} lags = {n_feat * n_lags} predictors, {len(alphas)} alphas, "
+        f"leave-one-run-out; {os.cpu_count()} CPU(s), BLAS threads "
+        f"{args.threads or 'default'}, load average {np.round(os.getloadavg(), 2)}"
+    )
+    warnings.filterwarnings("ignore", message="The chosen alpha lies on the edge")
+
+    t0 = time.perf_counter()
+    ours = TRF(TMIN, TMAX, SFREQ, alphas=alphas, alpha_per_run=True).fit(X, Y)
+    t_ours = time.perf_counter() - t0
+    print(f"neuro_sae TRF CV fit:       {t_ours:9.2f} s")
+
+    import mtrf
+
+    ref = mtrf.TRF(direction=1, zeropad=True, method="ridge")
+    t0 = time.perf_counter()
+    metric = ref.train(
+        [x.copy() for x in X], [y.copy() for y in Y], SFREQ, TMIN, TMAX, list(lambdas),
+        k=-1, verbose=False, reg_per_y_channel=True,
+    )
+    t_mtrf = time.perf_counter() - t0
+    w_ref = np.transpose(ref.weights, (2, 0, 1)) / SFREQ
+    d_r = np.abs(ours.cv_scores_.mean(0) - metric).max()
+    d_w = np.abs(ours.coef_ - w_ref).max() / np.abs(w_ref).max()
+    same_alpha = np.array_equal(ours.alpha_, np.asarray(ref.regularization) * SFREQ)
+    print(f"mTRFpy train (CV + fit):    {t_mtrf:9.2f} s   ratio {t_mtrf / t_ours:7.1f}x")
+    print(
+        f"  identical numbers: max |r diff| {d_r:.1e}, max relative kernel diff "
+        f"{d_w:.1e}, same alpha per channel: {same_alpha}"
+    )
+
+    if not args.skip_mne:
+        import mne
+        from mne.decoding import ReceptiveField
+
+        mne.set_log_level("ERROR")
+
+        n_fits = len(X) * len(alphas)
+        times = []
+        for i in range(mne_fits):
+            j, alpha = i % len(X), alphas[i % len(alphas)] * (len(X) - 1)
+            train = [k for k in range(len(X)) if k != j]
+            rf = ReceptiveField(TMIN, TMAX, SFREQ, estimator=alpha, fit_intercept=True)
+            t0 = time.perf_counter()
+            rf.fit(np.stack([X[k] for k in train], 1), np.stack([Y[k] for k in train], 1))
+            rf.score(X[j][:, np.newaxis], Y[j][:, np.newaxis])
+            times.append(time.perf_counter() - t0)
+        t_mne = float(np.mean(times)) * n_fits
+        print(
+            f"MNE ReceptiveField (est.):  {t_mne:9.2f} s   ratio {t_mne / t_ours:7.1f}x   "
+            f"({np.mean(times):.2f} s per fold fit + held-out score, mean of {mne_fits}, "
+            f"x {n_fits} = {len(X)} folds x {len(alphas)} alphas)"
+        )
+
+
+if __name__ == "__main__":
+    main()
