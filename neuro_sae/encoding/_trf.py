@@ -37,7 +37,8 @@ class TRF(RegressorMixin, BaseEstimator):
         Ridge penalties to try (raw: added to the diagonal of the centred lagged
         covariance ``X^T X``, like :class:`sklearn.linear_model.Ridge`). ``None``
         uses ``logspace(-4, 4, 9)`` times the mean eigenvalue of ``X^T X`` over all
-        runs, which makes the grid independent of the feature scale.
+        runs, which makes the grid independent of the feature scale (divided by the
+        number of runs when ``alpha_per_run=True``).
     fit_intercept : bool
         Fit an unpenalised intercept per channel (the lagged design and the EEG are
         centred with their training means). Lags are zero-padded at run edges either
@@ -48,8 +49,8 @@ class TRF(RegressorMixin, BaseEstimator):
         If ``False`` (default), ``alpha`` is added to the diagonal of the summed
         ``X^T X`` of the training runs. If ``True``, the penalty is ``alpha`` times the
         number of training runs, i.e. ``alpha`` regularises the run-averaged
-        covariance as mTRFpy does (see Notes); the solution is the same, only the
-        meaning of a given alpha changes with the number of runs.
+        covariance as mTRFpy does (see Notes): the raw penalty is ``alpha * (n_runs -
+        1)`` in the leave-one-run-out folds and ``alpha * n_runs`` in the final fit.
 
     Attributes
     ----------
