@@ -13,6 +13,7 @@ from ._lagged import (
     _check_run_length,
     _check_runs,
     _lag_matrix,
+    _lagged_run_stats,
     _RunStats,
     _times_to_delays,
 )
@@ -170,7 +171,7 @@ class TRF(RegressorMixin, BaseEstimator):
             f"Fitting a TRF: {n_runs} run(s), {n_feat} feature(s) x {L} delays, "
             f"{n_ch} channel(s)"
         )
-        runs = [_toeplitz_run_stats(x, y, delays) for x, y in zip(X_runs, Y_runs)]
+        runs = [_lagged_run_stats(x, y, delays) for x, y in zip(X_runs, Y_runs)]
         stats = _RunStats(
             G=np.stack([r["G"] for r in runs])[:, np.newaxis],
             H=np.stack([r["H"] for r in runs])[:, np.newaxis],
@@ -386,53 +387,6 @@ class TRF(RegressorMixin, BaseEstimator):
             The mean Pearson r (a scalar, so ``GridSearchCV`` works).
         """
         return float(np.mean(self.score_per_channel(X, y)))
-
-
-def _toeplitz_run_stats(x, y, delays):
-    """Multivariate lagged statistics of one run without the lag matrix.
-
-    ``X^T X`` of the zero-padded lag matrix is block Toeplitz: the block of delays
-    ``(d_l, d_m)`` is the cross-correlation ``C(d_l - d_m) = sum_s x[s] x[s + d_l -
-    d_m]^T`` of the run, minus the products that fall at times outside the run (at
-    most ``max(0, -d_0)`` rows before it and ``max(0, d_max)`` after it). Returns the
-    dict of :func:`~neuro_sae.encoding._lagged._lagged_run_stats`, in float64.
-    """
-    n_times, n_feat = x.shape
-    L = len(delays)
-    d0, d_max = int(delays[0]), int(delays[-1])
-    # Cross-correlations C(k), k = -(L - 1) ... L - 1, shape (2L - 1, F, F)
-    C = np.empty((2 * L - 1, n_feat, n_feat))
-    for k in range(L):
-        C[L - 1 + k] = x[: n_times - k].T @ x[k:]
-        C[L - 1 - k] = C[L - 1 + k].T
-    li, mi = np.meshgrid(np.arange(L), np.arange(L), indexing="ij")
-    G = C[li - mi + L - 1]  # (L, L, F, F): delays l, m and features f, g
-    G = np.ascontiguousarray(G.transpose(2, 0, 3, 1)).reshape(n_feat * L, n_feat * L)
-    # Remove products at times t < 0 or t >= n_times (counted by the full correlation)
-    xz = np.zeros((n_times + 2 * (L + abs(d0) + abs(d_max)), n_feat))
-    off = L + abs(d0) + abs(d_max)
-    xz[off : off + n_times] = x
-    for lo, hi in ((min(d0, 0), 0), (n_times, n_times + max(d_max, 0))):
-        if hi > lo:
-            t = np.arange(lo, hi)
-            Z = xz[t[:, np.newaxis] - delays[np.newaxis, :] + off]  # (n, L, F)
-            Z = Z.transpose(0, 2, 1).reshape(len(t), -1)
-            G -= Z.T @ Z
-    # Cross-products with the EEG and column sums, one product per delay
-    H = np.empty((n_feat, L, y.shape[1]))
-    sx = np.empty((n_feat, L))
-    for li_, d in enumerate(delays):
-        lo, hi = max(0, -int(d)), min(n_times, n_times - int(d))
-        H[:, li_] = x[lo:hi].T @ y[lo + d : hi + d]
-        sx[:, li_] = x[lo:hi].sum(0)
-    return dict(
-        n=n_times,
-        sx=sx.reshape(-1),
-        sy=y.sum(0),
-        G=G,
-        H=H.reshape(n_feat * L, -1),
-        yy=np.einsum("tc,tc->c", y, y),
-    )
 
 
 class _NotFittedError(NotFittedError, RuntimeError):

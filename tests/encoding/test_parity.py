@@ -113,12 +113,12 @@ def test_to_evoked_matches_mne_receptive_field():
 @pytest.mark.parametrize("lags", [(-3, 5), (2, 7), (-6, -1), (0, 0), (-4, 30)])
 def test_toeplitz_stats_equal_explicit_lag_matrix(lags):
     """The block-Toeplitz statistics equal those of the explicit zero-padded lag matrix."""
-    from neuro_sae.encoding._trf import _toeplitz_run_stats
+    from neuro_sae.encoding._lagged import _lagged_run_stats
 
     rng = np.random.default_rng(4)
     delays = np.arange(lags[0], lags[1] + 1)
     x, y = rng.standard_normal((61, 3)), rng.standard_normal((61, 2))
-    st = _toeplitz_run_stats(x, y, delays)
+    st = _lagged_run_stats(x, y, delays)
     xl = _lag_matrix(x, delays)
     for key, ref in [("G", xl.T @ xl), ("H", xl.T @ y), ("sx", xl.sum(0))]:
         np.testing.assert_allclose(st[key], ref, rtol=1e-12, atol=1e-12, err_msg=key)

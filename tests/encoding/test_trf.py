@@ -58,7 +58,7 @@ def test_univariate_stats_equal_explicit(lags, sparse):
         np.testing.assert_allclose(G[f], xl.T @ xl, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(H[f], xl.T @ y, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(sx[f], xl.sum(0), rtol=1e-12, atol=1e-12)
-    st = _lagged_run_stats(x, y, delays, block=10)
+    st = _lagged_run_stats(x, y, delays)
     xl = _lag_matrix(x, delays)
     np.testing.assert_allclose(st["G"], xl.T @ xl, rtol=1e-12, atol=1e-12)
 
