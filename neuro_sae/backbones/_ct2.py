@@ -285,6 +285,15 @@ def ct2_to_transformers_state_dict(variables, *, verbose=None):
             elif np.any(bi != 0):
                 raise ValueError(f"{src}: the fused bias of {dst} is not zero.")
 
+    def self_attention(src, dst):
+        split(
+            [f"{dst}.self_attn.{p}_proj" for p in "qkv"],
+            f"{src}/self_attention/linear_0",
+            (True, False, True),
+        )
+        linear(f"{dst}.self_attn.out_proj", f"{src}/self_attention/linear_1")
+        norm(f"{dst}.self_attn_layer_norm", f"{src}/self_attention/layer_norm")
+
     enc, dec = "model.encoder", "model.decoder"
     for conv in ("conv1", "conv2"):
         put(f"{enc}.{conv}.weight", f"encoder/{conv}/weight")
@@ -293,13 +302,7 @@ def ct2_to_transformers_state_dict(variables, *, verbose=None):
     norm(f"{enc}.layer_norm", "encoder/layer_norm")
     for i in range(_n_layers(variables, "encoder")):
         src, dst = f"encoder/layer_{i}", f"{enc}.layers.{i}"
-        split(
-            [f"{dst}.self_attn.{p}_proj" for p in "qkv"],
-            f"{src}/self_attention/linear_0",
-            (True, False, True),
-        )
-        linear(f"{dst}.self_attn.out_proj", f"{src}/self_attention/linear_1")
-        norm(f"{dst}.self_attn_layer_norm", f"{src}/self_attention/layer_norm")
+        self_attention(src, dst)
         linear(f"{dst}.fc1", f"{src}/ffn/linear_0")
         linear(f"{dst}.fc2", f"{src}/ffn/linear_1")
         norm(f"{dst}.final_layer_norm", f"{src}/ffn/layer_norm")
@@ -308,13 +311,7 @@ def ct2_to_transformers_state_dict(variables, *, verbose=None):
     norm(f"{dec}.layer_norm", "decoder/layer_norm")
     for i in range(_n_layers(variables, "decoder")):
         src, dst = f"decoder/layer_{i}", f"{dec}.layers.{i}"
-        split(
-            [f"{dst}.self_attn.{p}_proj" for p in "qkv"],
-            f"{src}/self_attention/linear_0",
-            (True, False, True),
-        )
-        linear(f"{dst}.self_attn.out_proj", f"{src}/self_attention/linear_1")
-        norm(f"{dst}.self_attn_layer_norm", f"{src}/self_attention/layer_norm")
+        self_attention(src, dst)
         linear(f"{dst}.encoder_attn.q_proj", f"{src}/attention/linear_0")
         split(
             [f"{dst}.encoder_attn.{p}_proj" for p in "kv"],
