@@ -245,9 +245,7 @@ class SparseAutoencoder(nn.Module):
         x_in, _ = self._prepare(x)
         pre = self._pre(x_in)
         crow, col, _ = self._select(pre.detach(), mode)
-        mask = torch.zeros_like(pre, dtype=torch.bool)
-        mask[csr_rows(crow), col] = True
-        return pre * mask
+        return _keep(pre, crow, col)
 
     @torch.no_grad()
     def encode_sparse(self, x, mode=None):
@@ -330,9 +328,7 @@ class SparseAutoencoder(nn.Module):
         else:
             pre = self._pre(x_in)
             crow, col, val = self._select(pre.detach(), mode)
-            mask = torch.zeros_like(pre, dtype=torch.bool)
-            mask[csr_rows(crow), col] = True
-            recon = torch.addmm(self.b_dec, pre * mask, self.W_dec)
+            recon = torch.addmm(self.b_dec, _keep(pre, crow, col), self.W_dec)
         return SAEOutput(csr_tensor(crow, col, val, shape), recon, x_in, scale)
 
     def forward(self, x, mode=None):
@@ -413,6 +409,13 @@ class SparseAutoencoder(nn.Module):
             (tmp / _CFG_NAME).write_text(text)
         logger.info(f"Saved {type(self).__name__} ({self.cfg.d_sae} features) to {folder}")
         return folder
+
+
+def _keep(pre, crow, col):
+    """Dense codes: ``pre`` where selected (CSR rows/columns), zero elsewhere (autograd-safe)."""
+    mask = torch.zeros_like(pre, dtype=torch.bool)
+    mask[csr_rows(crow), col] = True
+    return pre * mask
 
 
 def _json_default(o):
