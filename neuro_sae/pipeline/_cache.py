@@ -42,22 +42,28 @@ class StepCache:
         self.step = step
         self.config = config
         self.inputs = [Path(p) for p in inputs]
+        self._key = None
 
     def key(self):
-        """The cache key: config slice, input hashes and package version."""
+        """The cache key: config slice, input hashes and package version.
+
+        :meth:`is_done` recomputes it; :meth:`done` reuses the one taken by the
+        last :meth:`is_done`, since a step's inputs are read-only to it.
+        """
         missing = [str(p) for p in self.inputs if not p.exists()]
         if missing:
             raise FileNotFoundError(
                 f"Step {self.step} needs {missing}, which do not exist; run the earlier "
                 "steps first (neuro-sae demo runs them all)."
             )
-        return hash_config(
+        self._key = hash_config(
             dict(
                 config=self.config,
                 inputs={str(p): _hash_path(p) for p in self.inputs},
                 version=__version__,
             )
         )
+        return self._key
 
     def is_done(self):
         """Whether the recorded run is still valid.
@@ -67,13 +73,14 @@ class StepCache:
         done : bool
             ``True`` when the step can be skipped.
         """
+        self._key = self.key()
         if not self.record.is_file():
             return False
         try:
             rec = json.loads(self.record.read_text())
         except (OSError, json.JSONDecodeError):
             return False
-        if rec.get("key") != self.key():
+        if rec.get("key") != self._key:
             logger.info(f"[{self.step}] inputs or configuration changed: recomputing")
             return False
         for fname, digest in rec.get("outputs", {}).items():
@@ -93,7 +100,7 @@ class StepCache:
         write_json(
             dict(
                 step=self.step,
-                key=self.key(),
+                key=self._key if self._key is not None else self.key(),
                 config=self.config,
                 outputs={str(p): _hash_path(p) for p in outputs},
             ),
