@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import NotFittedError
 
 from ..utils import check_option, fill_doc, logger, validate_type, verbose, warn
+from ._cv import _Candidates, _cv_folds, _nested, _path, _solve
 from ._lagged import (
     _as_2d_x,
     _check_run_length,
@@ -17,21 +18,23 @@ from ._lagged import (
     _RunStats,
     _times_to_delays,
 )
-from ._ridge import _check_alphas, _default_alphas, _Fold, _safe_r
+from ._ridge import DEFAULT_ALPHA_GRID, _backend, _check_alphas, _safe_r
 
 
 @fill_doc
 class TRF(RegressorMixin, BaseEstimator):
-    """Forward (encoding) temporal response function fitted by ridge regression.
+    """Temporal response function (forward or backward) fitted by ridge regression.
 
     The lagged design is never built for the whole recording: per-run sufficient
-    statistics are accumulated once, the ridge penalty is chosen per channel by
-    leave-one-run-out cross-validation with one eigendecomposition per fold serving
-    every alpha, and held-out correlations are computed from held-out statistics.
+    statistics are accumulated once (float64), the ridge penalty is chosen per output
+    channel by run-wise cross-validation with one eigendecomposition per fold serving
+    every alpha (training statistics = total minus held-out), and held-out
+    correlations are computed from held-out statistics without predicting.
 
     Parameters
     ----------
     %(tmin_trf)s
+        With ``direction=-1`` the input (EEG) is lagged by ``-tmax ... -tmin``.
     %(tmax_trf)s
     %(sfreq_features)s
     alphas : array-like of float | float | None
@@ -39,38 +42,81 @@ class TRF(RegressorMixin, BaseEstimator):
         covariance ``X^T X``, like :class:`sklearn.linear_model.Ridge`). ``None``
         uses ``logspace(-4, 4, 9)`` times the mean eigenvalue of ``X^T X`` over all
         runs, which makes the grid independent of the feature scale (divided by the
-        number of runs when ``alpha_per_run=True``).
+        number of runs when ``alpha_per_run=True``). With ``bands`` the grid applies
+        to every band (``None``: each band's grid is scaled by its own eigenvalues).
     fit_intercept : bool
         Fit an unpenalised intercept per channel (the lagged design and the EEG are
-        centred with their training means). Lags are zero-padded at run edges either
-        way.
-    cv : str
-        Cross-validation scheme; only ``"leave-one-run-out"`` (runs are the unit).
+        centred with their training means).
+    edge : ``"zeropad"`` | ``"valid"``
+        Run edges. ``"zeropad"``: lags reaching outside a run read zeros (MNE's
+        ``ReceptiveField``, mTRFpy's ``zeropad=True``). ``"valid"``: time points whose
+        lags reach outside the run are dropped from the fit and from the scores
+        (mTRFpy's ``zeropad=False``); :meth:`predict` still returns every sample.
+    cv : ``"leave-one-run-out"`` | int
+        Folds over runs: one run held out per fold, or ``cv`` contiguous groups of
+        runs. Runs are never split.
+    scoring : ``"pearson"``
+        Score of held-out predictions: the Pearson correlation per output channel.
+    device : str
+        ``"cpu"`` solves with numpy; ``"cuda"`` (or ``"cuda:N"``) with torch on the
+        GPU; ``"torch-cpu"`` with torch on the CPU. All in float64. The per-run
+        statistics are always accumulated with numpy.
     alpha_per_run : bool
         If ``False`` (default), ``alpha`` is added to the diagonal of the summed
         ``X^T X`` of the training runs. If ``True``, the penalty is ``alpha`` times the
         number of training runs, i.e. ``alpha`` regularises the run-averaged
         covariance as mTRFpy does (see Notes): the raw penalty is ``alpha * (n_runs -
         1)`` in the leave-one-run-out folds and ``alpha * n_runs`` in the final fit.
+    direction : 1 | -1
+        ``1``: forward (encoding) model, ``X`` the stimulus and ``y`` the EEG.
+        ``-1``: backward (decoding) model, ``X`` the EEG and ``y`` the stimulus, the
+        EEG lagged by ``-tmax ... -tmin`` (later EEG reconstructs the stimulus), as
+        mTRFpy's ``direction=-1`` and MNE's ``ReceptiveField(-tmax, -tmin)``.
+    patterns : bool
+        Also compute Haufe et al. (2014) activation patterns ``patterns_`` (mainly
+        for backward models).
+    bands : list of int | None
+        Banded ridge: the numbers of consecutive feature columns of each band (e.g.
+        ``[1, 16]`` for an envelope then 16 SAE features); every band gets its own
+        penalty, chosen per channel over all combinations of the ``alphas`` grid.
+    nested : bool
+        Also run a nested CV: in each outer fold an inner CV over the training runs
+        picks the alpha per channel; the outer held-out r is ``nested_scores_``.
+    chunk_size : int | None
+        Output channels scored together in each fold (bounds the memory of the
+        solver to ``n_predictors x chunk_size``); ``None`` scores all at once.
+        Results do not depend on it.
 
     Attributes
     ----------
-    coef_ : ndarray, shape (n_channels, n_features, n_delays)
-        The kernels, in the layout of :class:`mne.decoding.ReceptiveField`.
-    intercept_ : ndarray, shape (n_channels,)
+    coef_ : ndarray, shape (n_outputs, n_inputs, n_delays)
+        The kernels, in the layout of :class:`mne.decoding.ReceptiveField`
+        (forward: ``(n_channels, n_features, n_delays)``).
+    intercept_ : ndarray, shape (n_outputs,)
         Intercepts (zeros when ``fit_intercept=False``).
     delays_ : ndarray of int, shape (n_delays,)
-        Delays in samples.
+        Delays in samples applied to ``X`` (negative for a backward model).
     times_ : ndarray, shape (n_delays,)
         Delays in seconds.
-    alphas_ : ndarray, shape (n_alphas,)
-        The raw alpha grid used.
-    alpha_ : ndarray, shape (n_channels,)
-        The chosen alpha per channel (argmax of the mean cross-validated r).
-    cv_scores_ : ndarray, shape (n_folds, n_alphas, n_channels)
-        Held-out Pearson r of every fold and alpha (``n_folds = 0`` with one run).
+    alphas_ : ndarray, shape (n_alphas,) | (n_alphas, n_bands)
+        The raw candidates (every combination of band alphas with ``bands``).
+    alpha_ : ndarray, shape (n_outputs,) | (n_outputs, n_bands)
+        The chosen raw alpha per output (argmax of the mean cross-validated r).
+    alpha_relative_ : ndarray, shape like ``alpha_``
+        The same penalty scale-free: the raw penalty of the final fit divided by the
+        mean eigenvalue of the (band's) centred lagged covariance over all runs
+        (``alphas=None`` tries ``logspace(-4, 4, 9)`` in these units).
+    cv_scores_ : ndarray, shape (n_folds, n_alphas, n_outputs)
+        Held-out Pearson r of every fold and candidate (``n_folds = 0`` with one run).
+    nested_scores_ : ndarray, shape (n_folds, n_outputs)
+        Outer held-out r of the nested CV (only with ``nested=True``).
+    nested_alpha_ : ndarray, shape (n_folds, n_outputs) | (n_folds, n_outputs, n_bands)
+        The alpha chosen by each inner CV (only with ``nested=True``).
+    patterns_ : ndarray, shape (n_outputs, n_inputs, n_delays)
+        Haufe patterns ``cov(X_lagged) @ W @ inv(cov(y))`` (only with
+        ``patterns=True``; covariances centred if ``fit_intercept``, over all runs).
     n_features_in_ : int
-        Number of features.
+        Number of input columns.
 
     Notes
     -----
@@ -101,6 +147,10 @@ class TRF(RegressorMixin, BaseEstimator):
     matrix; MNE instead fills the edges with the feature mean
     (``ReceptiveField`` + ``Ridge``) or centres the raw series before lagging
     (``TimeDelayingRidge``), which differ slightly at run edges.
+
+    **Patterns.** For a single output MNE's ``ReceptiveField(patterns=True)`` divides
+    by ``n_samples - 1`` where the variance of ``y`` belongs:
+    ``patterns_ == mne_patterns * (n_samples - 1) / var(y)``.
     """
 
     def __init__(
@@ -110,16 +160,32 @@ class TRF(RegressorMixin, BaseEstimator):
         sfreq=None,
         alphas=None,
         fit_intercept=True,
+        edge="zeropad",
         cv="leave-one-run-out",
+        scoring="pearson",
+        device="cpu",
         alpha_per_run=False,
+        direction=1,
+        patterns=False,
+        bands=None,
+        nested=False,
+        chunk_size=None,
     ):
         self.tmin = tmin
         self.tmax = tmax
         self.sfreq = sfreq
         self.alphas = alphas
         self.fit_intercept = fit_intercept
+        self.edge = edge
         self.cv = cv
+        self.scoring = scoring
+        self.device = device
         self.alpha_per_run = alpha_per_run
+        self.direction = direction
+        self.patterns = patterns
+        self.bands = bands
+        self.nested = nested
+        self.chunk_size = chunk_size
 
     def _validate(self):
         if self.sfreq is None:
@@ -127,10 +193,44 @@ class TRF(RegressorMixin, BaseEstimator):
                 "sfreq must be given (the sampling rate of features and EEG in Hz), got "
                 "None; e.g. TRF(tmin=-0.1, tmax=0.5, sfreq=128.0)."
             )
-        validate_type(self.fit_intercept, bool, "fit_intercept")
-        validate_type(self.alpha_per_run, bool, "alpha_per_run")
-        check_option("cv", self.cv, ("leave-one-run-out",))
-        return _times_to_delays(self.tmin, self.tmax, self.sfreq)
+        for name in ("fit_intercept", "alpha_per_run", "patterns", "nested"):
+            validate_type(getattr(self, name), bool, name)
+        if isinstance(self.cv, str):
+            check_option("cv", self.cv, ("leave-one-run-out",))
+        else:
+            validate_type(self.cv, "int", "cv")
+            if isinstance(self.cv, bool) or self.cv < 2:
+                raise ValueError(
+                    f"cv must be 'leave-one-run-out' or an int >= 2 (folds of runs), got "
+                    f"{self.cv!r}."
+                )
+        check_option("edge", self.edge, ("zeropad", "valid"))
+        check_option("scoring", self.scoring, ("pearson",))
+        check_option("direction", self.direction, (1, -1))
+        validate_type(self.device, str, "device")
+        if not (self.device in ("cpu", "torch-cpu") or self.device.startswith("cuda")):
+            raise ValueError(
+                f"device must be 'cpu' (numpy), 'torch-cpu' or 'cuda[:N]' (torch), got "
+                f"{self.device!r}."
+            )
+        if self.chunk_size is not None:
+            validate_type(self.chunk_size, "int", "chunk_size")
+            if self.chunk_size < 1:
+                raise ValueError(f"chunk_size must be None or >= 1, got {self.chunk_size}.")
+        delays = _times_to_delays(self.tmin, self.tmax, self.sfreq)
+        return -delays[::-1] if self.direction == -1 else delays
+
+    def _check_bands(self, n_feat):
+        if self.bands is None:
+            return np.zeros(n_feat, int)
+        bands = [int(b) for b in np.atleast_1d(self.bands)]
+        if any(b < 1 for b in bands) or sum(bands) != n_feat:
+            raise ValueError(
+                f"bands must be positive numbers of feature columns summing to the "
+                f"{n_feat} features of X, got {self.bands!r}; e.g. bands=[1, "
+                f"{max(n_feat - 1, 1)}]."
+            )
+        return np.repeat(np.arange(len(bands)), bands)
 
     @verbose
     def fit(self, X, y, *, verbose=None):
@@ -138,11 +238,13 @@ class TRF(RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array, shape (n_times, n_features) | list of array
-            Stimulus features, one array per run (a single array is one run). Sparse
-            arrays are densified per run.
-        y : array, shape (n_times, n_channels) | list of array
-            EEG, one array per run, with the same number of samples as ``X``.
+        X : array, shape (n_times, n_inputs) | list of array
+            The inputs, one array per run (a single array is one run): the stimulus
+            features for a forward model, the EEG for a backward one. Sparse arrays
+            are densified per run.
+        y : array, shape (n_times, n_outputs) | list of array
+            The outputs, one array per run with the same number of samples as ``X``:
+            the EEG (forward) or the stimulus (backward).
         %(verbose)s
 
         Returns
@@ -166,12 +268,13 @@ class TRF(RegressorMixin, BaseEstimator):
             _check_run_length(x.shape[0], delays, ii)
         n_runs = len(X_runs)
         n_feat, n_ch = X_runs[0].shape[1], Y_runs[0].shape[1]
+        feat_band = self._check_bands(n_feat)
         L = len(delays)
         logger.info(
-            f"Fitting a TRF: {n_runs} run(s), {n_feat} feature(s) x {L} delays, "
-            f"{n_ch} channel(s)"
+            f"Fitting a TRF: {n_runs} run(s), {n_feat} input(s) x {L} delays, "
+            f"{n_ch} output(s)"
         )
-        runs = [_lagged_run_stats(x, y, delays) for x, y in zip(X_runs, Y_runs)]
+        runs = [self._run_stats(x, y, delays) for x, y in zip(X_runs, Y_runs)]
         stats = _RunStats(
             G=np.stack([r["G"] for r in runs])[:, np.newaxis],
             H=np.stack([r["H"] for r in runs])[:, np.newaxis],
@@ -182,53 +285,110 @@ class TRF(RegressorMixin, BaseEstimator):
         )
         fi = self.fit_intercept
         all_runs = np.arange(n_runs)
-        G, H, sx, sy, _, n = stats.centred(all_runs, fi)
+        G = stats.centred(all_runs, fi)[0][0]
+        pred_band = np.repeat(feat_band, L)
+        n_bands = pred_band.max() + 1
+        # Mean eigenvalue of each band's block of X^T X: the unit of relative alphas
+        scale = np.array(
+            [np.mean(np.diag(G)[pred_band == k]) for k in range(n_bands)]
+        )
+        scale = np.where(scale > 0, scale, 1.0)
+
         # Penalty multiplier for m training runs: alpha regularises the summed or
         # (alpha_per_run) the run-averaged covariance
         def mult(m):
             return float(m) if self.alpha_per_run else 1.0
 
         if self.alphas is None:
-            alphas = _default_alphas(G) / mult(n_runs)
+            grids = scale[:, np.newaxis] * DEFAULT_ALPHA_GRID / mult(n_runs)
         else:
-            alphas = _check_alphas(self.alphas)[np.newaxis]
-        n_alphas = alphas.shape[1]
-        if n_runs == 1 and n_alphas > 1:
+            grids = np.tile(_check_alphas(self.alphas), (n_bands, 1))
+        n_grid = grids.shape[1]
+        cands = _Candidates(grids, pred_band)
+        if n_runs == 1 and cands.n > 1:
             raise ValueError(
-                f"Choosing among {n_alphas} alphas needs leave-one-run-out CV, but X and Y "
-                "hold a single run. Pass lists of runs (e.g. split a long recording into "
-                "segments) or give a single alpha, e.g. alphas=[1e3]."
+                f"Choosing among {n_grid} alphas needs cross-validation over runs, but X "
+                "and Y hold a single run. Pass lists of runs (e.g. split a long "
+                "recording into segments) or give a single alpha, e.g. alphas=[1e3]."
             )
-        scores = np.empty((n_runs if n_runs > 1 else 0, n_alphas, n_ch))
-        for j in range(scores.shape[0]):
-            train = np.setdiff1d(all_runs, [j])
-            Gt, Ht = stats.centred(train, fi)[:2]
-            Gj, Hj, _, _, yyj, _ = stats.centred([j], fi)
-            scores[j] = _Fold(Gt, Ht).r_path(Gj, Hj, yyj, alphas * mult(n_runs - 1))[:, 0]
-        if n_alphas > 1:
-            best = np.argmax(scores.mean(0), axis=0)
-            on_edge = (best == 0) | (best == n_alphas - 1)
+        xp = _backend(self.device)
+        folds = _cv_folds(self.cv, all_runs) if n_runs > 1 else []
+        if self.nested:
+            self._check_nested(folds, cands)
+        if folds:
+            scores = _path(stats, folds, cands, fi, mult, xp, self.chunk_size)
+        else:
+            scores = np.empty((0, cands.n, n_ch))
+        best = np.argmax(scores.mean(0), axis=0) if cands.n > 1 else np.zeros(n_ch, int)
+        if n_grid > 1:
+            idx = cands.index[best]  # (n_ch, n_bands)
+            on_edge = np.any((idx == 0) | (idx == n_grid - 1), axis=1)
             if on_edge.any():
                 warn(
                     f"The chosen alpha lies on the edge of the grid for {on_edge.sum()} of "
-                    f"{n_ch} channel(s) (grid {alphas[0, 0]:.3g} ... {alphas[0, -1]:.3g}); "
+                    f"{n_ch} channel(s) (grid {grids[0, 0]:.3g} ... {grids[0, -1]:.3g}); "
                     "extend the alphas grid on that side."
                 )
-        else:
-            best = np.zeros(n_ch, int)
-        alpha = alphas[0, best]
-        fold = _Fold(G, H)
-        W = fold.weights(alpha[np.newaxis] * mult(n_runs))[0]  # (P, C)
+        W, b = _solve(stats, all_runs, cands, best, fi, mult, xp, self.chunk_size)
+        squeeze = self.bands is None
+        alpha = cands.band_alphas[best]
         self.coef_ = W.T.reshape(n_ch, n_feat, L)
-        self.intercept_ = (sy - sx[0] @ W) / n if fi else np.zeros(n_ch)
+        self.intercept_ = b
         self.delays_ = delays
         self.times_ = delays / float(self.sfreq)
-        self.alphas_ = alphas[0]
-        self.alpha_ = alpha
+        self.alphas_ = cands.band_alphas[:, 0] if squeeze else cands.band_alphas
+        self.alpha_ = alpha[:, 0] if squeeze else alpha
+        rel = alpha * mult(n_runs) / scale
+        self.alpha_relative_ = rel[:, 0] if squeeze else rel
         self.cv_scores_ = scores
+        if self.nested:
+            self._fit_nested(stats, folds, cands, mult, xp, squeeze)
+        if self.patterns:
+            self.patterns_ = _haufe(stats, runs, W, fi).T.reshape(n_ch, n_feat, L)
         self.n_features_in_ = n_feat
         self._y_1d = y_1d
         return self
+
+    def _run_stats(self, x, y, delays):
+        """Lagged statistics of one run (edge rows removed with ``edge='valid'``)."""
+        st = _lagged_run_stats(x, y, delays)
+        st["yyT"] = y.T @ y if self.patterns else None
+        if self.edge == "valid":
+            for lo, hi in _edge_rows(x.shape[0], delays):
+                Z, ye = _lag_matrix(x, delays, lo, hi), y[lo:hi]
+                st["G"] -= Z.T @ Z
+                st["H"] -= Z.T @ ye
+                st["sx"] -= Z.sum(0)
+                st["sy"] -= ye.sum(0)
+                st["yy"] -= np.einsum("tc,tc->c", ye, ye)
+                st["n"] -= hi - lo
+                if self.patterns:
+                    st["yyT"] -= ye.T @ ye
+        return st
+
+    def _check_nested(self, folds, cands):
+        n_runs = sum(len(te) for _, te in folds) if folds else 1
+        if cands.n < 2:
+            raise ValueError(
+                "nested=True chooses alpha in an inner CV, but a single alpha was given "
+                f"(alphas={self.alphas!r}); give a grid, e.g. alphas=np.logspace(0, 6, "
+                "13), or use nested=False."
+            )
+        min_train = 2 if self.cv == "leave-one-run-out" else int(self.cv)
+        n_train = min(len(tr) for tr, _ in folds) if folds else 0
+        if n_train < min_train:
+            raise ValueError(
+                f"nested=True with cv={self.cv!r} needs an inner CV over the training "
+                f"runs of each outer fold; {n_runs} run(s) leave {n_train} for training "
+                f"but {min_train} are needed. Pass more runs or use nested=False."
+            )
+
+    def _fit_nested(self, stats, folds, cands, mult, xp, squeeze):
+        r, chosen = _nested(stats, folds, self.cv, cands, self.fit_intercept, mult, xp,
+                            self.chunk_size)  # fmt: skip
+        alpha = cands.band_alphas[chosen]
+        self.nested_scores_ = r
+        self.nested_alpha_ = alpha[..., 0] if squeeze else alpha
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -357,9 +517,12 @@ class TRF(RegressorMixin, BaseEstimator):
         self._check_fitted()
         X, y = _check_inputs(X, y)
         X_runs, Y_runs, _ = _check_runs(X, y)
-        pred = np.concatenate(self.predict(X_runs), axis=0)
-        if pred.ndim == 1:
-            pred = pred[:, np.newaxis]
+        preds = [p.reshape(len(p), -1) for p in self.predict(X_runs)]
+        if self.edge == "valid":  # score only the time points that were fitted
+            keep = [_valid_rows(len(p), self.delays_) for p in preds]
+            preds = [p[k] for p, k in zip(preds, keep)]
+            Y_runs = [y[k] for y, k in zip(Y_runs, keep)]
+        pred = np.concatenate(preds, axis=0)
         y = np.concatenate(Y_runs, axis=0)
         pred = pred - pred.mean(0)
         y = y - y.mean(0)
@@ -387,6 +550,32 @@ class TRF(RegressorMixin, BaseEstimator):
             The mean Pearson r (a scalar, so ``GridSearchCV`` works).
         """
         return float(np.mean(self.score_per_channel(X, y)))
+
+
+def _edge_rows(n_times, delays):
+    """Row ranges whose lags reach outside the run (dropped with ``edge='valid'``)."""
+    out = []
+    if delays[-1] > 0:
+        out.append((0, int(delays[-1])))
+    if delays[0] < 0:
+        out.append((n_times + int(delays[0]), n_times))
+    return out
+
+
+def _valid_rows(n_times, delays):
+    keep = np.ones(n_times, bool)
+    for lo, hi in _edge_rows(n_times, delays):
+        keep[lo:hi] = False
+    return keep
+
+
+def _haufe(stats, runs, W, fit_intercept):
+    """Haufe patterns ``cov(X_lagged) W pinv(cov(y))``, shape (P, C), over all runs."""
+    G, _, _, sy, _, n = stats.centred(np.arange(stats.n_runs), fit_intercept)
+    yyT = sum(r["yyT"] for r in runs)
+    if fit_intercept:
+        yyT = yyT - np.outer(sy, sy) / n
+    return (G[0] / (n - 1)) @ W @ np.linalg.pinv(yyT / (n - 1))
 
 
 class _NotFittedError(NotFittedError, RuntimeError):
