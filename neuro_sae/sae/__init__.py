@@ -1,4 +1,4 @@
-"""Sparse autoencoders: configuration, models (BatchTopK, TopK), training,
+"""Sparse autoencoders: configuration, models (BatchTopK, TopK, ReLU), training,
 checkpoints and metrics."""
 
 from . import metrics
@@ -6,6 +6,7 @@ from ._config import ARCHITECTURES, SAEConfig, TrainConfig
 from ._model import (
     ENCODE_MODES,
     BatchTopKSAE,
+    ReLUSAE,
     SAEOutput,
     SparseAutoencoder,
     TopKSAE,
@@ -13,12 +14,13 @@ from ._model import (
     make_sae,
     register_architecture,
 )
-from ._train import geometric_median, train_sae
+from ._train import geometric_median, train_sae, train_saes
 
 __all__ = [
     "ARCHITECTURES",
     "ENCODE_MODES",
     "BatchTopKSAE",
+    "ReLUSAE",
     "SAEConfig",
     "SAEOutput",
     "SparseAutoencoder",
@@ -30,6 +32,7 @@ __all__ = [
     "metrics",
     "register_architecture",
     "train_sae",
+    "train_saes",
 ]
 
 from ._formats import (  # noqa: E402
@@ -46,6 +49,6 @@ __all__ += [
     "read_saelens",
 ]
 
-from . import consistency  # noqa: E402
+from . import consistency, downstream  # noqa: E402
 
-__all__ += ["consistency"]
+__all__ += ["consistency", "downstream"]

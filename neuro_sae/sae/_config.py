@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from ..utils import check_option, suggest, validate_type
 
 #: Architectures that :func:`neuro_sae.sae.load_sae` and the model registry know.
-#: ``"relu"`` (L1-penalised ReLU SAE) is planned and has no model class yet.
-ARCHITECTURES = ("batchtopk", "topk")
-_PLANNED_ARCHITECTURES = ("relu",)
+#: ``"relu"`` is the L1-penalised ReLU SAE (its ``k`` is only used by the
+#: ``"topk"``/``"batchtopk"`` encode modes).
+ARCHITECTURES = ("batchtopk", "topk", "relu")
+_PLANNED_ARCHITECTURES = ()
 PADDING_POLICIES = ("masked", "kept")
 
 
@@ -68,7 +69,9 @@ class SAEConfig:
         Mean number of active features per frame (BatchTopK keeps
         ``k * n_frames`` activations per batch; TopK keeps ``k`` per frame).
     architecture : str
-        ``"batchtopk"`` (default, as in the AudioSAE paper) or ``"topk"``.
+        ``"batchtopk"`` (default, as in the AudioSAE paper), ``"topk"`` or
+        ``"relu"`` (ReLU codes with an L1 penalty in training, see
+        :attr:`TrainConfig.l1_coefficient`).
     normalize_input : bool
         Scale every input frame to unit L2 norm before encoding; the norm is
         kept so that the reconstruction returns to the input's scale.
@@ -95,7 +98,7 @@ class SAEConfig:
     k: int = 50
     """Mean number of active features per frame."""
     architecture: str = "batchtopk"
-    """``"batchtopk"`` or ``"topk"``."""
+    """``"batchtopk"``, ``"topk"`` or ``"relu"``."""
     normalize_input: bool = True
     """Scale each input frame to unit L2 norm (undone on reconstruction)."""
     backbone: str | None = None
@@ -198,6 +201,22 @@ class TrainConfig:
         Use the sparse decoder and the hand-written sparse backward (faster on
         CPU) instead of dense matrix products. ``None``: sparse on CPU, dense on
         other devices.
+    l1_coefficient : float
+        Weight of the L1 penalty ``mean_frames(sum_features |f|)`` (decoder rows
+        have unit norm) of ReLU SAEs; ignored by the top-k family.
+    auxk_alpha : float
+        Weight of the AuxK dead-feature loss (Gao et al. 2024): the features
+        not active for ``dead_after_steps`` steps reconstruct the residual
+        with their ``auxk_k`` largest activations per frame; the loss is that
+        error normalised by the residual's variance. 0 (default, as in the
+        AudioSAE paper) disables it; dictionary_learning uses 1/32.
+    auxk_k : int | None
+        Active dead features per frame in the AuxK loss (``None``: ``d_in // 2``).
+    dead_after_steps : int
+        Steps without activation after which a feature counts as dead for AuxK.
+    autocast : bool
+        Run the forward pass under bfloat16 autocast (dense kernels; the loss
+        and the optimiser stay in float32).
     """
 
     n_steps: int
@@ -222,6 +241,16 @@ class TrainConfig:
     """Steps between checkpoints (None: only at the end)."""
     sparse_kernels: bool | None = None
     """Sparse decoder/backward (None: on CPU only)."""
+    l1_coefficient: float = 0.05
+    """L1 weight of ReLU SAEs."""
+    auxk_alpha: float = 0.0
+    """Weight of the AuxK dead-feature loss (0: off)."""
+    auxk_k: int | None = None
+    """Active dead features per frame in AuxK (None: d_in // 2)."""
+    dead_after_steps: int = 1000
+    """Steps without activation after which a feature is dead (AuxK)."""
+    autocast: bool = False
+    """bfloat16 autocast of the forward pass."""
 
     def __post_init__(self):
         self.n_steps = _check_int(self.n_steps, "n_steps", minimum=1)
@@ -249,6 +278,11 @@ class TrainConfig:
             self.checkpoint_every, "checkpoint_every", minimum=1, allow_none=True
         )
         validate_type(self.sparse_kernels, (bool, None), "sparse_kernels")
+        self.l1_coefficient = _check_float(self.l1_coefficient, "l1_coefficient", low=0)
+        self.auxk_alpha = _check_float(self.auxk_alpha, "auxk_alpha", low=0)
+        self.auxk_k = _check_int(self.auxk_k, "auxk_k", minimum=1, allow_none=True)
+        self.dead_after_steps = _check_int(self.dead_after_steps, "dead_after_steps", minimum=1)
+        validate_type(self.autocast, bool, "autocast")
         if self.warmup_steps >= self.n_steps:
             raise ValueError(
                 f"warmup_steps ({self.warmup_steps}) must be smaller than n_steps "

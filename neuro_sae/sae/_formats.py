@@ -25,7 +25,7 @@ from ._model import (
     BatchTopKSAE,
     SparseAutoencoder,
     TopKSAE,
-    load_sae,
+    _load_native,
     make_sae,
 )
 
@@ -499,7 +499,7 @@ def _detect(folder):
 
 
 _READERS = {
-    "native": lambda folder, **kw: load_sae(folder, **kw),
+    "native": _load_native,
     "saelens": read_saelens,
     "dictionary_learning": read_dictionary_learning,
 }

@@ -1,4 +1,4 @@
-"""SAE models (BatchTopK, TopK), the architecture registry, save and load."""
+"""SAE models (BatchTopK, TopK, ReLU), the architecture registry, save and load."""
 
 from __future__ import annotations
 
@@ -115,6 +115,8 @@ class SparseAutoencoder(nn.Module):
     #: Selection used by ``encode(mode=None)``.
     inference_mode = None
 
+    _initial_threshold = -1.0
+
     def __init__(self, cfg, *, random_state=None):
         super().__init__()
         validate_type(cfg, SAEConfig, "cfg")
@@ -153,7 +155,7 @@ class SparseAutoencoder(nn.Module):
         self.W_enc.copy_(w.t())
         self.b_enc.zero_()
         self.b_dec.zero_()
-        self.threshold.fill_(-1.0)
+        self.threshold.fill_(self._initial_threshold)
 
     @torch.no_grad()
     def normalize_decoder(self):
@@ -453,6 +455,20 @@ class TopKSAE(SparseAutoencoder):
     inference_mode = "topk"
 
 
+@register_architecture("relu")
+class ReLUSAE(SparseAutoencoder):
+    __doc__ = SparseAutoencoder.__doc__.replace(
+        "Base class of the top-k family of SAEs.",
+        "ReLU sparse autoencoder trained with an L1 penalty on the codes.\n\n"
+        "    Its codes are all positive pre-activations (``mode=\"threshold\"`` with a\n"
+        "    threshold fixed at 0, the default); the ``\"topk\"`` and ``\"batchtopk\"``\n"
+        "    modes keep the ``k`` (per frame or per batch) largest of them.",
+    )
+    train_mode = "threshold"
+    inference_mode = "threshold"
+    _initial_threshold = 0.0
+
+
 assert set(_REGISTRY) == set(ARCHITECTURES)
 
 
@@ -487,29 +503,51 @@ def make_sae(cfg, *, random_state=None):
 
 @fill_doc
 @verbose
-def load_sae(folder, *, device="cpu", verbose=None):
-    """Load an SAE saved with :meth:`SparseAutoencoder.save`.
+def load_sae(folder, *, device="cpu", verbose=None, **kwargs):
+    """Load an SAE checkpoint folder, whatever its format.
+
+    A native folder (``cfg.json`` + ``sae.safetensors``, written by
+    :meth:`SparseAutoencoder.save`) is read here; a SAELens folder
+    (``sae_weights.safetensors``) or a dictionary_learning / AudioSAE release
+    (``[layer_<n>/]ae.pt``) is passed to :func:`~neuro_sae.sae.load_any_sae`.
+    Checkpoints whose tensors contradict their configuration, truncated or
+    corrupt files and pickles with executable content are refused with a
+    ``ValueError``.
 
     Parameters
     ----------
     folder : str | os.PathLike
-        The checkpoint folder (``cfg.json`` + ``sae.safetensors``).
+        The checkpoint folder.
     %(device)s
     %(verbose)s
+    **kwargs
+        Options of the other formats' readers (``k`` for SAELens; ``layer``
+        and ``normalize_input`` for dictionary_learning).
 
     Returns
     -------
     sae : SparseAutoencoder
         The model, in eval mode, with ``train_info`` and ``metadata`` restored.
     """
-    from safetensors.torch import load_file
-
     folder = check_fname(
         folder,
         "folder",
         kind="directory",
         hint="Pass the folder written by sae.save(folder).",
     )
+    if (folder / _CFG_NAME).is_file() and (folder / _WEIGHTS_NAME).is_file() and not kwargs:
+        return _load_native(folder, device=device)
+    from ._formats import load_any_sae
+
+    return load_any_sae(folder, device=device, **kwargs)
+
+
+def _load_native(folder, *, device="cpu"):
+    """Read a native checkpoint folder (``cfg.json`` + ``sae.safetensors``)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = check_fname(folder, "folder", kind="directory")
     cfg_file = check_fname(
         folder / _CFG_NAME,
         "folder",
@@ -520,7 +558,12 @@ def load_sae(folder, *, device="cpu", verbose=None):
         "folder",
         hint=f"An SAE checkpoint folder holds {_CFG_NAME} and {_WEIGHTS_NAME}.",
     )
-    raw = json.loads(cfg_file.read_text())
+    try:
+        raw = json.loads(cfg_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{cfg_file} is not valid JSON ({err}); the checkpoint is corrupt.") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{cfg_file} must hold a JSON object, got {type(raw).__name__}.")
     version = raw.get("format_version")
     if version != _FORMAT_VERSION:
         raise ValueError(
@@ -529,9 +572,31 @@ def load_sae(folder, *, device="cpu", verbose=None):
         )
     cls = _architecture_class(raw.get("architecture"), f" in {cfg_file}")
     fields = SAEConfig.__dataclass_fields__
-    cfg = SAEConfig.from_dict({k: v for k, v in raw.items() if k in fields})
+    try:
+        cfg = SAEConfig.from_dict({k: v for k, v in raw.items() if k in fields})
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{cfg_file} holds an invalid SAE configuration: {err}") from None
     sae = cls(cfg, random_state=0)
-    state = load_file(str(weights))
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError) as err:
+        raise ValueError(
+            f"Cannot read {weights}: {err}. The file is truncated or corrupt; re-save or "
+            "re-download the checkpoint."
+        ) from None
+    expected = {name: tuple(t.shape) for name, t in sae.state_dict().items()}
+    found = {name: tuple(t.shape) for name, t in state.items()}
+    if found != expected:
+        wrong = {
+            name: (found.get(name, "missing"), expected.get(name, "unexpected"))
+            for name in sorted(set(found) | set(expected))
+            if found.get(name) != expected.get(name)
+        }
+        raise ValueError(
+            f"The tensors in {weights} contradict {cfg_file} (d_in={cfg.d_in}, "
+            f"d_sae={cfg.d_sae}): (found, expected) shapes {wrong}. The checkpoint is corrupt "
+            "or its files come from different models."
+        )
     sae.load_state_dict(state, strict=True)
     sae.train_info = {
         key: raw.get(key)

@@ -1,19 +1,26 @@
 """SAE training: Adam, unit-norm atoms, geometric-median decoder bias, learned threshold.
 
-Follows the AudioSAE recipe (plain L2 loss on unit-norm frames, no auxiliary
-loss; the AuxK loss for dead features is not implemented).
+Follows the AudioSAE recipe (plain L2 loss on unit-norm frames; the AuxK
+dead-feature loss and the L1 penalty of ReLU SAEs are options). Several layers
+and seeds train in one pass over one stream of batches (:func:`train_saes`);
+periodic atomic checkpoints hold the weights, the Adam state and the training
+state (safetensors + JSON, no pickles) and resume bit for bit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
+import os
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..io import hash_array
+from ..io import atomic_dir, hash_array
 from ..utils import (
     check_array,
     check_fname,
@@ -71,6 +78,19 @@ def geometric_median(x, *, max_iter=50, tol=1e-6, verbose=None):
     return y.to(x.dtype)
 
 
+_HIST_KEYS = (
+    "step", "lr", "loss", "l0", "explained_variance", "dead_fraction", "threshold", "elapsed_s",
+)
+_KEY = "_"  # batch key of the single model of train_sae
+_STATE_NAME = "train_state.safetensors"
+_TRAINER_NAME = "trainer.json"
+
+
+def _seed_from(*entropy):
+    """A 63-bit seed derived from integers (independent streams per tuple)."""
+    return int(np.random.SeedSequence(list(entropy)).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
 def _seed_streams(random_state, cfg_seed):
     """One int seed for the run, and independent seeds for init and shuffling."""
     if random_state is None and cfg_seed is not None:
@@ -82,51 +102,427 @@ def _seed_streams(random_state, cfg_seed):
     return seed, init_seed, shuffle_seed
 
 
-def _array_batches(x, batch_size, gen, device):
-    """Endless shuffled batches of rows (one permutation per epoch, remainder dropped)."""
-    n = x.shape[0]
+def _array_batches(arrays, batch_size, shuffle_seed, start, device, rank=0, world=1):
+    """Endless shuffled batches ``{key: rows}`` from step ``start`` on.
+
+    One permutation per epoch, shared by every key (so all layers see the same
+    frames), drawn from a generator seeded by ``(shuffle_seed, epoch)``: the
+    batch of any step is known without replaying the earlier ones (resume).
+    The remainder of each epoch is dropped. Under DDP each rank takes every
+    ``world``-th row of the global batch.
+    """
+    n = next(iter(arrays.values())).shape[0]
     n_batches = n // batch_size
+    step, perm_epoch, perm = start, None, None
     while True:
-        perm = torch.randperm(n, generator=gen)
-        for i in range(n_batches):
-            idx = perm[i * batch_size : (i + 1) * batch_size]
-            yield x[idx.to(x.device)].to(device, non_blocking=True)
+        epoch, i = divmod(step, n_batches)
+        if epoch != perm_epoch:
+            gen = torch.Generator().manual_seed(_seed_from(shuffle_seed, epoch))
+            perm, perm_epoch = torch.randperm(n, generator=gen), epoch
+        idx = perm[i * batch_size : (i + 1) * batch_size][rank::world]
+        yield {
+            key: x[idx.to(x.device)].to(device, non_blocking=True) for key, x in arrays.items()
+        }
+        step += 1
 
 
-def _iter_batches(data, d_in, device):
+def _iter_batches(data, widths, device, skip=0):
+    """Validated ``{key: batch}`` dicts of an iterable, the first ``skip`` dropped."""
     for i, batch in enumerate(data):
-        batch = torch.as_tensor(batch, dtype=torch.float32)
-        if batch.ndim != 2 or batch.shape[1] != d_in:
-            raise ValueError(
-                f"Batch {i} of data has shape {tuple(batch.shape)}; every batch must have "
-                f"shape (n_frames, d_in={d_in})."
+        if i < skip:
+            continue
+        if not isinstance(batch, dict):
+            raise TypeError(
+                f"Batch {i} of data is a {type(batch).__name__}; train_saes needs dicts "
+                f"{{layer: array (n_frames, d_in)}} with the layers {list(widths)}."
             )
-        yield batch.to(device)
+        out = {}
+        for key, d_in in widths.items():
+            where = "data" if key == _KEY else f"data[{key!r}]"
+            if key not in batch:
+                raise ValueError(
+                    f"Batch {i} of data has no entry for layer {key!r} (it has {list(batch)}); "
+                    "every batch must hold all layers of sae_configs."
+                )
+            b = torch.as_tensor(batch[key], dtype=torch.float32)
+            if b.ndim != 2 or b.shape[1] != d_in:
+                raise ValueError(
+                    f"Batch {i} of {where} has shape {tuple(b.shape)}; every batch must have "
+                    f"shape (n_frames, d_in={d_in})."
+                )
+            out[key] = b.to(device)
+        yield out
 
 
-def _check_data(data, cfg, train_cfg, device):
-    """Return (first batch, batch iterator, n_frames or None, data hash or None)."""
-    if isinstance(data, (np.ndarray, torch.Tensor)):
-        if isinstance(data, torch.Tensor):
-            data = data.detach().cpu().numpy()
-        x = check_array(data, "data", ndim=2, dtype=None)
-        if x.shape[1] != cfg.d_in:
-            raise ValueError(
-                f"data has {x.shape[1]} columns but sae_config.d_in is {cfg.d_in}; pass "
-                f"activations of width d_in or set d_in={x.shape[1]}."
-            )
-        if x.shape[0] < train_cfg.batch_size:
-            raise ValueError(
-                f"data has {x.shape[0]} frames, fewer than batch_size="
-                f"{train_cfg.batch_size}; lower batch_size to at most {x.shape[0]}."
-            )
-        return x, hash_array(x)
-    if isinstance(data, (str, bytes, dict)) or not hasattr(data, "__iter__"):
+def _check_array_data(x, d_in, batch_size, name="data"):
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    x = check_array(x, name, ndim=2, dtype=None)
+    if x.shape[1] != d_in:
+        cfg_name = "sae_config" if name == "data" else f"sae_configs[{name[5:-1]}]"
+        raise ValueError(
+            f"{name} has {x.shape[1]} columns but {cfg_name}.d_in is {d_in}; pass "
+            f"activations of width d_in or set d_in={x.shape[1]}."
+        )
+    if x.shape[0] < batch_size:
+        raise ValueError(
+            f"{name} has {x.shape[0]} frames, fewer than batch_size={batch_size}; lower "
+            f"batch_size to at most {x.shape[0]}."
+        )
+    return x
+
+
+def _check_iterable(data):
+    if isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
         raise TypeError(
             "data must be an array of shape (n_frames, d_in) or an iterable of such "
             f"batches, got {type(data).__name__} instead."
         )
-    return None, None
+
+
+class _Run:
+    """One model under training: SAE, Adam, threshold/dead-feature state, history."""
+
+    def __init__(self, key, name, sae, train_config):
+        self.key, self.name, self.sae = key, name, sae
+        self.opt = torch.optim.Adam(sae.parameters(), lr=train_config.lr, betas=train_config.betas)
+        device = sae.device
+        self.acc = torch.zeros(2, dtype=torch.float64, device=device)  # loss, EV sums
+        self.counts = [0, 0, 0]  # nnz, frames, steps in the logging interval
+        self.fired = torch.zeros(sae.cfg.d_sae, dtype=torch.bool, device=device)
+        self.since_fired = torch.zeros(sae.cfg.d_sae, dtype=torch.int64, device=device)
+        self.history = {key: [] for key in _HIST_KEYS}
+
+    # checkpoint state (everything a bit-exact resume needs besides the weights)
+    def state_tensors(self):
+        out = {
+            "acc": self.acc,
+            "counts": torch.tensor(self.counts, dtype=torch.int64),
+            "fired": self.fired,
+            "since_fired": self.since_fired,
+        }
+        for i, st in self.opt.state_dict()["state"].items():
+            for name, t in st.items():
+                out[f"opt.{i}.{name}"] = torch.as_tensor(t)
+        return {k: t.detach().to("cpu").contiguous() for k, t in out.items()}
+
+    def load_state_tensors(self, ts):
+        opt_state = {}
+        for key, t in ts.items():
+            if key.startswith("opt."):
+                _, i, name = key.split(".", 2)
+                opt_state.setdefault(int(i), {})[name] = t
+        sd = self.opt.state_dict()
+        sd["state"] = opt_state
+        self.opt.load_state_dict(sd)
+        device = self.sae.device
+        self.acc.copy_(ts["acc"].to(device))
+        self.counts = [int(v) for v in ts["counts"]]
+        self.fired.copy_(ts["fired"].to(device))
+        self.since_fired.copy_(ts["since_fired"].to(device))
+
+
+def _auxk_loss(sae, x_in, recon, dead, k_aux):
+    """AuxK: the dead features' top activations reconstruct the residual."""
+    idx = dead.nonzero().squeeze(1)
+    if idx.numel() == 0:
+        return None
+    kk = min(k_aux, idx.numel())
+    pre = torch.relu((x_in - sae.b_dec) @ sae.W_enc[:, idx] + sae.b_enc[idx])
+    val, pos = pre.topk(kk, dim=1)
+    e_hat = torch.zeros_like(pre).scatter(1, pos, val) @ sae.W_dec[idx]
+    e = (x_in - recon).detach()
+    var = (e - e.mean(0)).pow(2).sum(1).mean()
+    return (e_hat.float() - e).pow(2).sum(1).mean() / var.clamp_min(1e-12)
+
+
+def _loss(run, x, tc, sparse):
+    """Training loss of one batch and what the metrics need."""
+    sae = run.sae
+    ctx = (
+        torch.autocast(device_type=x.device.type, dtype=torch.bfloat16)
+        if tc.autocast
+        else contextlib.nullcontext()
+    )
+    penalty = None
+    with ctx:
+        if sae.architecture == "relu":
+            x_in, _ = sae._prepare(x)
+            pre = sae._pre(x_in)
+            recon = torch.addmm(sae.b_dec, pre, sae.W_dec)
+            with torch.no_grad():
+                active = pre > 0
+                col = active.nonzero()[:, 1]
+                val = pre[active].float()
+            # decoder rows have unit norm, so this is the usual ||f||_1 ||W_dec||
+            penalty = tc.l1_coefficient * pre.float().sum(dim=1).mean()
+        else:
+            out = sae.encode_decode(x, sae.train_mode, sparse=sparse)
+            x_in, recon = out.x_in, out.recon
+            col, val = out.codes.col_indices(), out.codes.values().float()
+    recon = recon.float()
+    mse = (recon - x_in).pow(2).sum(dim=1).mean()
+    loss = mse if penalty is None else mse + penalty
+    if tc.auxk_alpha > 0:
+        dead = run.since_fired >= tc.dead_after_steps
+        aux = _auxk_loss(sae, x_in, recon, dead, tc.auxk_k or max(1, sae.cfg.d_in // 2))
+        if aux is not None:
+            loss = loss + tc.auxk_alpha * aux
+    return loss, mse, x_in, col, val
+
+
+def _dist_setup(distributed, device):
+    """(enabled, rank, world size); initialises the process group under torchrun."""
+    import torch.distributed as dist
+
+    validate_type(distributed, (bool, None), "distributed")
+    if distributed is None:
+        distributed = dist.is_available() and (
+            dist.is_initialized() or int(os.environ.get("WORLD_SIZE", "1")) > 1
+        )
+    if not distributed:
+        return False, 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return True, dist.get_rank(), dist.get_world_size()
+
+
+def _all_reduce_grads(sae, world):
+    import torch.distributed as dist
+
+    for p in sae.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+            p.grad.div_(world)
+
+
+def _interval_record(run, step, lr, t0):
+    n_nnz, n_frames, n_steps = run.counts
+    return dict(
+        step=step,
+        lr=lr,
+        loss=float(run.acc[0]) / n_steps,
+        l0=n_nnz / n_frames,
+        explained_variance=float(run.acc[1]) / n_steps,
+        dead_fraction=1.0 - float(run.fired.float().mean()),
+        threshold=float(run.sae.threshold),
+        elapsed_s=time.perf_counter() - t0,
+    )
+
+
+def _close_interval(run, rec):
+    for key, value in rec.items():
+        run.history[key].append(value)
+    run.acc.zero_()
+    run.counts = [0, 0, 0]
+    run.fired.zero_()
+
+
+def _record(run, train_config, data_hash, n_done):
+    h = run.history
+    final = {}
+    if h["step"]:
+        final = {key: h[key][-1] for key in ("loss", "l0", "explained_variance", "dead_fraction")}
+    run.sae.train_info = dict(
+        train_config=train_config.to_dict(),
+        data_hash=data_hash,
+        n_steps_done=int(n_done),
+        final_metrics=final,
+    )
+
+
+def _fingerprint(runs, train_config):
+    tc = train_config.to_dict()
+    for key in ("log_every", "checkpoint_every"):  # may change on resume
+        tc.pop(key)
+    return dict(
+        train_config=tc,
+        models={run.name: run.sae.cfg.to_dict() for run in runs},
+    )
+
+
+def _save_checkpoint(folder, runs, step, train_config, data_hashes):
+    from safetensors.torch import save_file
+
+    with atomic_dir(folder) as tmp:
+        for run in runs:
+            sub = tmp / run.name if run.name else tmp
+            _record(run, train_config, data_hashes.get(run.key), step)
+            run.sae.save(sub, verbose=False)
+            save_file(run.state_tensors(), str(sub / _STATE_NAME))
+        info = dict(
+            step=step,
+            fingerprint=_fingerprint(runs, train_config),
+            history={run.name or _KEY: run.history for run in runs},
+        )
+        (tmp / _TRAINER_NAME).write_text(json.dumps(info, indent=1) + "\n")
+
+
+def _latest_checkpoint(checkpoint_dir):
+    if checkpoint_dir is None or not Path(checkpoint_dir).is_dir():
+        return None
+    found = [
+        (int(p.name[5:]), p)
+        for p in Path(checkpoint_dir).glob("step-*")
+        if p.name[5:].isdigit() and (p / _TRAINER_NAME).is_file()
+    ]
+    return max(found)[1] if found else None
+
+
+def _load_checkpoint(folder, runs, train_config):
+    from safetensors.torch import load_file
+
+    info = json.loads((folder / _TRAINER_NAME).read_text())
+    want = json.loads(json.dumps(_fingerprint(runs, train_config)))
+    if info.get("fingerprint") != want:
+        raise ValueError(
+            f"The checkpoint {folder} was written by a run with other settings "
+            f"({info.get('fingerprint')}) than this one ({want}); pass resume=False or a "
+            "fresh checkpoint_dir, or resume with the original configurations."
+        )
+    for run in runs:
+        sub = folder / run.name if run.name else folder
+        state = load_file(str(sub / "sae.safetensors"), device=str(run.sae.device))
+        run.sae.load_state_dict(state, strict=True)
+        run.load_state_tensors(load_file(str(sub / _STATE_NAME)))
+        run.history = {k: list(v) for k, v in info["history"][run.name or _KEY].items()}
+    return int(info["step"])
+
+
+def _fit(specs, batches_fn, tc, *, device, checkpoint_dir, resume, distributed, data_hashes,
+         desc):
+    """The training loop shared by :func:`train_sae` and :func:`train_saes`."""
+    import torch.distributed as dist
+
+    dist_on, rank, world = _dist_setup(distributed, device)
+    runs = []
+    for key, name, cfg, init_seed in specs:
+        sae = make_sae(cfg, random_state=init_seed).to(device)
+        sae.train()
+        runs.append(_Run(key, name, sae, tc))
+    start = 0
+    if resume:
+        folder = _latest_checkpoint(checkpoint_dir)
+        if folder is None:
+            logger.info(f"No checkpoint in {checkpoint_dir} to resume from; starting afresh")
+        else:
+            start = _load_checkpoint(folder, runs, tc)
+            logger.info(f"Resuming from {folder} at step {start:,}")
+    sparse = tc.sparse_kernels
+    if sparse is None:
+        sparse = device.type == "cpu"
+    sparse = sparse and not tc.autocast
+    thr_start, beta = tc.threshold_start, tc.threshold_beta
+    batches = batches_fn(start)
+    t0 = time.perf_counter()
+    step = start
+    pbar = progress_bar(total=tc.n_steps, desc=desc, unit="step", disable=None if rank == 0 else True)
+    pbar.update(start)
+    try:
+        for step in range(start, tc.n_steps):
+            try:
+                batch = next(batches)
+            except StopIteration:
+                warn(
+                    f"data ran out after {step} of {tc.n_steps} steps; training stopped "
+                    "early. Pass more batches or lower n_steps."
+                )
+                break
+            lr = tc.lr_at(step)
+            done = step + 1
+            for run in runs:
+                sae = run.sae
+                x = batch[run.key]
+                if step == 0:
+                    with torch.no_grad():
+                        x_in, _ = sae._prepare(x)
+                        sae.b_dec.copy_(geometric_median(x_in))
+                        if dist_on:
+                            dist.broadcast(sae.b_dec.data, 0)
+                for group in run.opt.param_groups:
+                    group["lr"] = lr
+                loss, mse, x_in, col, val = _loss(run, x, tc, sparse)
+                run.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if dist_on:
+                    _all_reduce_grads(sae, world)
+                sae.remove_parallel_decoder_grad()
+                run.opt.step()
+                sae.normalize_decoder()
+                with torch.no_grad():
+                    if sae.train_mode == "batchtopk" and step >= thr_start:
+                        vmin = val.min() if val.numel() else torch.tensor(float("inf"), device=device)
+                        if dist_on:
+                            dist.all_reduce(vmin, op=dist.ReduceOp.MIN)
+                        if torch.isfinite(vmin):
+                            if sae.threshold < 0:
+                                sae.threshold.copy_(vmin)
+                            else:
+                                sae.threshold.mul_(beta).add_((1 - beta) * vmin)
+                    run.fired[col] = True
+                    run.since_fired += 1
+                    run.since_fired[col] = 0
+                    mean = x_in.mean(dim=0)
+                    total_var = x_in.pow(2).sum(dim=1).mean() - mean @ mean
+                    run.acc[0] += loss.detach()
+                    run.acc[1] += 1 - mse.detach() / total_var.clamp_min(1e-12)
+                    run.counts[0] += val.numel()
+                    run.counts[1] += x_in.shape[0]
+                    run.counts[2] += 1
+                if done % tc.log_every == 0 or done == tc.n_steps:
+                    rec = _interval_record(run, done, lr, t0)
+                    logger.debug(f"{run.name or 'SAE'} step {done}: {rec}")
+                    _close_interval(run, rec)
+            pbar.update(1)
+            if done % tc.log_every == 0 or done == tc.n_steps:
+                last = [run.history for run in runs]
+                pbar.set_postfix(
+                    loss=f"{np.mean([h['loss'][-1] for h in last]):.4g}",
+                    L0=f"{np.mean([h['l0'][-1] for h in last]):.1f}",
+                    EV=f"{np.mean([h['explained_variance'][-1] for h in last]):.3f}",
+                    dead=f"{np.mean([h['dead_fraction'][-1] for h in last]):.1%}",
+                )
+            if tc.checkpoint_every is not None and done % tc.checkpoint_every == 0 and (
+                done < tc.n_steps
+            ):
+                if rank == 0:
+                    _save_checkpoint(
+                        Path(checkpoint_dir) / f"step-{done:07d}", runs, done, tc, data_hashes
+                    )
+                if dist_on:
+                    dist.barrier()
+        else:
+            step = tc.n_steps
+    finally:
+        pbar.close()
+    for run in runs:
+        if run.counts[2]:  # stopped early inside a logging interval
+            _close_interval(run, _interval_record(run, step, tc.lr_at(max(step - 1, 0)), t0))
+        n_done = run.history["step"][-1] if run.history["step"] else 0
+        _record(run, tc, data_hashes.get(run.key), n_done)
+        run.sae.eval()
+    elapsed = time.perf_counter() - t0
+    n_run = step - start
+    logger.info(
+        f"Trained {len(runs)} SAE(s) for {n_run:,} steps in {elapsed:.1f} s "
+        f"({n_run / max(elapsed, 1e-9):.1f} steps/s)"
+    )
+    return runs
+
+
+def _check_train_args(train_config, checkpoint_dir, resume):
+    validate_type(train_config, TrainConfig, "train_config")
+    validate_type(resume, bool, "resume")
+    if train_config.checkpoint_every is not None and checkpoint_dir is None:
+        raise ValueError(
+            f"train_config.checkpoint_every={train_config.checkpoint_every} needs a "
+            "checkpoint_dir; pass checkpoint_dir=... or set checkpoint_every=None."
+        )
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs the checkpoint_dir of the interrupted run.")
+    if checkpoint_dir is not None:
+        checkpoint_dir = check_fname(checkpoint_dir, "checkpoint_dir", must_exist=False)
+    return checkpoint_dir
 
 
 @fill_doc
@@ -139,17 +535,21 @@ def train_sae(
     random_state=None,
     device="cpu",
     checkpoint_dir=None,
+    resume=False,
+    distributed=None,
     verbose=None,
 ):
     """Train a sparse autoencoder on activation frames.
 
     Each step encodes a batch of frames (scaled to unit norm when
     ``sae_config.normalize_input``), reconstructs it, and takes an Adam step on
-    the mean squared L2 error per frame. Before each step the gradient
-    component parallel to each decoder atom is removed, after it the atoms are
-    scaled back to unit norm. ``b_dec`` starts at the geometric median of the
-    first batch. BatchTopK SAEs learn their inference threshold as an
-    exponential moving average of the smallest kept activation per batch.
+    the mean squared L2 error per frame (plus the L1 penalty of ReLU SAEs and
+    the optional AuxK loss). Before each step the gradient component parallel
+    to each decoder atom is removed, after it the atoms are scaled back to unit
+    norm. ``b_dec`` starts at the geometric median of the first batch.
+    BatchTopK SAEs learn their inference threshold as an exponential moving
+    average of the smallest kept activation per batch. To train several layers
+    and seeds in one pass over the data use :func:`train_saes`.
 
     Parameters
     ----------
@@ -169,7 +569,19 @@ def train_sae(
     %(device)s
     checkpoint_dir : str | os.PathLike | None
         Folder for checkpoints ``step-0001000`` (every
-        ``train_config.checkpoint_every`` steps) and ``final``.
+        ``train_config.checkpoint_every`` steps; each is a loadable SAE folder
+        plus the optimiser and training state) and ``final``.
+    resume : bool
+        Continue from the latest ``step-*`` checkpoint in ``checkpoint_dir``
+        (started afresh if there is none). An iterable ``data`` must yield the
+        same batches as in the interrupted run: the ones already used are
+        skipped. On the CPU the result equals the uninterrupted run bit for bit.
+    distributed : bool | None
+        Average gradients over the processes of a ``torch.distributed`` group
+        (DDP; ``None``: when the group is initialised or ``WORLD_SIZE > 1``,
+        as under ``torchrun``). Each rank takes its share of every array batch;
+        an iterable must yield the rank's own batches. Rank 0 writes
+        checkpoints.
     %(verbose)s
 
     Returns
@@ -185,183 +597,188 @@ def train_sae(
     import pandas as pd
 
     validate_type(sae_config, SAEConfig, "sae_config")
-    validate_type(train_config, TrainConfig, "train_config")
-    if train_config.checkpoint_every is not None and checkpoint_dir is None:
-        raise ValueError(
-            f"train_config.checkpoint_every={train_config.checkpoint_every} needs a "
-            "checkpoint_dir; pass checkpoint_dir=... or set checkpoint_every=None."
-        )
-    if checkpoint_dir is not None:
-        checkpoint_dir = check_fname(checkpoint_dir, "checkpoint_dir", must_exist=False)
+    checkpoint_dir = _check_train_args(train_config, checkpoint_dir, resume)
     device = torch.device(device)
-    x_arr, data_hash = _check_data(data, sae_config, train_config, device)
-
+    if isinstance(data, (np.ndarray, torch.Tensor)):
+        x = _check_array_data(data, sae_config.d_in, train_config.batch_size)
+        data_hashes = {_KEY: hash_array(x)}
+    else:
+        _check_iterable(data)
+        x, data_hashes = None, {}
     seed, init_seed, shuffle_seed = _seed_streams(random_state, sae_config.seed)
     cfg = dataclasses.replace(sae_config, seed=seed)
-    sae = make_sae(cfg, random_state=init_seed).to(device)
-    sae.train()
+    dist_on, rank, world = _dist_setup(distributed, device)
+    if x is not None:
+        x_t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        x_t = x_t if device.type == "cpu" else x_t.to(device)
 
-    if x_arr is not None:
-        x_t = torch.from_numpy(np.ascontiguousarray(x_arr, dtype=np.float32))
-        if device.type != "cpu":
-            x_t = x_t.to(device)
-        gen = torch.Generator().manual_seed(shuffle_seed)
-        batches = _array_batches(x_t, train_config.batch_size, gen, device)
-        n_frames = x_arr.shape[0]
+        def batches_fn(start):
+            return _array_batches(
+                {_KEY: x_t}, train_config.batch_size, shuffle_seed, start, device, rank, world
+            )
     else:
-        batches = _iter_batches(data, sae_config.d_in, device)
-        n_frames = None
 
-    sparse = train_config.sparse_kernels
-    if sparse is None:
-        sparse = device.type == "cpu"
-    mode = sae.train_mode
-    learn_threshold = mode == "batchtopk"
-    thr_start = train_config.threshold_start
-    beta = train_config.threshold_beta
+        def batches_fn(start):
+            return _iter_batches(({_KEY: b} for b in data), {_KEY: cfg.d_in}, device, start)
 
-    opt = torch.optim.Adam(sae.parameters(), lr=train_config.lr, betas=train_config.betas)
     logger.info(
-        f"Training {type(sae).__name__} ({cfg.d_in} -> {cfg.d_sae}, k={cfg.k}) for "
+        f"Training {cfg.architecture} SAE ({cfg.d_in} -> {cfg.d_sae}, k={cfg.k}) for "
         f"{train_config.n_steps:,} steps of {train_config.batch_size:,} frames on {device}"
-        + (f" ({n_frames:,} frames)" if n_frames else "")
+        + (f" ({x.shape[0]:,} frames)" if x is not None else "")
     )
-
-    history = {
-        key: []
-        for key in (
-            "step",
-            "lr",
-            "loss",
-            "l0",
-            "explained_variance",
-            "dead_fraction",
-            "threshold",
-            "elapsed_s",
-        )
-    }
-    zero = torch.zeros((), dtype=torch.float64, device=device)
-    acc_loss, acc_ev, acc_nnz, acc_frames, acc_steps = zero.clone(), zero.clone(), 0, 0, 0
-    fired = torch.zeros(cfg.d_sae, dtype=torch.bool, device=device)
-    t0 = time.perf_counter()
-    step = 0
-    pbar = progress_bar(total=train_config.n_steps, desc="Training SAE", unit="step")
-    try:
-        for step in range(train_config.n_steps):
-            try:
-                batch = next(batches)
-            except StopIteration:
-                warn(
-                    f"data ran out after {step} of {train_config.n_steps} steps; "
-                    "training stopped early. Pass more batches or lower n_steps."
-                )
-                break
-            if step == 0:
-                with torch.no_grad():
-                    x_in, _ = sae._prepare(batch)
-                    sae.b_dec.copy_(geometric_median(x_in))
-            lr = train_config.lr_at(step)
-            for group in opt.param_groups:
-                group["lr"] = lr
-
-            out = sae.encode_decode(batch, mode, sparse=sparse)
-            err = (out.recon - out.x_in).pow(2).sum(dim=1)
-            loss = err.mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            sae.remove_parallel_decoder_grad()
-            opt.step()
-            sae.normalize_decoder()
-
-            with torch.no_grad():
-                val = out.codes.values()
-                col = out.codes.col_indices()
-                if learn_threshold and step >= thr_start and val.numel():
-                    vmin = val.min()
-                    if sae.threshold < 0:
-                        sae.threshold.copy_(vmin)
-                    else:
-                        sae.threshold.mul_(beta).add_((1 - beta) * vmin)
-                fired[col] = True
-                x_in = out.x_in
-                mean = x_in.mean(dim=0)
-                total_var = x_in.pow(2).sum(dim=1).mean() - mean @ mean
-                acc_ev += 1 - loss.detach() / total_var.clamp_min(1e-12)
-                acc_loss += loss.detach()
-                acc_nnz += val.numel()
-                acc_frames += x_in.shape[0]
-                acc_steps += 1
-            pbar.update(1)
-
-            done = step + 1
-            if done % train_config.log_every == 0 or done == train_config.n_steps:
-                rec = dict(
-                    step=done,
-                    lr=lr,
-                    loss=float(acc_loss) / acc_steps,
-                    l0=acc_nnz / acc_frames,
-                    explained_variance=float(acc_ev) / acc_steps,
-                    dead_fraction=1.0 - float(fired.float().mean()),
-                    threshold=float(sae.threshold),
-                    elapsed_s=time.perf_counter() - t0,
-                )
-                for key, value in rec.items():
-                    history[key].append(value)
-                pbar.set_postfix(
-                    loss=f"{rec['loss']:.4g}",
-                    L0=f"{rec['l0']:.1f}",
-                    EV=f"{rec['explained_variance']:.3f}",
-                    dead=f"{rec['dead_fraction']:.1%}",
-                )
-                logger.debug(f"step {done}: {rec}")
-                acc_loss.zero_()
-                acc_ev.zero_()
-                acc_nnz = acc_frames = acc_steps = 0
-                fired.zero_()
-            if (
-                train_config.checkpoint_every is not None
-                and done % train_config.checkpoint_every == 0
-                and done < train_config.n_steps
-            ):
-                _record(sae, train_config, data_hash, done, history)
-                sae.save(Path(checkpoint_dir) / f"step-{done:07d}")
-        else:
-            step = train_config.n_steps
-    finally:
-        pbar.close()
-
-    if acc_steps:  # stopped early inside a logging interval
-        history["step"].append(step)
-        history["lr"].append(train_config.lr_at(max(step - 1, 0)))
-        history["loss"].append(float(acc_loss) / acc_steps)
-        history["l0"].append(acc_nnz / acc_frames)
-        history["explained_variance"].append(float(acc_ev) / acc_steps)
-        history["dead_fraction"].append(1.0 - float(fired.float().mean()))
-        history["threshold"].append(float(sae.threshold))
-        history["elapsed_s"].append(time.perf_counter() - t0)
-    n_done = history["step"][-1] if history["step"] else 0
-    _record(sae, train_config, data_hash, n_done, history)
-    elapsed = time.perf_counter() - t0
-    logger.info(
-        f"Trained {n_done:,} steps in {elapsed:.1f} s ({n_done / max(elapsed, 1e-9):.1f} "
-        f"steps/s); final {sae.train_info['final_metrics']}"
+    runs = _fit(
+        [(_KEY, "", cfg, init_seed)], batches_fn, train_config, device=device,
+        checkpoint_dir=checkpoint_dir, resume=resume, distributed=dist_on,
+        data_hashes=data_hashes, desc="Training SAE",
     )
-    sae.eval()
-    if checkpoint_dir is not None:
+    sae = runs[0].sae
+    logger.info(f"Final metrics: {sae.train_info['final_metrics']}")
+    if checkpoint_dir is not None and rank == 0:
         sae.save(Path(checkpoint_dir) / "final")
-    return sae, pd.DataFrame(history)
+    return sae, pd.DataFrame(runs[0].history)
 
 
-def _record(sae, train_config, data_hash, n_done, history):
-    final = {}
-    if history["step"]:
-        final = {
-            key: history[key][-1]
-            for key in ("loss", "l0", "explained_variance", "dead_fraction")
+def _model_name(layer, seed):
+    return f"layer-{layer}_seed-{seed}"
+
+
+@fill_doc
+@verbose
+def train_saes(
+    data,
+    sae_configs,
+    train_config,
+    *,
+    seeds=(0,),
+    random_state=None,
+    device="cpu",
+    checkpoint_dir=None,
+    resume=False,
+    distributed=None,
+    verbose=None,
+):
+    """Train one SAE per (layer, seed) from one stream of activations, in one pass.
+
+    Every batch feeds all models: each layer's frames go to that layer's SAEs
+    (one model and one Adam optimiser per seed, each initialised from its own
+    seed), so all layers and seeds see identical frames in identical order,
+    as in the AudioSAE recipe. The per-model step is the one of
+    :func:`train_sae`.
+
+    Parameters
+    ----------
+    data : dict | iterable of dict
+        ``{layer: ndarray (n_frames, d_in_layer)}`` with the same frames (rows)
+        for every layer, drawn in shuffled batches with one permutation shared
+        by all layers; or an iterable (e.g. a generator over an activation
+        store) of ``{layer: batch (n, d_in_layer)}`` dicts.
+    sae_configs : dict
+        ``{layer: SAEConfig}``; the keys select the entries of the batches.
+        ``layer`` is recorded in the config when it is unset and the key is an
+        int.
+    train_config : TrainConfig
+        The optimisation configuration (shared).
+    seeds : sequence of int
+        Initialisation seeds; one model per layer and seed (``cfg.seed``).
+    %(random_state)s
+        It fixes the batch order of array data.
+    %(device)s
+    checkpoint_dir : str | os.PathLike | None
+        Folder for checkpoints ``step-0001000/layer-<l>_seed-<s>/`` (every
+        ``train_config.checkpoint_every`` steps, with optimiser and training
+        state, and a ``trainer.json``) and ``final/layer-<l>_seed-<s>/``.
+    resume : bool
+        Continue from the latest checkpoint (see :func:`train_sae`).
+    distributed : bool | None
+        Average gradients over a ``torch.distributed`` group (see
+        :func:`train_sae`).
+    %(verbose)s
+
+    Returns
+    -------
+    saes : dict
+        ``{(layer, seed): SparseAutoencoder}``, trained, in eval mode.
+    history : pandas.DataFrame
+        The columns of :func:`train_sae`'s history plus ``layer`` and ``seed``.
+    """
+    import pandas as pd
+
+    validate_type(sae_configs, dict, "sae_configs")
+    if not sae_configs:
+        raise ValueError("sae_configs is empty; pass {layer: SAEConfig(...)} for every layer.")
+    for layer, cfg in sae_configs.items():
+        validate_type(cfg, SAEConfig, f"sae_configs[{layer!r}]")
+    validate_type(seeds, (list, tuple, range), "seeds")
+    seeds = [int(validate_type(s, "int", "seeds") or s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct ints, at least one, got {seeds} instead.")
+    checkpoint_dir = _check_train_args(train_config, checkpoint_dir, resume)
+    device = torch.device(device)
+    dist_on, rank, world = _dist_setup(distributed, device)
+    widths = {layer: cfg.d_in for layer, cfg in sae_configs.items()}
+    if isinstance(data, dict):
+        missing = [layer for layer in sae_configs if layer not in data]
+        if missing:
+            raise ValueError(
+                f"data has no activations for layer(s) {missing} of sae_configs; it has "
+                f"{list(data)}."
+            )
+        arrays = {
+            layer: _check_array_data(data[layer], widths[layer], train_config.batch_size,
+                                     name=f"data[{layer!r}]")
+            for layer in sae_configs
         }
-    sae.train_info = dict(
-        train_config=train_config.to_dict(),
-        data_hash=data_hash,
-        n_steps_done=int(n_done),
-        final_metrics=final,
+        n = {layer: a.shape[0] for layer, a in arrays.items()}
+        if len(set(n.values())) != 1:
+            raise ValueError(
+                f"The layers of data have different numbers of frames {n}; one-pass training "
+                "needs the same frames of every layer."
+            )
+        data_hashes = {layer: hash_array(a) for layer, a in arrays.items()}
+        tensors = {
+            layer: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(
+                device if device.type != "cpu" else "cpu"
+            )
+            for layer, a in arrays.items()
+        }
+        shuffle_seed = _seed_from(derive_seed(random_state), 1)
+
+        def batches_fn(start):
+            return _array_batches(
+                tensors, train_config.batch_size, shuffle_seed, start, device, rank, world
+            )
+    else:
+        _check_iterable(data)
+        data_hashes = {}
+
+        def batches_fn(start):
+            return _iter_batches(data, widths, device, start)
+
+    specs = []
+    for layer, cfg in sae_configs.items():
+        over = dict(seed=None)
+        if cfg.layer is None and isinstance(layer, (int, np.integer)) and layer >= 0:
+            over["layer"] = int(layer)
+        for seed in seeds:
+            over["seed"] = seed
+            specs.append(
+                (layer, _model_name(layer, seed), dataclasses.replace(cfg, **over),
+                 _seed_from(seed, zlib.crc32(str(layer).encode())))
+            )
+    logger.info(
+        f"Training {len(specs)} SAEs ({len(sae_configs)} layer(s) x {len(seeds)} seed(s)) for "
+        f"{train_config.n_steps:,} steps of {train_config.batch_size:,} frames on {device}"
     )
+    runs = _fit(
+        specs, batches_fn, train_config, device=device, checkpoint_dir=checkpoint_dir,
+        resume=resume, distributed=dist_on, data_hashes=data_hashes, desc="Training SAEs",
+    )
+    saes, frames = {}, []
+    for (layer, _, cfg, _), run in zip(specs, runs):
+        saes[(layer, cfg.seed)] = run.sae
+        frames.append(pd.DataFrame(run.history).assign(layer=layer, seed=cfg.seed))
+        if checkpoint_dir is not None and rank == 0:
+            run.sae.save(Path(checkpoint_dir) / "final" / run.name, verbose=False)
+    history = pd.concat(frames, ignore_index=True)
+    history = history[["layer", "seed", *_HIST_KEYS]]
+    return saes, history

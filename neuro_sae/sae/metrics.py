@@ -5,9 +5,17 @@
   denominator is the total variance of the frames (trace of their covariance,
   divided by n, not n - 1);
 - fraction of variance unexplained, ``fvu = 1 - explained_variance``;
-- L0: mean number of active features per frame;
+- L0: mean number of active features per frame, and its histogram;
 - dead features: never active over the evaluated frames; dense features:
-  active on more than 10% of them.
+  active on more than 10% of them;
+- cosine similarity: mean over frames of ``x . x_hat / (||x|| ||x_hat||)``;
+- relative reconstruction bias ``gamma = E||x_hat||^2 / E[x . x_hat]``, the
+  ``gamma`` minimising ``E||x_hat / gamma - x||^2`` (< 1: the SAE shrinks its
+  reconstructions, 1: unbiased).
+
+The downstream effect of splicing an SAE into a model (Whisper WER and
+cross-entropy, HuBERT probe accuracy, each against zero and mean ablation)
+lives in :mod:`neuro_sae.sae.downstream`.
 """
 
 from __future__ import annotations
@@ -70,6 +78,9 @@ class MomentAccumulator:
         self.sse = 0.0
         self.ssx = 0.0
         self.sum_x = np.zeros(d_in, dtype=np.float64)
+        self.sxh = 0.0  # sum of x . x_hat
+        self.shh = 0.0  # sum of ||x_hat||^2
+        self.scos = 0.0  # sum of per-frame cosines
 
     def update(self, x, x_hat):
         """Add a batch.
@@ -87,6 +98,12 @@ class MomentAccumulator:
         self.sse += float(np.sum((x - x_hat) ** 2))
         self.ssx += float(np.sum(x**2))
         self.sum_x += x.sum(axis=0)
+        dots = np.einsum("ij,ij->i", x, x_hat)
+        nh = np.einsum("ij,ij->i", x_hat, x_hat)
+        self.sxh += float(dots.sum())
+        self.shh += float(nh.sum())
+        nx = np.sqrt(np.einsum("ij,ij->i", x, x))
+        self.scos += float(np.sum(dots / np.maximum(nx * np.sqrt(nh), 1e-300)))
 
     @property
     def mse(self):
@@ -100,6 +117,16 @@ class MomentAccumulator:
             return np.nan
         mean = self.sum_x / self.n
         return self.ssx / self.n - float(mean @ mean)
+
+    @property
+    def cosine(self):
+        """Mean per-frame cosine of ``x`` and ``x_hat``."""
+        return self.scos / self.n if self.n else np.nan
+
+    @property
+    def relative_bias(self):
+        """``E||x_hat||^2 / E[x . x_hat]`` (NaN when the denominator is 0)."""
+        return self.shh / self.sxh if self.sxh != 0 else np.nan
 
     @property
     def fvu(self):
@@ -172,6 +199,56 @@ def fvu(x, x_hat, mask=None, *, verbose=None):
 
 @fill_doc
 @verbose
+def cosine_similarity(x, x_hat, mask=None, *, verbose=None):
+    """Mean over frames of the cosine between each frame and its reconstruction.
+
+    Parameters
+    ----------
+    x : array-like | Tensor, shape (n_frames, d_in)
+        Input frames.
+    x_hat : array-like | Tensor, shape (n_frames, d_in)
+        Reconstructions.
+    mask : ndarray of bool, shape (n_frames,) | None
+        ``True`` for valid frames.
+    %(verbose)s
+
+    Returns
+    -------
+    cos : float
+        Mean of ``x . x_hat / (||x|| ||x_hat||)`` (a zero frame counts as 0).
+    """
+    return _moments(x, x_hat, mask).cosine
+
+
+@fill_doc
+@verbose
+def relative_bias(x, x_hat, mask=None, *, verbose=None):
+    """Relative reconstruction bias ``gamma = E||x_hat||^2 / E[x . x_hat]``.
+
+    ``gamma`` minimises ``E||x_hat / gamma - x||^2``: below 1 the
+    reconstructions are shrunk towards zero (as L1 penalties do), 1 is
+    unbiased.
+
+    Parameters
+    ----------
+    x : array-like | Tensor, shape (n_frames, d_in)
+        Input frames.
+    x_hat : array-like | Tensor, shape (n_frames, d_in)
+        Reconstructions.
+    mask : ndarray of bool, shape (n_frames,) | None
+        ``True`` for valid frames.
+    %(verbose)s
+
+    Returns
+    -------
+    gamma : float
+        The relative bias.
+    """
+    return _moments(x, x_hat, mask).relative_bias
+
+
+@fill_doc
+@verbose
 def l0(codes, mask=None, *, verbose=None):
     """Mean number of active (non-zero) features per frame.
 
@@ -190,6 +267,28 @@ def l0(codes, mask=None, *, verbose=None):
     """
     codes = _codes_csr(codes, mask)
     return codes.nnz / codes.shape[0] if codes.shape[0] else np.nan
+
+
+@fill_doc
+@verbose
+def l0_histogram(codes, mask=None, *, verbose=None):
+    """Histogram of the number of active features per frame.
+
+    Parameters
+    ----------
+    codes : array-like | Tensor | scipy.sparse array, shape (n_frames, d_sae)
+        SAE codes.
+    mask : ndarray of bool, shape (n_frames,) | None
+        ``True`` for valid frames.
+    %(verbose)s
+
+    Returns
+    -------
+    counts : ndarray of int, shape (max_l0 + 1,)
+        ``counts[j]`` frames have exactly ``j`` active features.
+    """
+    codes = _codes_csr(codes, mask)
+    return np.bincount(np.diff(codes.indptr), minlength=1)
 
 
 @fill_doc
@@ -298,8 +397,9 @@ def evaluate_sae(
     Returns
     -------
     metrics : dict
-        ``explained_variance``, ``fvu``, ``mse`` (per frame), ``l0``,
-        ``dead_fraction``, ``dense_fraction`` and ``n_frames``.
+        ``explained_variance``, ``fvu``, ``mse`` (per frame), ``cosine``,
+        ``relative_bias``, ``l0``, ``dead_fraction``, ``dense_fraction`` and
+        ``n_frames``.
     """
     import torch
 
@@ -331,6 +431,8 @@ def evaluate_sae(
         explained_variance=1.0 - acc.fvu,
         fvu=acc.fvu,
         mse=acc.mse,
+        cosine=acc.cosine,
+        relative_bias=acc.relative_bias,
         l0=nnz / n,
         dead_fraction=float(np.mean(freq == 0)),
         dense_fraction=float(np.mean(freq > dense_threshold)),

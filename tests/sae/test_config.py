@@ -23,7 +23,7 @@ def test_sae_config_defaults():
         (dict(d_in=4, d_sae=8, k=9), ValueError, r"k \(9\) cannot exceed d_sae \(8\)"),
         (dict(d_in=4, d_sae=8, k=2.0), TypeError, "k must be an instance of int"),
         (dict(d_in=4, d_sae=8, k=2, architecture="batchtop"), ValueError, "Did you mean 'batchtopk'"),
-        (dict(d_in=4, d_sae=8, k=2, architecture="relu"), ValueError, "planned but not implemented"),
+        (dict(d_in=4, d_sae=8, k=2, architecture="jumprelu"), ValueError, "architecture"),
         (dict(d_in=4, d_sae=8, k=2, padding_policy="drop"), ValueError, "'padding_policy'"),
         (dict(d_in=4, d_sae=8, k=2, frame_rate=-1), ValueError, "frame_rate must be"),
         (dict(d_in=4, d_sae=8, k=2, normalize_input=1), TypeError, "normalize_input"),

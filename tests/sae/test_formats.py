@@ -19,6 +19,7 @@ from neuro_sae.sae import (
     TopKSAE,
     export_saelens,
     load_any_sae,
+    load_sae,
     make_sae,
     read_dictionary_learning,
     read_saelens,
@@ -343,3 +344,60 @@ def test_load_any_sae_dispatch(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no SAE checkpoint"):
         load_any_sae(tmp_path / "empty")
+
+
+class _FileCreator:
+    """A pickle payload that would create a file when unpickled."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_executable_pickle_refused_and_not_run(tmp_path):
+    marker = tmp_path / "pwned.txt"
+    evil = _dl_state()
+    evil["payload"] = _FileCreator(marker)
+    folder = _write_dl(tmp_path / "evil", evil)
+    assert not marker.exists()
+    for reader in (read_dictionary_learning, load_sae, load_any_sae):
+        with pytest.raises(ValueError, match="executable pickle content, which is refused"):
+            reader(folder)
+        assert not marker.exists()
+
+
+def test_native_refusals(tmp_path):
+    sae = _our_sae()
+    # tensor shapes contradict cfg.json
+    folder = sae.save(tmp_path / "shape")
+    cfg = json.loads((folder / "cfg.json").read_text())
+    cfg["d_sae"] = D_SAE + 4
+    (folder / "cfg.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"contradict .*cfg.json.*W_enc"):
+        load_sae(folder)
+    # truncated safetensors file
+    folder = sae.save(tmp_path / "trunc")
+    data = (folder / "sae.safetensors").read_bytes()
+    (folder / "sae.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        load_sae(folder)
+    # corrupt cfg.json
+    folder = sae.save(tmp_path / "json")
+    (folder / "cfg.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_sae(folder)
+
+
+def test_load_sae_dispatches(tmp_path):
+    x = _x()
+    dl = _write_dl(tmp_path / "dl" / "layer_2", _dl_state(threshold=0.05))
+    a = load_sae(dl.parent, layer=2)
+    b = read_dictionary_learning(dl.parent, layer=2)
+    torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
+    sae = _our_sae()
+    with torch.no_grad():
+        sae.threshold.fill_(0.01)
+    sl = export_saelens(sae, tmp_path / "sl")
+    torch.testing.assert_close(load_sae(sl)(x), sae(x), atol=1e-5, rtol=0)

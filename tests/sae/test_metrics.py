@@ -4,10 +4,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from scipy.optimize import minimize_scalar
+from scipy.spatial.distance import cdist
 from sklearn.metrics import r2_score
 
 from neuro_sae.sae import SAEConfig, make_sae
 from neuro_sae.sae.metrics import (
+    cosine_similarity,
     dead_fraction,
     dense_fraction,
     evaluate_sae,
@@ -15,6 +18,8 @@ from neuro_sae.sae.metrics import (
     firing_frequency,
     fvu,
     l0,
+    l0_histogram,
+    relative_bias,
 )
 
 
@@ -95,3 +100,39 @@ def test_evaluate_sae_matches_direct_computation():
     assert got["l0"] == pytest.approx(4.0)
     assert got["dead_fraction"] == pytest.approx(dead_fraction(codes))
     assert got["dense_fraction"] == pytest.approx(dense_fraction(codes))
+
+
+def test_cosine_and_relative_bias_closed_forms():
+    x, x_hat = _pair()
+    ref_cos = np.mean(1 - np.diag(cdist(x, x_hat, metric="cosine")))
+    assert cosine_similarity(x, x_hat) == pytest.approx(ref_cos, rel=1e-12)
+    assert cosine_similarity(x, 3.0 * x) == pytest.approx(1.0, rel=1e-12)
+    # gamma minimises E||x_hat / gamma - x||^2 (checked numerically)
+    res = minimize_scalar(lambda g: np.mean(np.sum((x_hat / g - x) ** 2, 1)),
+                          bounds=(0.1, 10), method="bounded", options=dict(xatol=1e-10))
+    assert relative_bias(x, x_hat) == pytest.approx(res.x, rel=1e-6)
+    # planted shrinkage: x_hat = 0.7 x gives gamma = 0.7
+    assert relative_bias(x, 0.7 * x) == pytest.approx(0.7, rel=1e-12)
+    mask = np.arange(len(x)) % 3 > 0
+    assert relative_bias(x, x_hat, mask) == pytest.approx(relative_bias(x[mask], x_hat[mask]))
+
+
+def test_l0_histogram():
+    codes = np.zeros((11, 7))
+    codes[0, :3] = 1  # 3 active
+    codes[1, :3] = 2
+    codes[2, 5] = 1  # 1 active
+    # eight frames with none active
+    hist = l0_histogram(codes)
+    np.testing.assert_array_equal(hist, [8, 1, 0, 2])
+    assert (hist * np.arange(len(hist))).sum() / hist.sum() == pytest.approx(l0(codes))
+    np.testing.assert_array_equal(l0_histogram(codes, np.arange(11) != 2), [8, 0, 0, 2])
+    sae = make_sae(SAEConfig(d_in=9, d_sae=31, k=4, architecture="topk"), random_state=0)
+    x, _ = _pair(n=57, d=9, seed=1)
+    got = evaluate_sae(sae, x)
+    with torch.no_grad():
+        x_hat = sae(x.astype(np.float32)).numpy()
+    assert got["cosine"] == pytest.approx(cosine_similarity(x.astype(np.float32), x_hat), rel=1e-6)
+    assert got["relative_bias"] == pytest.approx(
+        relative_bias(x.astype(np.float32), x_hat), rel=1e-6
+    )
