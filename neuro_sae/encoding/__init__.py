@@ -1,6 +1,15 @@
-"""Encoding models: TRF estimator, ridge from sufficient statistics, univariate sweeps."""
+"""Encoding models: TRF estimator, ridge from sufficient statistics, univariate sweeps,
+banded ridge and variance partitioning."""
 
+from ._banded import VariancePartition, variance_partitioning
 from ._sweep import SweepResult, read_sweep_result, univariate_sweep
 from ._trf import TRF
 
-__all__ = ["TRF", "SweepResult", "read_sweep_result", "univariate_sweep"]
+__all__ = [
+    "TRF",
+    "SweepResult",
+    "VariancePartition",
+    "read_sweep_result",
+    "univariate_sweep",
+    "variance_partitioning",
+]

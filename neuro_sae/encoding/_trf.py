@@ -43,7 +43,8 @@ class TRF(RegressorMixin, BaseEstimator):
         uses ``logspace(-4, 4, 9)`` times the mean eigenvalue of ``X^T X`` over all
         runs, which makes the grid independent of the feature scale (divided by the
         number of runs when ``alpha_per_run=True``). With ``bands`` the grid applies
-        to every band (``None``: each band's grid is scaled by its own eigenvalues).
+        to every band (``None``: each band's grid is scaled by its own eigenvalues),
+        or give one row per band, shape (n_bands, n_alphas).
     fit_intercept : bool
         Fit an unpenalised intercept per channel (the lagged design and the EEG are
         centred with their training means).
@@ -302,7 +303,7 @@ class TRF(RegressorMixin, BaseEstimator):
         if self.alphas is None:
             grids = scale[:, np.newaxis] * DEFAULT_ALPHA_GRID / mult(n_runs)
         else:
-            grids = np.tile(_check_alphas(self.alphas), (n_bands, 1))
+            grids = _band_grids(self.alphas, n_bands)
         n_grid = grids.shape[1]
         cands = _Candidates(grids, pred_band)
         if n_runs == 1 and cands.n > 1:
@@ -550,6 +551,19 @@ class TRF(RegressorMixin, BaseEstimator):
             The mean Pearson r (a scalar, so ``GridSearchCV`` works).
         """
         return float(np.mean(self.score_per_channel(X, y)))
+
+
+def _band_grids(alphas, n_bands):
+    """Raw grids (n_bands, n_alphas): one grid for all bands, or one row per band."""
+    if np.ndim(alphas) == 2 and n_bands > 1:
+        grids = np.stack([_check_alphas(a) for a in alphas])
+        if grids.shape[0] != n_bands:
+            raise ValueError(
+                f"alphas has {grids.shape[0]} rows but there are {n_bands} bands; give "
+                "one grid for all bands (1-D) or one row per band."
+            )
+        return grids
+    return np.tile(_check_alphas(alphas), (n_bands, 1))
 
 
 def _edge_rows(n_times, delays):
