@@ -52,3 +52,7 @@ __all__ += [
 from . import consistency, downstream  # noqa: E402
 
 __all__ += ["consistency", "downstream"]
+
+from ._study import plot_sae_report, sae_layer_report  # noqa: E402
+
+__all__ += ["plot_sae_report", "sae_layer_report"]

@@ -213,7 +213,10 @@ class SparseAutoencoder(nn.Module):
         return mode
 
     def _pre(self, x_in):
-        return F.relu(torch.addmm(self.b_enc, x_in - self.b_dec, self.W_enc))
+        pre = torch.addmm(self.b_enc, x_in - self.b_dec, self.W_enc)
+        if not torch.is_grad_enabled():  # no autograd: rectify in place (one pass less)
+            return pre.relu_()
+        return F.relu(pre)
 
     def _select(self, pre, mode):
         with torch.no_grad():

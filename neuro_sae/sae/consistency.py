@@ -507,3 +507,82 @@ def _matches(sae_a, sae_b, thresholds):
         )
     )
     return out
+
+
+@fill_doc
+@verbose
+def coverage_table(models, clips=None, *, pairs=None, theta=0.5, mode="batchtopk",
+                   verbose=None):
+    """IoU coverage between any SAEs on the same clips (layer vs layer, model vs model).
+
+    The paper's cross-layer (layer n vs n + 3) and cross-model (Whisper vs
+    HuBERT) tables: for each ordered pair ``(a, b)`` the features of ``a``
+    whose binary activation pattern over the clips' frames is matched by some
+    feature of ``b`` with IoU > ``theta`` (many-to-one; ``iou_coverage`` is
+    their count over ``a``'s ``n_features``, as the paper counts out of d_sae). The
+    SAEs may differ in width and input; they must see the same clips. When two
+    backbones give a clip different frame counts, both are cut to the shorter.
+
+    Parameters
+    ----------
+    models : dict
+        Name -> SAE, or name -> code matrix (n_frames, d_sae) on shared frames.
+    clips : dict | None
+        Name -> activations of the clips for that SAE (an array or a list of
+        arrays (n_frames_i, d_in), the same clips in the same order for every
+        name). Needed for SAEs.
+    pairs : list of tuple | None
+        Ordered ``(a, b)`` name pairs (``None``: all ordered pairs).
+    theta : float
+        IoU threshold (0.5 in the paper).
+    mode : str
+        Encode mode for codes computed from ``clips`` (per-clip BatchTopK).
+    %(verbose)s
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        Columns ``a``, ``b``, ``n_features``, ``n_alive``, ``iou_covered``,
+        ``iou_coverage``, ``n_frames``.
+    """
+    import pandas as pd
+
+    validate_type(models, dict, "models")
+    validate_type(clips, (dict, None), "clips")
+    check_option("mode", mode, ("batchtopk", "topk", "threshold"))
+    theta = _check_theta(theta)
+    names = list(models)
+    if pairs is None:
+        pairs = [(a, b) for a in names for b in names if a != b]
+    for a, b in pairs:
+        for n in (a, b):
+            if n not in models:
+                raise ValueError(f"pairs names {n!r}, which is not in models ({names}).")
+    per_clip = {}
+    for name, m in models.items():
+        if _is_sae(m):
+            if clips is None or name not in clips:
+                raise ValueError(
+                    f"models[{name!r}] is an SAE: pass its clips' activations as "
+                    f"clips[{name!r}]."
+                )
+            per_clip[name] = [encode_clips(m, c, mode=mode) for c in _clip_list(clips[name])]
+        else:
+            per_clip[name] = [_binary(m, f"models[{name!r}]")]
+    n_clips = {name: len(v) for name, v in per_clip.items()}
+    if len(set(n_clips.values())) != 1:
+        raise ValueError(f"The models see different numbers of clips {n_clips}; pass the same clips.")
+    rows = []
+    for a, b in pairs:
+        ca, cb = [], []
+        for xa, xb in zip(per_clip[a], per_clip[b]):
+            n = min(xa.shape[0], xb.shape[0])
+            ca.append(sp.csr_matrix(xa)[:n])
+            cb.append(sp.csr_matrix(xb)[:n])
+        A = _binary(sp.vstack(ca), "codes")
+        B = _binary(sp.vstack(cb), "codes")
+        cov = activation_iou_coverage(A, B, theta=theta)
+        rows.append(dict(a=a, b=b, n_features=cov.n_features, n_alive=cov.n_alive,
+                         iou_covered=cov.n_covered, iou_coverage=cov.fraction,
+                         n_frames=A.shape[0]))
+    return pd.DataFrame(rows)

@@ -165,3 +165,36 @@ def test_errors():
         activation_iou_coverage(np.eye(3), np.eye(4))
     with pytest.raises(ValueError, match="mixes"):
         consistency.consistency_table({1: [_sae(), np.eye(3)]})
+
+
+def test_cross_layer_and_cross_model_coverage_table():
+    from neuro_sae.sae.consistency import coverage_table
+
+    g = torch.Generator().manual_seed(3)
+    sae = _sae(d_in=48, d_sae=64, k=3, seed=2)
+    twin = _permuted(sae, np.random.default_rng(1).permutation(64))
+    other = _sae(d_in=20, d_sae=30, k=3, seed=9)  # another "model": other width and input
+    clips = [torch.randn(n, 48, generator=g) for n in (17, 26)]
+    # the other model's frames: one extra frame per clip (cut to the shorter length)
+    clips_o = [torch.randn(n + 1, 20, generator=g) for n in (17, 26)]
+    table = coverage_table(
+        {"whisper": sae, "whisper-perm": twin, "hubert": other},
+        {"whisper": clips, "whisper-perm": clips, "hubert": clips_o},
+    )
+    assert len(table) == 6 and set(table["n_frames"]) == {43}
+    t = table.set_index(["a", "b"])
+    # a permutation of the same SAE covers every alive feature
+    alive = t.loc[("whisper", "whisper-perm"), "n_alive"]
+    assert t.loc[("whisper", "whisper-perm"), "iou_covered"] == alive > 0
+    # unrelated random SAEs on independent frames: far less coverage (large effect)
+    assert t.loc[("whisper", "hubert"), "iou_covered"] < alive / 2
+    assert t.loc[("hubert", "whisper"), "n_features"] == 30
+    # precomputed codes and chosen pairs give the same numbers
+    codes_a = encode_clips(sae, clips)
+    codes_b = encode_clips(twin, clips)
+    sub = coverage_table({"a": codes_a, "b": codes_b}, pairs=[("a", "b")])
+    assert sub["iou_covered"].iloc[0] == alive
+    with pytest.raises(ValueError, match="pass its clips"):
+        coverage_table({"a": sae, "b": twin}, {"a": clips})
+    with pytest.raises(ValueError, match="not in models"):
+        coverage_table({"a": codes_a}, pairs=[("a", "z")])

@@ -79,7 +79,7 @@ def test_whisper_wer_and_cross_entropy_spliced():
     if "whisper-base" not in installed_demo_models():
         pytest.skip("whisper-base demo weights not installed")
     bb = load_backbone("whisper-base")
-    wave = read_audio(files("neuro_sae.data") / "demo_stimuli" / "run01.ogg")
+    wave, _ = read_audio(files("neuro_sae.data") / "demo_stimuli" / "run01.ogg")
     wave = wave[: 6 * SFREQ]  # the first words of the chapter
     table = whisper_splice_metrics(bb, 3, lambda x: x, [wave]).set_index("condition")
     # identity splice: same transcript, same cross-entropy
