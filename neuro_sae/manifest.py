@@ -57,6 +57,20 @@ class StimuliSection(_Section):
         return runs
 
 
+class RunSplit(_Section):
+    """A named split of the stimulus runs into development (training) and test runs."""
+
+    dev: list[str] = Field(min_length=1, description="Development runs (fit, lag choice, scaling statistics).")
+    test: list[str] = Field(min_length=1, description="Held-out test runs.")
+
+    @model_validator(mode="after")
+    def _disjoint(self):
+        both = sorted(set(self.dev) & set(self.test))
+        if both:
+            raise ValueError(f"runs {both} are in both dev and test; a split must keep them apart")
+        return self
+
+
 class EEGSection(_Section):
     """The EEG recordings and their preprocessing."""
 
@@ -70,13 +84,38 @@ class EEGSection(_Section):
     sfreq: float = Field(default=128.0, gt=0, description="Analysis rate in Hz.")
     l_freq: float | None = Field(default=1.0, ge=0)
     h_freq: float | None = Field(default=8.0, gt=0)
-    reference: str | None = None
+    reference: str | None = Field(
+        default=None, description="None, 'average', 'mastoids' (Dryad layout) or a channel name."
+    )
     scaling: Literal["robust", "zscore"] | None = "robust"
+    format: Literal["fif", "mne", "dryad", "bids"] = Field(
+        default="fif",
+        description="'fif'/'mne': one MNE-readable file per subject (eeg.files); 'dryad': the "
+        "Broderick 2018 Dryad layout under eeg.root; 'bids': a BIDS root (eeg.root, eeg.task).",
+    )
+    root: str | None = Field(default=None, description="Dataset folder for 'dryad' and 'bids', relative to the manifest.")
+    task: str | None = Field(default=None, description="BIDS task label.")
+    runs: list[int] | None = Field(default=None, description="Run numbers to read ('dryad'/'bids'); None: all.")
+    stimulus_id: str = Field(default="run{run:02d}", description="Stimulus id of run number {run} ('dryad'/'bids').")
+    sfreq_file: float | None = Field(default=None, gt=0, description="Expected rate of the files in Hz (checked).")
+    event_id: dict[int, str] | None = Field(default=None, description="Trigger code -> stimulus id ('mne').")
+    stim_channel: str | None = None
+    annotation_map: dict[str, str] | None = Field(default=None, description="Annotation description -> stimulus id ('mne').")
+    onsets_table: str | None = Field(default=None, description="Pattern of a run-onset table per subject ({subject}).")
+    bads: dict[str, list[str]] = Field(default_factory=dict, description="Subject -> bad channels.")
+    splits: dict[str, RunSplit] = Field(default_factory=dict, description="Named dev/test splits of the runs.")
+    split: str | None = Field(default=None, description="The split in use (a key of eeg.splits); None: all runs.")
 
     @model_validator(mode="after")
     def _band(self):
         if self.l_freq is not None and self.h_freq is not None and self.l_freq >= self.h_freq:
             raise ValueError(f"eeg.l_freq ({self.l_freq}) must be below eeg.h_freq ({self.h_freq})")
+        if self.split is not None and self.split not in self.splits:
+            raise ValueError(f"eeg.split {self.split!r} is not one of eeg.splits {sorted(self.splits)}")
+        if self.format in ("dryad", "bids") and self.root is None:
+            raise ValueError(f"eeg.format {self.format!r} needs eeg.root (the dataset folder)")
+        if self.format == "bids" and self.task is None:
+            raise ValueError("eeg.format 'bids' needs eeg.task (the BIDS task label)")
         if self.h_freq is not None and self.h_freq >= self.sfreq / 2:
             raise ValueError(
                 f"eeg.h_freq ({self.h_freq} Hz) must be below the Nyquist frequency of "
@@ -172,6 +211,41 @@ class Manifest(_Section):
     stats: StatsSection = Field(default_factory=StatsSection)
     simulation: SimulationSection = Field(default_factory=SimulationSection)
     path: str | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _split_runs(self):
+        ids = {r.id for r in self.stimuli.runs}
+        for name, split in self.eeg.splits.items():
+            unknown = sorted((set(split.dev) | set(split.test)) - ids)
+            if unknown:
+                raise ValueError(
+                    f"eeg.splits.{name} names runs {unknown} that are not stimulus run ids "
+                    f"({sorted(ids)[:8]}...)"
+                )
+        return self
+
+    def split_runs(self, split=None):
+        """Development and test run ids of a named split.
+
+        Parameters
+        ----------
+        split : str | None
+            A key of ``eeg.splits`` (``None``: ``eeg.split``; when that is None too, every
+            run is both development and test).
+
+        Returns
+        -------
+        dev, test : list of str
+            Run ids.
+        """
+        split = self.eeg.split if split is None else split
+        if split is None:
+            ids = [r.id for r in self.stimuli.runs]
+            return ids, ids
+        if split not in self.eeg.splits:
+            raise ValueError(f"Unknown split {split!r}; the manifest defines {sorted(self.eeg.splits)}.")
+        s = self.eeg.splits[split]
+        return list(s.dev), list(s.test)
 
     @field_validator("subjects")
     @classmethod

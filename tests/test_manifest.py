@@ -80,3 +80,62 @@ def test_overrides(tmp_path):
     m = load_manifest(_write(tmp_path, _minimal(tmp_path)), overrides={"stats": {"n_permutations": 99}})
     assert m.stats.n_permutations == 99
     assert m.stats.alpha == 0.05
+
+
+@pytest.mark.parametrize("name", ["broderick2018_dryad", "broderick2018_bids"])
+def test_broderick_manifests_parse(name):
+    """The Broderick manifests parse offline (data not present) and carry the paper's split."""
+    m = load_manifest(ROOT / "data_manifests" / f"{name}.yaml", check_files=False)
+    assert len(m.subjects) == 19 and len(m.stimuli.runs) == 20
+    assert m.eeg.format == name.split("_")[1]
+    assert m.eeg.sfreq == 128.0 and (m.eeg.l_freq, m.eeg.h_freq) == (1.0, 8.0)
+    dev, test = m.split_runs("paper")
+    assert dev == ["run01", "run02"] and test == ["run03", "run04", "run05"]
+    assert m.split_runs() == ([r.id for r in m.stimuli.runs],) * 2  # no split selected: all runs
+    m2 = load_manifest(ROOT / "data_manifests" / f"{name}.yaml", check_files=False,
+                       overrides={"eeg": {"split": "paper"}})
+    assert m2.split_runs() == (dev, test)
+    assert str(m.resolve(m.eeg.root)).endswith(("broderick2018", "ds004408"))
+
+
+def test_eeg_section_options(tmp_path):
+    """New eeg options validate: unknown split, split runs, formats needing a root/task."""
+    content = _minimal(tmp_path)
+    content["eeg"] = dict(splits=dict(s=dict(dev=["a"], test=["zz"])))
+    with pytest.raises(ManifestError, match=r"eeg.splits.s names runs \['zz'\]"):
+        load_manifest(_write(tmp_path, content))
+    content["eeg"] = dict(splits=dict(s=dict(dev=["a"], test=["a"])))
+    with pytest.raises(ManifestError, match="both dev and test"):
+        load_manifest(_write(tmp_path, content))
+    content["eeg"] = dict(split="paper")
+    with pytest.raises(ManifestError, match="not one of eeg.splits"):
+        load_manifest(_write(tmp_path, content))
+    content["eeg"] = dict(format="bids", root="x")
+    with pytest.raises(ManifestError, match="eeg.task"):
+        load_manifest(_write(tmp_path, content))
+    content["eeg"] = dict(format="dryad")
+    with pytest.raises(ManifestError, match="eeg.root"):
+        load_manifest(_write(tmp_path, content))
+    content["eeg"] = dict(format="mne", event_id={1: "a"}, bads={"01": ["Cz"]})
+    m = load_manifest(_write(tmp_path, content))
+    assert m.eeg.event_id == {1: "a"} and m.eeg.bads["01"] == ["Cz"]
+
+
+def test_read_subject_eeg_dryad(tmp_path):
+    """read_subject_eeg dispatches on eeg.format (Dryad fixture, mastoid reference)."""
+    from neuro_sae.io import read_subject_eeg
+    from tests.io._fixtures import write_dryad
+
+    write_dryad(tmp_path / "data", subject=2, runs=(1, 2), durs=(3.0, 2.5))
+    content = dict(
+        name="d", subjects=["2"],
+        stimuli=dict(root="data/Stimuli", runs=[dict(id="run01", file="Audio/audio1.wav"),
+                                                 dict(id="run02", file="Audio/audio2.wav")]),
+        eeg=dict(format="dryad", root="data", reference="mastoids", sfreq_file=128.0,
+                 bads={"2": ["A3"]}, montage="biosemi128"),
+    )
+    m = load_manifest(_write(tmp_path, content))
+    raw = read_subject_eeg(m, "2")
+    assert raw.info["bads"] == ["A3"] and len(raw.ch_names) == 128
+    stim = [d for d in raw.annotations.description if d.startswith("stim/")]
+    assert stim == ["stim/run01", "stim/run02"]

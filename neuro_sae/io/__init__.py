@@ -11,17 +11,42 @@ from ._atomic import (
     write_parquet,
 )
 from ._audio import read_audio
-from ._eeg import read_raw_runs
+from ._bids import read_bids_runs
+from ._broderick import (
+    broderick_runs,
+    read_broderick_dryad,
+    read_broderick_stimuli,
+    read_word_onsets,
+)
+from ._eeg import (
+    read_raw_runs,
+    read_subject_eeg,
+    runs_from_annotations,
+    runs_from_events,
+    set_run_annotations,
+)
+from ._stim import read_stim_tsv, write_stim_tsv
 
 __all__ = [
     "atomic_dir",
     "atomic_path",
+    "broderick_runs",
     "hash_array",
     "hash_config",
     "hash_file",
     "read_audio",
+    "read_bids_runs",
+    "read_broderick_dryad",
+    "read_broderick_stimuli",
     "read_raw_runs",
+    "read_stim_tsv",
+    "read_subject_eeg",
+    "read_word_onsets",
+    "runs_from_annotations",
+    "runs_from_events",
     "save_npz",
+    "set_run_annotations",
     "write_json",
     "write_parquet",
+    "write_stim_tsv",
 ]
