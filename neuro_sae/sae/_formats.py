@@ -23,6 +23,7 @@ from ._model import (
     _CFG_NAME,
     _WEIGHTS_NAME,
     BatchTopKSAE,
+    ReLUSAE,
     SparseAutoencoder,
     TopKSAE,
     _load_native,
@@ -342,6 +343,10 @@ def read_saelens(folder, *, k=None, device="cpu", verbose=None):
     thr = -1.0
     if arch == "topk" or (arch == "standard" and act == "topk"):
         architecture = "topk"
+    elif arch == "standard" and act == "relu":
+        architecture, thr = "relu", 0.0
+        if k_cfg is None:  # only used by the top-k encode modes of a ReLU SAE
+            k_cfg = min(50, d_sae)
     elif arch in ("jumprelu", "batchtopk"):
         architecture = "batchtopk"
         t = state.get("threshold", state.get("topk_threshold"))
@@ -361,8 +366,8 @@ def read_saelens(folder, *, k=None, device="cpu", verbose=None):
     else:
         raise ValueError(
             f"{cfg_file} has architecture={arch!r} (activation {act!r}); neuro_sae reads "
-            "SAELens architectures 'topk', 'jumprelu' (one shared threshold) and "
-            "'batchtopk'."
+            "SAELens architectures 'topk', 'jumprelu' (one shared threshold), "
+            "'batchtopk' and 'standard' (ReLU)."
         )
     if k_cfg is None:
         raise ValueError(
@@ -402,7 +407,8 @@ def read_saelens(folder, *, k=None, device="cpu", verbose=None):
 def export_saelens(sae, folder, *, hook_name=None, verbose=None):
     """Write an SAE as a SAELens folder (``cfg.json`` + ``sae_weights.safetensors``).
 
-    A :class:`TopKSAE` is written as architecture ``"topk"``; a
+    A :class:`TopKSAE` is written as architecture ``"topk"``, a
+    :class:`ReLUSAE` as ``"standard"`` (ReLU activation); a
     :class:`BatchTopKSAE` as ``"jumprelu"`` with its learned threshold
     repeated for every feature (SAELens's inference form of BatchTopK), which
     reproduces ``encode(mode="threshold")``. ``normalize_input=True`` is
@@ -443,6 +449,8 @@ def export_saelens(sae, folder, *, hook_name=None, verbose=None):
     }
     if isinstance(sae, TopKSAE):
         arch = "topk"
+    elif isinstance(sae, ReLUSAE):
+        arch = "standard"
     elif isinstance(sae, BatchTopKSAE):
         if not sae.has_threshold:
             raise ValueError(
@@ -454,7 +462,7 @@ def export_saelens(sae, folder, *, hook_name=None, verbose=None):
         tensors["threshold"] = torch.full((c.d_sae,), float(sae.threshold) * root)
     else:
         raise ValueError(
-            f"sae must be a BatchTopKSAE or TopKSAE, got {type(sae).__name__} instead."
+            f"sae must be a BatchTopKSAE, TopKSAE or ReLUSAE, got {type(sae).__name__} instead."
         )
     tensors = {key: t.to("cpu", torch.float32).contiguous() for key, t in tensors.items()}
     if hook_name is None and c.layer is not None:

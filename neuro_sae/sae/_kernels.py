@@ -67,7 +67,11 @@ def _parts_from_flat(flat_idx, pre, n, d):
 
 
 def _parts_from_mask(mask, flat, n, d):
-    idx = torch.nonzero(mask).reshape(-1)
+    return _parts_from_sorted(torch.nonzero(mask).reshape(-1), flat, n, d)
+
+
+def _parts_from_sorted(idx, flat, n, d):
+    """CSR parts of the entries at the ascending flat indices ``idx``."""
     val = flat[idx]
     row = torch.div(idx, d, rounding_mode="floor")
     col = idx - row * d
@@ -93,6 +97,9 @@ def select_batchtopk(pre, n_keep):
     """
     n, d = pre.shape
     n_keep = min(int(n_keep), n * d)
+    parts = _batchtopk_by_threshold(pre, n_keep)
+    if parts is not None:
+        return parts
     # Two stages: the top m of each row, then the top n_keep of those candidates.
     # Exact unless a row holds more than m of the batch's top entries, which is
     # checked; the full flat top-k is the fallback.
@@ -110,6 +117,41 @@ def select_batchtopk(pre, n_keep):
             return _parts_from_flat(flat_idx, pre, n, d)
     _, flat_idx = pre.reshape(-1).topk(n_keep, sorted=False)
     return _parts_from_flat(flat_idx, pre, n, d)
+
+
+#: Sample size of the threshold estimate of :func:`_batchtopk_by_threshold`.
+_SAMPLE = 1 << 16
+
+
+def _batchtopk_by_threshold(pre, n_keep):
+    """Exact BatchTopK through a threshold estimated on a strided sample, or None.
+
+    A deterministic strided sample of the pre-activations gives a value ``t``
+    that about ``2 * n_keep`` entries exceed; one pass collects those
+    candidates (row-major, from ``nonzero``) and a top-k among them picks the
+    ``n_keep`` largest. The result is exact whenever at least ``n_keep``
+    entries exceed ``t`` (every other entry is <= t); otherwise (or when
+    the candidates are too many to gain anything) None is returned and the
+    caller falls back to the two-stage row/batch top-k.
+    """
+    n, d = pre.shape
+    total = n * d
+    if total < 4 * _SAMPLE or 16 * n_keep > total:
+        return None
+    flat = pre.reshape(-1)
+    stride = total // _SAMPLE
+    stride += (d % stride == 0) + (stride % 2 == 0)  # avoid sampling a few columns only
+    sample = flat[::stride]
+    # sample rank at which about 2 * n_keep entries of the whole batch lie above
+    above = min(sample.numel() - 1, max(1, int(2 * n_keep * sample.numel() / total)))
+    t = sample.kthvalue(sample.numel() - above).values
+    cand = torch.nonzero(flat > t).reshape(-1)
+    if not n_keep <= cand.numel() <= 8 * n_keep:
+        return None
+    _, pos = flat[cand].topk(n_keep, sorted=False)
+    keep = torch.zeros(cand.numel(), dtype=torch.bool, device=pre.device)
+    keep[pos] = True
+    return _parts_from_sorted(cand[keep], flat, n, d)
 
 
 def select_topk(pre, k):
@@ -171,6 +213,26 @@ def csr_rows(crow):
     return torch.repeat_interleave(torch.arange(n, device=crow.device), counts)
 
 
+def _transpose_pattern(crow, col, n_cols):
+    """CSR parts of the transpose: row offsets, column (= frame) indices, permutation.
+
+    ``perm`` maps the transposed entries to the original ones (``val[perm]``).
+    A stable ordering by feature keeps the frames ascending inside each row.
+    On the CPU numpy's stable argsort is used: it is much faster than
+    ``torch.sort`` on several threads.
+    """
+    row = csr_rows(crow)
+    if col.device.type == "cpu":
+        import numpy as np
+
+        perm = torch.from_numpy(np.argsort(col.numpy(), kind="stable"))
+    else:
+        perm = torch.sort(col, stable=True).indices
+    crow_t = torch.zeros(n_cols + 1, dtype=torch.int64, device=col.device)
+    torch.cumsum(torch.bincount(col, minlength=n_cols), 0, out=crow_t[1:])
+    return crow_t, row[perm], perm
+
+
 class SparseEncodeDecode(torch.autograd.Function):
     """Reconstruction from a fixed sparsity pattern, with a hand-written backward.
 
@@ -201,18 +263,27 @@ class SparseEncodeDecode(torch.autograd.Function):
         g_x = g_W_enc = g_b_enc = g_W_dec = None
         g_b_dec = grad_out.sum(0)
         with _quiet_sparse():
-            codes = csr_tensor(crow, col, val, shape)
-            g_W_dec = (codes.t() @ grad_out) if val.numel() else torch.zeros_like(W_dec)
+            # the transposed pattern (features x frames), built once for both
+            # weight gradients (transposing a torch CSR tensor sorts, slowly)
+            crow_t, row_t, perm = _transpose_pattern(crow, col, d_sae)
+            shape_t = (d_sae, n)
+            if val.numel():
+                g_W_dec = csr_tensor(crow_t, row_t, val[perm], shape_t) @ grad_out
+            else:
+                g_W_dec = torch.zeros_like(W_dec)
             # gradient of the selected pre-activations: (grad_out @ W_dec^T)[pattern]
             pattern = csr_tensor(crow, col, torch.zeros_like(val), shape)
             g_val = torch.sparse.sampled_addmm(pattern, grad_out, W_dec.t(), beta=0.0).values()
-            g_codes = csr_tensor(crow, col, g_val, shape)
             g_b_enc = torch.zeros(d_sae, dtype=val.dtype, device=val.device)
             g_b_enc.index_add_(0, col, g_val)
             if ctx.needs_input_grad[1]:
-                x_c = x - b_dec
-                g_W_enc = (g_codes.t() @ x_c).t() if val.numel() else torch.zeros_like(W_enc)
+                if val.numel():
+                    x_c = x - b_dec
+                    g_W_enc = (csr_tensor(crow_t, row_t, g_val[perm], shape_t) @ x_c).t()
+                else:
+                    g_W_enc = torch.zeros_like(W_enc)
             if ctx.needs_input_grad[0]:
+                g_codes = csr_tensor(crow, col, g_val, shape)
                 g_x = g_codes @ W_enc.t() if val.numel() else torch.zeros_like(x)
         g_b_dec = g_b_dec - W_enc @ g_b_enc
         return g_x, g_W_enc, g_b_enc, g_W_dec, g_b_dec, None, None, None

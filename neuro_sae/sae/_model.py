@@ -218,15 +218,35 @@ class SparseAutoencoder(nn.Module):
             return pre.relu_()
         return F.relu(pre)
 
-    def _select(self, pre, mode):
+    def _select(self, pre, mode, lengths=None):
         with torch.no_grad():
+            if mode == "batchtopk" and lengths is not None:
+                return self._select_per_clip(pre, lengths)
             if mode == "batchtopk":
                 return select_batchtopk(pre, self.cfg.k * pre.shape[0])
             if mode == "topk":
                 return select_topk(pre, self.cfg.k)
             return select_threshold(pre, self.threshold)
 
-    def encode(self, x, mode=None):
+    def _select_per_clip(self, pre, lengths):
+        """BatchTopK inside each clip (``k * n_frames_i`` entries per clip)."""
+        validate_type(lengths, (list, tuple, np.ndarray, torch.Tensor), "lengths")
+        lengths = [int(n) for n in lengths]
+        if any(n < 1 for n in lengths) or sum(lengths) != pre.shape[0]:
+            raise ValueError(
+                f"lengths must be positive clip lengths summing to the {pre.shape[0]} "
+                f"frames of x, got {lengths} (sum {sum(lengths)}) instead."
+            )
+        crows, cols, vals, offset = [torch.zeros(1, dtype=torch.int64, device=pre.device)], [], [], 0
+        for chunk in torch.split(pre, lengths):
+            crow, col, val = select_batchtopk(chunk, self.cfg.k * chunk.shape[0])
+            crows.append(crow[1:] + offset)
+            cols.append(col)
+            vals.append(val)
+            offset += val.numel()
+        return torch.cat(crows), torch.cat(cols), torch.cat(vals)
+
+    def encode(self, x, mode=None, *, lengths=None):
         """Encode frames into dense codes.
 
         Parameters
@@ -239,7 +259,13 @@ class SparseAutoencoder(nn.Module):
             the batch), ``"topk"`` (``k`` per frame) or ``"threshold"``
             (activations above the learned threshold; frame-wise, so the result
             does not depend on the batch). ``None``: the architecture's
-            inference mode (``"threshold"`` for BatchTopK, ``"topk"`` for TopK).
+            inference mode (``"threshold"`` for BatchTopK and ReLU, ``"topk"``
+            for TopK).
+        lengths : sequence of int | None
+            With ``mode="batchtopk"``: the frames of ``x`` are consecutive
+            clips of these lengths and each clip keeps its own
+            ``k * n_frames_i`` largest activations (the paper's per-clip
+            BatchTopK at inference). Ignored by the other modes.
 
         Returns
         -------
@@ -249,11 +275,11 @@ class SparseAutoencoder(nn.Module):
         mode = self._check_mode(mode)
         x_in, _ = self._prepare(x)
         pre = self._pre(x_in)
-        crow, col, _ = self._select(pre.detach(), mode)
+        crow, col, _ = self._select(pre.detach(), mode, lengths)
         return _keep(pre, crow, col)
 
     @torch.no_grad()
-    def encode_sparse(self, x, mode=None):
+    def encode_sparse(self, x, mode=None, *, lengths=None):
         """Encode frames into a sparse CSR tensor (no autograd).
 
         Parameters
@@ -262,6 +288,8 @@ class SparseAutoencoder(nn.Module):
             Input activations.
         mode : str | None
             See :meth:`encode`.
+        lengths : sequence of int | None
+            Clip lengths for per-clip BatchTopK (see :meth:`encode`).
 
         Returns
         -------
@@ -270,7 +298,7 @@ class SparseAutoencoder(nn.Module):
         """
         mode = self._check_mode(mode)
         x_in, _ = self._prepare(x)
-        crow, col, val = self._select(self._pre(x_in), mode)
+        crow, col, val = self._select(self._pre(x_in), mode, lengths)
         return csr_tensor(crow, col, val, (x_in.shape[0], self.cfg.d_sae))
 
     def decode(self, codes, *, scale=None):

@@ -230,6 +230,8 @@ def _saelens_forward(folder, x):
     pre = xs @ w["W_enc"] + w["b_enc"]
     if cfg["architecture"] == "jumprelu":
         f = torch.relu(pre) * (pre > w["threshold"])
+    elif cfg["architecture"] == "standard":
+        f = torch.relu(pre)
     else:
         val, idx = pre.topk(cfg["k"], dim=1)
         f = torch.zeros_like(pre).scatter_(1, idx, torch.relu(val))
@@ -238,15 +240,17 @@ def _saelens_forward(folder, x):
 
 
 @pytest.mark.parametrize("normalize_input", [True, False])
-@pytest.mark.parametrize("architecture", ["batchtopk", "topk"])
+@pytest.mark.parametrize("architecture", ["batchtopk", "topk", "relu"])
 def test_saelens_export_read(tmp_path, architecture, normalize_input):
     sae = _our_sae(architecture, normalize_input)
     folder = export_saelens(sae, tmp_path / "sl")
     cfg = json.loads((folder / "cfg.json").read_text())
-    assert cfg["architecture"] == ("jumprelu" if architecture == "batchtopk" else "topk")
+    assert cfg["architecture"] == dict(batchtopk="jumprelu", topk="topk", relu="standard")[
+        architecture
+    ]
     assert cfg["metadata"]["hook_layer"] == 5 and cfg["hook_name"] == "layer_5"
     x = _x(seed=4)
-    mode = "threshold" if architecture == "batchtopk" else "topk"
+    mode = "topk" if architecture == "topk" else "threshold"
     f_ref, out_ref = _saelens_forward(folder, x)
     scale = math.sqrt(D_IN) if normalize_input else 1.0
     back = read_saelens(folder)

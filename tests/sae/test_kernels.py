@@ -123,3 +123,25 @@ def test_sparse_backward_gradcheck():
         return SparseEncodeDecode.apply(x, W_enc, b_enc, W_dec, b_dec, crow, col, val)
 
     assert torch.autograd.gradcheck(fn, (x, W_enc, b_enc, W_dec, b_dec))
+
+
+def test_batchtopk_threshold_path_is_exact():
+    from neuro_sae.sae._kernels import _batchtopk_by_threshold
+
+    n, d, k = 301, 1003, 20  # large enough for the sampled-threshold path
+    g = torch.Generator().manual_seed(0)
+    pre = (torch.randperm(n * d, generator=g).float() / (n * d)).reshape(n, d)  # no ties
+    pre = torch.relu(pre - 0.3)
+    parts = _batchtopk_by_threshold(pre, k * n)
+    assert parts is not None  # the fast path was taken
+    got = _dense(parts, (n, d))
+    _, idx = pre.reshape(-1).topk(k * n)
+    ref = torch.zeros(n * d)
+    ref[idx] = pre.reshape(-1)[idx]
+    assert torch.equal(got, ref.reshape(n, d))
+    for a, b in zip(parts, select_batchtopk(pre, k * n)):
+        assert torch.equal(a, b)
+    # fewer positive entries than the budget: no fast path, the fallback keeps them all
+    sparse_pre = torch.where(pre > 0.995, pre, torch.zeros(()))
+    assert _batchtopk_by_threshold(sparse_pre, k * n) is None
+    assert torch.equal(_dense(select_batchtopk(sparse_pre, k * n), (n, d)), sparse_pre)

@@ -205,3 +205,20 @@ def test_load_errors(tmp_path):
     (folder / "cfg.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match="format_version 99"):
         load_sae(folder)
+
+
+def test_per_clip_batchtopk_lengths():
+    sae = _sae()
+    x = torch.from_numpy(_x(n=23))
+    lengths = [5, 11, 7]
+    with torch.no_grad():
+        got = sae.encode(x, mode="batchtopk", lengths=lengths)
+        ref = torch.cat([sae.encode(c, mode="batchtopk") for c in torch.split(x, lengths)])
+        torch.testing.assert_close(got, ref, rtol=0, atol=0)
+        sparse = sae.encode_sparse(x, mode="batchtopk", lengths=lengths).to_dense()
+        torch.testing.assert_close(sparse, ref, rtol=0, atol=0)
+        # each clip keeps exactly k * n_i entries
+        counts = [int((c > 0).sum()) for c in torch.split(got, lengths)]
+        assert counts == [sae.cfg.k * n for n in lengths]
+    with pytest.raises(ValueError, match="summing to the 23 frames"):
+        sae.encode(x, mode="batchtopk", lengths=[5, 5])
