@@ -1,19 +1,30 @@
-"""Statistics: circular-shift permutation nulls, max-T, FDR, group-level tests."""
+"""Statistics: permutation nulls, max-T, FDR, group-level tests, clusters, the paper's protocol."""
 
+from ._cluster import ClusterResult, channel_adjacency, cluster_test, screen_features
 from ._group import GroupResult, group_permutation_test, read_group_result
-from ._multicomp import fdr_correction
+from ._models import group_permuted_ols, layer_mixedlm
+from ._multicomp import fdr_correction, max_t_across
 from ._permutation import (
     PermutationResult,
     read_permutation_result,
     sweep_permutation_test,
 )
+from ._protocol import paper_protocol
 
 __all__ = [
+    "ClusterResult",
     "GroupResult",
     "PermutationResult",
+    "channel_adjacency",
+    "cluster_test",
     "fdr_correction",
     "group_permutation_test",
+    "group_permuted_ols",
+    "layer_mixedlm",
+    "max_t_across",
+    "paper_protocol",
     "read_group_result",
     "read_permutation_result",
+    "screen_features",
     "sweep_permutation_test",
 ]

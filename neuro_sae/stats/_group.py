@@ -9,17 +9,26 @@ import numpy as np
 from .. import __version__
 from ..encoding._lagged import _as_int
 from ..encoding._sweep import _names, _read_result, _save_result, _tidy_frame
+from ..io import hash_config
 from ..utils import (
     check_array,
+    check_fname,
     check_option,
     check_random_state,
     fill_doc,
     logger,
     verbose,
 )
+from ._multicomp import _check_n_permutations
 from ._permutation import _rs_repr
 
-_BLOCK = 256  # permutations per block (bounds memory: block x features x channels)
+_BLOCK = 256  # at most this many permutations per block
+_MAX_BYTES = 64e6  # and a block (permutations x features x channels) stays below this
+
+
+def _block(n_cells):
+    """Permutations per block so that a block of the null stays below _MAX_BYTES."""
+    return int(max(1, min(_BLOCK, _MAX_BYTES // (8 * max(n_cells, 1)))))
 
 
 @dataclass
@@ -126,6 +135,21 @@ class GroupResult:
         arrays = ("statistic", "p_fwe", "p_uncorrected", "max_null")
         return _save_result(self, fname, "GroupResult", arrays, _GROUP_META)
 
+    def save_table(self, fname):
+        """Write :meth:`to_frame` to parquet (atomic; provenance in the file metadata).
+
+        Parameters
+        ----------
+        fname : str | os.PathLike
+            Destination ending in ``.parquet``.
+
+        Returns
+        -------
+        fname : pathlib.Path
+            The written path.
+        """
+        return _save_table(self.to_frame(), fname, self.provenance)
+
 
 _GROUP_META = (
     "method", "statistic_name", "tail", "alpha", "n_subjects", "n_permutations", "exact",
@@ -152,6 +176,21 @@ def read_group_result(fname, *, verbose=None):
         The result.
     """
     return GroupResult(**_read_result(fname, "GroupResult"))
+
+
+def _save_table(df, fname, provenance):
+    """Tidy table to parquet, provenance as JSON in ``df.attrs`` (kept by pyarrow)."""
+    import json
+
+    from ..io import write_parquet
+    from ..io._atomic import _json_default
+
+    fname = check_fname(fname, "fname", must_exist=False)
+    if fname.suffix != ".parquet":
+        raise ValueError(f"fname must end with '.parquet', got {fname.name!r}.")
+    df.attrs["provenance"] = json.dumps(provenance, default=_json_default)
+    write_parquet(df, fname)
+    return fname
 
 
 def _tol(observed):
@@ -239,6 +278,8 @@ def group_permutation_test(
             f"A group test needs at least 2 subjects, got r_subjects with {S}; test a "
             "single subject with sweep_permutation_test."
         )
+    if method == "pooled-null":
+        _check_n_permutations(n_permutations, alpha)
     rng = check_random_state(random_state)
     feature_names = _names(feature_names, F, "f", "feature_names")
     ch_names = _names(ch_names, C, "ch", "ch_names")
@@ -269,7 +310,18 @@ def group_permutation_test(
         random_state=_rs_repr(random_state),
         feature_names=feature_names,
         ch_names=ch_names,
-        provenance=dict(neuro_sae_version=__version__),
+        provenance=dict(
+            neuro_sae_version=__version__,
+            config_hash=hash_config(
+                dict(
+                    method=method,
+                    statistic=statistic,
+                    tail=int(tail),
+                    n_permutations=int(n_permutations),
+                    random_state=_rs_repr(random_state),
+                )
+            ),  # fmt: skip
+        ),
     )
 
 
@@ -296,8 +348,9 @@ def _pooled(r, null_subjects, n_permutations, tail, rng):
     observed = _apply_tail(stat, tail)
     max_null = np.empty(n_permutations)
     count = np.zeros((F, C), np.int64)
-    for start in range(0, n_permutations, _BLOCK):
-        nd = min(_BLOCK, n_permutations - start)
+    block = _block(F * C)
+    for start in range(0, n_permutations, block):
+        nd = min(block, n_permutations - start)
         draw = np.zeros((nd, F, C))
         for nu in nulls:
             draw += nu[rng.integers(0, nu.shape[0], nd)]
@@ -326,6 +379,8 @@ def _sign_flip(r, n_permutations, tail, statistic, alpha, rng):
             "could ever be significant. Add subjects or use method='pooled-null' with "
             "each subject's permutation null."
         )
+    if n_permutations < 2**S:
+        _check_n_permutations(n_permutations, alpha)
     data = r.reshape(S, -1)
     sumsq = np.einsum("sk,sk->k", data, data)
     exact = n_permutations >= 2**S
@@ -343,8 +398,9 @@ def _sign_flip(r, n_permutations, tail, statistic, alpha, rng):
     observed = _apply_tail(stat, tail)
     max_null = np.empty(n_draws)
     count = np.zeros(F * C, np.int64)
-    for start in range(0, n_draws, _BLOCK):
-        nd = min(_BLOCK, n_draws - start)
+    block = _block(F * C)
+    for start in range(0, n_draws, block):
+        nd = min(block, n_draws - start)
         if exact:
             signs = all_signs[start : start + nd]
         else:

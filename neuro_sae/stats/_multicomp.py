@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..utils import check_array, check_option, fill_doc, verbose
@@ -41,3 +43,64 @@ def fdr_correction(pvals, *, method="bh", verbose=None):
     out = np.empty(m)
     out[order] = np.minimum(ranked, 1.0)
     return out.reshape(p.shape)
+
+
+def _check_n_permutations(n_permutations, alpha, what="n_permutations"):
+    """Warn when ``1 / (n_permutations + 1)``, the smallest p-value, exceeds alpha."""
+    alpha = float(alpha)
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}; e.g. alpha=0.05.")
+    if n_permutations < 0:
+        raise ValueError(f"{what} must be >= 0, got {n_permutations}.")
+    p_min = 1.0 / (n_permutations + 1)
+    if p_min > alpha:
+        need = int(np.ceil(1.0 / alpha)) - 1
+        warnings.warn(
+            f"{what}={n_permutations} is too small for alpha={alpha:g}: the smallest "
+            f"attainable p-value is 1/({n_permutations} + 1) = {p_min:.3g} > {alpha:g}, so "
+            f"nothing can be significant; use at least {need} permutations (1000 or more "
+            "for stable family-wise p-values).",
+            UserWarning,
+            stacklevel=4,
+        )
+    return p_min
+
+
+@fill_doc
+@verbose
+def max_t_across(results, *, verbose=None):
+    """Family-wise p-values over several families at once (e.g. layers): max-T.
+
+    Each result keeps its per-permutation maxima; when the results used the same
+    permutations (same runs and ``random_state``, so identical ``shifts``), the
+    maximum over results of each permutation's maximum controls the family-wise error
+    over all their tests together (features x channels x layers).
+
+    Parameters
+    ----------
+    results : list of PermutationResult
+        Results of :func:`sweep_permutation_test` with identical ``shifts``.
+    %(verbose)s
+
+    Returns
+    -------
+    p_fwe : list of ndarray, shape (n_features_i, n_channels)
+        ``(1 + #{max over results of max_null >= r}) / (1 + n_permutations)`` per
+        result.
+    max_null : ndarray, shape (n_permutations,)
+        The joint per-permutation maxima.
+    """
+    if len(results) == 0:
+        raise ValueError("results is empty; pass the PermutationResult of each layer.")
+    ref = results[0]
+    for ii, res in enumerate(results[1:], 1):
+        if res.shifts.shape != ref.shifts.shape or not np.array_equal(res.shifts, ref.shifts):
+            raise ValueError(
+                f"results[{ii}] used other permutations than results[0]; the joint max-T "
+                "needs the same shifts: run every layer on the same runs with the same "
+                "integer random_state and n_permutations."
+            )
+    joint = np.max(np.stack([res.max_null for res in results]), axis=0)
+    n = len(joint)
+    p = [(1 + np.sum(joint[:, None, None] >= res.r, axis=0)) / (1 + n) for res in results]
+    return p, joint

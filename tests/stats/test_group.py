@@ -18,7 +18,9 @@ def test_sign_flip_exact_matches_ttest_and_bruteforce():
     maxima = []
     for k in range(2**7):
         signs = 1.0 - 2.0 * ((k >> np.arange(7)) & 1)
-        maxima.append(np.abs(stats.ttest_1samp(signs[:, None, None] * r, 0.0, axis=0).statistic).max())
+        maxima.append(
+            np.abs(stats.ttest_1samp(signs[:, None, None] * r, 0.0, axis=0).statistic).max()
+        )
     maxima = np.array(maxima)
     ref = (maxima[:, None, None] >= np.abs(res.statistic) - 1e-10).mean(0)
     np.testing.assert_allclose(res.p_fwe, ref)
@@ -84,3 +86,16 @@ def test_group_errors():
         group_permutation_test(r, method="cluster")
     with pytest.raises(ValueError, match="'statistic' parameter"):
         group_permutation_test(r, [np.zeros((5, 2, 2))] * 3, statistic="t")
+
+
+def test_group_too_few_permutations_warns(tmp_path):
+    """Random sign flips or pooled draws below 1/alpha warn with the smallest p."""
+    import pandas as pd
+
+    rng = np.random.default_rng(5)
+    r = rng.standard_normal((12, 2, 3))
+    with pytest.warns(UserWarning, match=r"smallest attainable p-value is 1/\(15 \+ 1\)"):
+        res = group_permutation_test(r, method="sign-flip", n_permutations=15, random_state=0)
+    assert "config_hash" in res.provenance
+    res.save_table(tmp_path / "g.parquet")
+    assert len(pd.read_parquet(tmp_path / "g.parquet")) == 6
