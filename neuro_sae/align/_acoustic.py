@@ -122,7 +122,9 @@ def acoustic_envelope(
     return _resample_dense(envs, 0.0, float(sfreq_audio), float(sfreq_out), n_times, t0)
 
 
-def onsets_from_envelope(envelope, sfreq):
+@fill_doc
+@verbose
+def onsets_from_envelope(envelope, sfreq, *, verbose=None):
     """Acoustic onsets: the half-wave rectified time derivative of an envelope.
 
     Parameters
@@ -131,6 +133,7 @@ def onsets_from_envelope(envelope, sfreq):
         An envelope on the EEG grid.
     sfreq : float
         Its rate in Hz.
+    %(verbose)s
 
     Returns
     -------
@@ -144,7 +147,9 @@ def onsets_from_envelope(envelope, sfreq):
     return np.clip(np.gradient(envelope, 1.0 / sfreq, axis=0), 0, None)
 
 
-def mel_filterbank(n_mels, n_fft, sfreq, fmin=0.0, fmax=None):
+@fill_doc
+@verbose
+def mel_filterbank(n_mels, n_fft, sfreq, fmin=0.0, fmax=None, *, verbose=None):
     """Triangular mel filters (HTK mel scale, unit peak) on the rfft bins.
 
     Parameters
@@ -157,6 +162,7 @@ def mel_filterbank(n_mels, n_fft, sfreq, fmin=0.0, fmax=None):
         Sampling rate in Hz.
     fmin, fmax : float
         Lowest and highest edge in Hz (``fmax=None``: ``sfreq / 2``).
+    %(verbose)s
 
     Returns
     -------
@@ -235,7 +241,9 @@ def log_mel_spectrogram(
     return _resample_dense(spec, 0.0, sfreq_audio / hop, float(sfreq_out), n_times, t0)
 
 
-def word_onset_series(onsets, sfreq_out, n_times, *, t0=0.0, values=None):
+@fill_doc
+@verbose
+def word_onset_series(onsets, sfreq_out, n_times, *, t0=0.0, values=None, verbose=None):
     """Impulses at word onsets on the EEG grid.
 
     Parameters
@@ -250,6 +258,7 @@ def word_onset_series(onsets, sfreq_out, n_times, *, t0=0.0, values=None):
         Time of the first EEG sample in seconds from the audio start.
     values : array-like, shape (n_words,) | None
         Impulse heights (e.g. surprisal); ``None``: 1.
+    %(verbose)s
 
     Returns
     -------

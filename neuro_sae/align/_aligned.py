@@ -168,7 +168,9 @@ class AlignedRuns:
                                metadata=metadata, verbose=False)
 
     @classmethod
-    def from_epochs(cls, epochs):
+    @fill_doc
+    @verbose
+    def from_epochs(cls, epochs, *, verbose=None):
         """Read runs back from :meth:`to_epochs` output.
 
         Parameters
@@ -178,6 +180,7 @@ class AlignedRuns:
             ``"<set>:<feature>"`` become ``X[set]``, a ``stim`` channel ``"mask"`` the masks.
             ``metadata`` columns ``run_id`` and ``n_times`` (when present) give the run ids and
             lengths (otherwise the event names and the full epoch).
+        %(verbose)s
 
         Returns
         -------
@@ -327,13 +330,16 @@ class AlignedRuns:
             self.add_feature_set(kind, xs, names, scale=scale)
         return self
 
-    def select_runs(self, run_ids):
+    @fill_doc
+    @verbose
+    def select_runs(self, run_ids, *, verbose=None):
         """A new object with only the given runs (e.g. a development/test split).
 
         Parameters
         ----------
         run_ids : list of str
             Runs to keep, in this order.
+        %(verbose)s
 
         Returns
         -------

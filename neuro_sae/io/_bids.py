@@ -75,7 +75,7 @@ def read_bids_runs(
         Expected sampling rate in Hz (ds004408: 512); a different rate in the data or the
         sidecar raises.
     montage : str | mne.channels.DigMontage | None
-        Montage to set when the files carry no positions (``None``: keep them).
+        Montage to set (``None``: keep the positions of ``*_electrodes.tsv``, if any).
     bads : list of str | None
         Channels to mark bad (added to those of ``*_channels.tsv``).
     prefix : str

@@ -45,7 +45,9 @@ def _loadmat(fname, keys, what):
     return mat
 
 
-def broderick_runs(root, subject):
+@fill_doc
+@verbose
+def broderick_runs(root, subject, *, verbose=None):
     """Run numbers available for one subject of a Dryad-layout folder.
 
     Parameters
@@ -54,6 +56,7 @@ def broderick_runs(root, subject):
         The dataset folder (holding ``EEG/``).
     subject : int | str
         Subject number (``1`` or ``"1"``; ``"Subject1"`` also accepted).
+    %(verbose)s
 
     Returns
     -------
@@ -231,8 +234,10 @@ def read_broderick_stimuli(root, *, runs=None, stimulus_id="run{run:02d}", verbo
     Returns
     -------
     stimuli : dict of str to dict
-        Stimulus id to ``dict(run=M, audio=Path | None, words=DataFrame | None)``; ``words``
-        has columns ``word``, ``onset``, ``offset`` (seconds from the audio start).
+        Stimulus id to ``dict(run=M, audio=Path | None, words=DataFrame | None,
+        envelope=ndarray | None)``; ``words`` has columns ``word``, ``onset``, ``offset``
+        (seconds from the audio start); ``envelope`` is the released envelope at 128 Hz
+        (``Envelopes/audio<M>_128Hz.mat``, variable ``env``) when present.
     """
     root = check_fname(root, "root", kind="directory")
     stim_dir = root / "Stimuli"
@@ -249,17 +254,24 @@ def read_broderick_stimuli(root, *, runs=None, stimulus_id="run{run:02d}", verbo
         audio = _find_audio(stim_dir, int(run))
         text = stim_dir / "Text" / f"Run{run}.mat"
         words = read_word_onsets(text) if text.is_file() else None
+        env_f = stim_dir / "Envelopes" / f"audio{run}_128Hz.mat"
+        envelope = None
+        if env_f.is_file():
+            envelope = np.asarray(_loadmat(env_f, ("env",), "Broderick 2018 envelope")["env"], float).ravel()
         if audio is None and words is None:
             raise FileNotFoundError(
                 f"Run {run}: neither audio (Stimuli/Audio/audio{run}.wav) nor words "
                 f"(Stimuli/Text/Run{run}.mat) found under {stim_dir}."
             )
-        out[stimulus_id.format(run=int(run))] = dict(run=int(run), audio=audio, words=words)
+        out[stimulus_id.format(run=int(run))] = dict(run=int(run), audio=audio, words=words,
+                                                      envelope=envelope)
     logger.info(f"Found stimuli of {len(out)} runs under {stim_dir}")
     return out
 
 
-def read_word_onsets(fname):
+@fill_doc
+@verbose
+def read_word_onsets(fname, *, trial_type=None, verbose=None):
     """Word onsets of one stimulus from a table or a Dryad ``Text/Run<M>.mat`` file.
 
     Parameters
@@ -268,6 +280,10 @@ def read_word_onsets(fname):
         A ``.mat`` file (``wordVec``, ``onset_time``, ``offset_time``) or a ``.tsv``/``.csv``
         table with an ``onset`` column (seconds from the audio start; optional ``word``,
         ``offset``/``duration``), e.g. a BIDS ``*_events.tsv`` of word events.
+    trial_type : str | None
+        Keep only the rows whose ``trial_type`` is this (e.g. ``"word"`` in an events table
+        that also holds phonemes); ``None``: all rows.
+    %(verbose)s
 
     Returns
     -------
@@ -288,6 +304,10 @@ def read_word_onsets(fname):
     table = pd.read_csv(fname, sep="," if fname.suffix == ".csv" else "\t")
     if "onset" not in table.columns:
         raise ValueError(f"{fname.name} has no 'onset' column (columns: {list(table.columns)}).")
+    if trial_type is not None:
+        if "trial_type" not in table.columns:
+            raise ValueError(f"trial_type={trial_type!r} given but {fname.name} has no trial_type column.")
+        table = table[table["trial_type"].astype(str) == trial_type].reset_index(drop=True)
     word = table["word"] if "word" in table.columns else table.get("trial_type", pd.Series([""] * len(table)))
     if "offset" in table.columns:
         offset = table["offset"]

@@ -99,13 +99,16 @@ def write_stim_tsv(fname, data, sfreq, columns, *, start_time=0.0, extra=None, o
     return fname
 
 
-def read_stim_tsv(fname):
+@fill_doc
+@verbose
+def read_stim_tsv(fname, *, verbose=None):
     """Read a BIDS ``*_stim.tsv.gz`` and its sidecar.
 
     Parameters
     ----------
     fname : str | os.PathLike
         The ``_stim.tsv.gz`` file.
+    %(verbose)s
 
     Returns
     -------

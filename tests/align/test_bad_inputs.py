@@ -215,3 +215,14 @@ def test_bad_input(case, tmp_path):
 
 def test_enough_cases():
     assert len(CASES) >= 10
+
+
+def test_small_shortfall_trimmed_with_note(caplog):
+    """Within length_tolerance_s the run is trimmed to the EEG and the note is logged."""
+    raw = _raw()
+    raw.set_annotations(mne.Annotations([2.0], [9.8], ["stim/a"]))
+    with caplog.at_level("INFO", logger="neuro_sae"):
+        aligned = align_subject(raw, {"a": _series(10.0)}, l_freq=None, h_freq=None, sfreq=64.0,
+                                verbose="info")
+    assert len(aligned.Y[0]) == int(9.8 * 64)
+    assert "Run 'a': trimming to the EEG, 9.800 s of 10.000 s" in caplog.text

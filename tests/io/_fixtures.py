@@ -30,6 +30,7 @@ def write_dryad(root, *, subject=3, runs=(1, 2, 3), durs=(12.0, 9.5, 14.0), sfre
     folder.mkdir(parents=True)
     (root / "Stimuli" / "Audio").mkdir(parents=True)
     (root / "Stimuli" / "Text").mkdir(parents=True)
+    (root / "Stimuli" / "Envelopes").mkdir(parents=True)
     truth = {}
     for run, dur in zip(runs, durs):
         n = int(dur * sfreq)
@@ -43,7 +44,9 @@ def write_dryad(root, *, subject=3, runs=(1, 2, 3), durs=(12.0, 9.5, 14.0), sfre
         words[:] = [f"w{i}" for i in range(len(onsets))]
         savemat(root / "Stimuli" / "Text" / f"Run{run}.mat",
                 dict(wordVec=words[:, None], onset_time=onsets[:, None], offset_time=onsets[:, None] + 0.2))
-        truth[run] = dict(eeg=eeg, mastoids=mast, onsets=onsets)
+        env = np.abs(rng.normal(size=n))
+        savemat(root / "Stimuli" / "Envelopes" / f"audio{run}_128Hz.mat", dict(env=env[:, None]))
+        truth[run] = dict(eeg=eeg, mastoids=mast, onsets=onsets, env=env)
     return truth
 
 

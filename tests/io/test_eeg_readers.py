@@ -111,6 +111,7 @@ def test_dryad_layout(tmp_path):
     assert stims["run03"]["audio"].name == "audio3.wav"
     np.testing.assert_allclose(stims["run03"]["words"]["onset"], truth[3]["onsets"])
     assert list(stims["run01"]["words"]["word"][:2]) == ["w0", "w1"]
+    np.testing.assert_allclose(stims["run02"]["envelope"], truth[2]["env"])
 
 
 def test_bids_layout(tmp_path):
@@ -129,9 +130,17 @@ def test_bids_layout(tmp_path):
     # word onsets from the events table of a run
     ev = next(tmp_path.rglob("*run-2_events.tsv"))
     np.testing.assert_allclose(read_word_onsets(ev)["onset"], truth[2]["words"])
-    # onset_event: the run starts at its first 'word' event
-    raw2 = read_bids_runs(tmp_path, "001", task="listening", runs=[2], onset_event=None)
-    assert _stim(raw2)["run02"][1] == pytest.approx(7.5)
+    np.testing.assert_allclose(read_word_onsets(ev, trial_type="word")["onset"], truth[2]["words"])
+    assert len(read_word_onsets(ev, trial_type="phoneme")) == 0
+    # one run only; onset_event must name a single event of the run
+    raw2 = read_bids_runs(tmp_path, "001", task="listening", runs=[2])
+    assert _stim(raw2)["run02"] == pytest.approx((0.0, 7.5))
+    with pytest.raises(ValueError, match="onset_event='word' occurs 5 times"):
+        read_bids_runs(tmp_path, "001", task="listening", runs=[2], onset_event="word")
+    ev.write_text(ev.read_text().replace("word", "audio_start", 1))
+    raw3 = read_bids_runs(tmp_path, "001", task="listening", runs=[2], onset_event="audio_start")
+    first = truth[2]["words"][0]
+    assert _stim(raw3)["run02"] == pytest.approx((first, 0.2))  # the event's duration
 
 
 def test_stim_tsv_roundtrip(tmp_path):
