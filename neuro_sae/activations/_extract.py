@@ -113,7 +113,7 @@ def extract_activations(
     *,
     sfreq=16000,
     layers=None,
-    window_s=30.0,
+    window_s=None,
     context_s=None,
     batch_size=4,
     stimulus_id=None,
@@ -181,12 +181,15 @@ def extract_activations(
         output of the last block followed by the encoder's final layer norm (as in
         transformers' ``hidden_states[-1]``, 4.x and 5.x alike, and the released
         AudioSAE checkpoints). Other layers are raw block outputs.
-    window_s : float
-        Window length in seconds (Whisper: at most 30).
+    window_s : float | None
+        Window length in seconds (Whisper: at most its input length, 30 s).
+        ``None``: Whisper's input length (30 s for the released models), 30 s
+        for HuBERT/wav2vec2.
     context_s : float | None
         Context kept on each side of a window's central part, in seconds
         (``2 * context_s < window_s``); with ``causal=True`` the past context
-        before each kept segment. ``None``: 5 s, or 10 s when causal.
+        before each kept segment. ``None``: ``min(5, window_s / 6)`` s (5 s for
+        30 s windows), or 10 s when causal.
     batch_size : int
         Windows per forward pass.
     stimulus_id : str | None
@@ -215,9 +218,11 @@ def extract_activations(
     validate_type(stimulus_id, (str, None), "stimulus_id")
     layers = backbone.check_layers(layers)
     validate_type(causal, bool, "causal")
-    if context_s is None:
-        context_s = 10.0 if causal else 5.0
+    if window_s is None:
+        window_s = 30.0 if backbone.window_samples is None else backbone.window_samples / SFREQ
     check_positive(window_s, "window_s")
+    if context_s is None:
+        context_s = 10.0 if causal else min(5.0, window_s / 6)
     check_positive(context_s, "context_s", strict=False)
     win = int(round(window_s * backbone.frame_rate))
     ctx = int(round(context_s * backbone.frame_rate))
@@ -242,7 +247,8 @@ def extract_activations(
     if n_frames < 1:
         raise ValueError(
             f"audio is too short: {len(x)} samples at 16 kHz give no {backbone.kind} frame "
-            f"(need at least {_CONV_FIELD} samples)."
+            f"(need at least {1 if backbone.kind == 'whisper' else _CONV_FIELD} samples, "
+            f"{1 / SFREQ if backbone.kind == 'whisper' else _CONV_FIELD / SFREQ:g} s)."
         )
     if causal:
         plan = _plan_causal(n_frames, step, ctx)

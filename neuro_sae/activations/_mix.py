@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backbones._backbone import SFREQ, Backbone
+from ..backbones._backbone import SFREQ, Backbone, n_frames_for
 from ..utils import (
     check_array,
     check_random_state,
@@ -132,7 +132,7 @@ class AudioMixer:
 @verbose
 def stream_activations(backbone, clips, *, layers=None, batch_size=2500, buffer_batches=100,
                        corpus_weights=None, mixer=None, n_batches=None, drop_last=False,
-                       output="numpy", window_s=30.0, context_s=None, random_state=None,
+                       output="numpy", window_s=None, context_s=None, random_state=None,
                        verbose=None):
     """Shuffled batches of frames extracted on the fly (nothing written to disk).
 
@@ -195,6 +195,10 @@ def stream_activations(backbone, clips, *, layers=None, batch_size=2500, buffer_
                     x, events = mixer.apply(x, gen)
                     if events:
                         logger.debug(f"{clip['clip_id']}: mixed {events}")
+                if n_frames_for(len(x), backbone.kind) < 1:
+                    logger.warning(f"Skipping clip {clip['clip_id']!r}: no frame in "
+                                   f"{len(x)} samples at 16 kHz.")
+                    continue
                 acts = extract_activations(backbone, x, layers=layers, window_s=window_s,
                                            context_s=context_s, verbose="WARNING")
                 yield {n: acts.get(n) for n in layers}

@@ -102,7 +102,7 @@ def build_activation_store(
     layers=None,
     clips_per_shard=64,
     dtype="float16",
-    window_s=30.0,
+    window_s=None,
     context_s=None,
     batch_size=8,
     verbose=None,
@@ -182,6 +182,8 @@ def build_activation_store(
     check_option("dtype", str(dtype), ("float16", "float32"))
     dtype = str(dtype)
     out_dir = Path(out_dir).expanduser()
+    if window_s is None:  # as in extract_activations
+        window_s = 30.0 if backbone.window_samples is None else backbone.window_samples / SFREQ
     settings = dict(
         format=STORE_FORMAT, format_version=STORE_VERSION, backbone=backbone.name,
         kind=backbone.kind, revision=backbone.revision, layers=layers, dtype=dtype,

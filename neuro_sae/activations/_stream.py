@@ -111,6 +111,7 @@ class _FrameStream:
         self.ready = None  # shuffled frames handed out in order
         self.pos = 0
         self.exhausted = False
+        self.n_pass = 0  # frames seen in the current pass over the source
 
     def _fill(self):
         while self.n_pending < self.capacity and not self.exhausted:
@@ -120,12 +121,16 @@ class _FrameStream:
                 if not self.cycle:
                     self.exhausted = True
                     break
+                if not self.n_pass:
+                    raise ValueError(
+                        "A corpus gave no frame in a whole pass over its clips (all empty "
+                        "or too short); remove it or give it weight 0."
+                    ) from None
                 self.source = self.make_source()
-                chunk = next(self.source, None)
-                if chunk is None:  # an empty source
-                    self.exhausted = True
-                    break
+                self.n_pass = 0
+                continue
             n = len(next(iter(chunk.values())))
+            self.n_pass += n
             if n:
                 self.pending.append(chunk)
                 self.n_pending += n

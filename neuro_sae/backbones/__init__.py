@@ -3,6 +3,7 @@ transformers folders, hub ids), 1-based layer taps and frame timing."""
 
 from ._backbone import (
     FRAME_RATE,
+    HUB_NAMES,
     LAYER_CONVENTION,
     Backbone,
     frame_times,
@@ -19,6 +20,7 @@ from ._ct2 import (
 
 __all__ = [
     "FRAME_RATE",
+    "HUB_NAMES",
     "LAYER_CONVENTION",
     "Backbone",
     "convert_ct2_whisper",

@@ -33,6 +33,23 @@ LAYER_CONVENTION = (
 )
 HUBERT_RANDOM_SEED = 20260205  # fixed seed of the "hubert-base-random" control
 
+# short names -> Hugging Face hub ids (the demo names whisper-base / whisper-tiny.en use
+# the offline CTranslate2 weights when installed, else these ids)
+HUB_NAMES = {
+    **{f"whisper-{size}": f"openai/whisper-{size}" for size in (
+        "tiny", "tiny.en", "base", "base.en", "small", "small.en", "medium", "medium.en",
+        "large", "large-v1", "large-v2", "large-v3", "large-v3-turbo")},
+    "whisper-turbo": "openai/whisper-large-v3-turbo",
+    "hubert-base": "facebook/hubert-base-ls960",
+    "hubert-large": "facebook/hubert-large-ll60k",
+    "hubert-xlarge": "facebook/hubert-xlarge-ll60k",
+    "wav2vec2-base": "facebook/wav2vec2-base",
+    "wav2vec2-base-960h": "facebook/wav2vec2-base-960h",
+    "wav2vec2-large": "facebook/wav2vec2-large-lv60",
+    "wav2vec2-large-960h": "facebook/wav2vec2-large-960h-lv60-self",
+    "wav2vec2-xls-r-300m": "facebook/wav2vec2-xls-r-300m",
+}
+
 
 @fill_doc
 @verbose
@@ -48,6 +65,14 @@ def frame_times(n_frames, kind, *, verbose=None):
       samples and a stride of 320, so frame i covers samples
       ``[320 i, 320 i + 400)`` and is centred at ``(320 * i + 200) / 16000`` s
       (``0.02 * i + 0.0125``).
+
+    Receptive fields at the stem output (layer 0), in 16 kHz samples: Whisper
+    ``[320 i - 520, 320 i + 520)`` (centred 400-sample STFT windows with hop 160,
+    then conv1 with kernel 3 and conv2 with kernel 3 and stride 2); HuBERT/wav2vec2
+    ``[320 i, 320 i + 400)``. So a click at time ``t`` changes the stem output of
+    exactly the frames whose receptive field holds it, most the frame whose time
+    is nearest ``t`` (tested with planted clicks in ``tests/backbones/test_timing.py``).
+    Deeper layers mix frames through attention, but stay time-aligned.
 
     Parameters
     ----------
@@ -441,7 +466,7 @@ def _hub_offline():
         return env
 
 
-def _load_transformers(path_or_id, *, local_only):
+def _load_transformers(path_or_id, *, local_only, encoder_only=False):
     """Load a Whisper/HuBERT/wav2vec2 model from a local folder or a hub id."""
     from transformers import AutoConfig
 
@@ -460,7 +485,13 @@ def _load_transformers(path_or_id, *, local_only):
     if kind == "whisper":
         from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
 
-        model = WhisperForConditionalGeneration.from_pretrained(path_or_id, **kw)
+        model = None
+        if encoder_only and Path(path_or_id).is_dir():
+            model = _whisper_encoder_from_folder(path_or_id)
+        if model is None:
+            model = WhisperForConditionalGeneration.from_pretrained(path_or_id, **kw)
+            if encoder_only:
+                model = model.get_encoder()
         try:
             feature_extractor = WhisperFeatureExtractor.from_pretrained(path_or_id, **kw)
         except OSError:
@@ -480,9 +511,64 @@ def _load_transformers(path_or_id, *, local_only):
     return model, kind, feature_extractor, normalize, revision
 
 
+def _whisper_encoder_from_folder(folder):
+    """Build a WhisperEncoder from a transformers folder, reading only the encoder's
+    tensors from its safetensors file(s); None when the folder has no safetensors."""
+    import torch
+    from safetensors import safe_open
+    from transformers import WhisperConfig
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder, sinusoids
+
+    folder = Path(folder)
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        return None
+    cfg = WhisperConfig.from_pretrained(folder, local_files_only=True)
+    state = {}
+    for fname in files:
+        with safe_open(str(fname), framework="pt") as fid:
+            for key in fid.keys():
+                for prefix in ("model.encoder.", "encoder."):
+                    if key.startswith(prefix):
+                        state[key[len(prefix):]] = fid.get_tensor(key).float()
+    with torch.device("meta"):
+        enc = WhisperEncoder(cfg)
+    if "embed_positions.weight" not in state:  # not saved by some writers: fixed sinusoids
+        state["embed_positions.weight"] = sinusoids(cfg.max_source_positions, cfg.d_model)
+    missing, unexpected = enc.load_state_dict(state, strict=False, assign=True)
+    if missing or unexpected:
+        raise ValueError(
+            f"The Whisper weights in {folder} do not match its config.json: missing "
+            f"{sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}."
+        )
+    return enc.eval()
+
+
+def _hub_snapshot(repo_id, *, local_only):
+    """Local folder of a hub model (config, feature extractor and safetensors only)."""
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(
+        repo_id, local_files_only=local_only,
+        allow_patterns=["*.json", "*.safetensors", "*.txt"],
+    ))
+
+
+def _unknown_spec(spec_str):
+    from ..utils import suggest
+
+    names = ["auto", "hubert-base-random", *_DEMO_MODELS, *HUB_NAMES]
+    return ValueError(
+        f"Invalid value for the 'spec' parameter: {spec_str!r} is not an existing folder, "
+        "a hub id ('owner/name') or a known name. Known names: "
+        f"{', '.join(sorted(set(names)))}.{suggest(spec_str, names)}"
+    )
+
+
 @fill_doc
 @verbose
-def load_backbone(spec="auto", *, device="cpu", dtype=None, cache_dir=None, verbose=None):
+def load_backbone(spec="auto", *, device="cpu", dtype=None, cache_dir=None, encoder_only=False,
+                  verbose=None):
     """Load an audio encoder.
 
     Parameters
@@ -498,14 +584,28 @@ def load_backbone(spec="auto", *, device="cpu", dtype=None, cache_dir=None, verb
           initialised from a fixed seed (an untrained-network control);
         - a folder: CTranslate2/faster-whisper (holds ``model.bin``) or
           transformers (``config.json`` of a whisper, hubert or wav2vec2 model);
+        - a short name of a hub model: ``"whisper-tiny"`` ... ``"whisper-large-v3"``,
+          ``"whisper-large-v3-turbo"`` (alias ``"whisper-turbo"``), the ``.en``
+          variants, ``"hubert-base"``, ``"hubert-large"``, ``"wav2vec2-base"``,
+          ``"wav2vec2-large"`` ... (see ``HUB_NAMES``); ``"whisper-base"`` and
+          ``"whisper-tiny.en"`` use the offline demo weights when installed;
         - a Hugging Face hub id (e.g. ``"openai/whisper-small"``); with
-          ``HF_HUB_OFFLINE=1`` only the local hub cache is used.
+          ``HF_HUB_OFFLINE=1`` only the local hub cache is used, and a model
+          missing from it raises an error that names the setting and the
+          local alternatives.
     %(device)s
     dtype : torch.dtype | str | None
         Computation dtype (``None``: float32). ``"float16"`` suits GPUs.
     cache_dir : str | os.PathLike | None
         Where converted CTranslate2 models are cached (``None``:
         ``$NEURO_SAE_CACHE/whisper`` or ``~/.cache/neuro_sae/whisper``).
+    encoder_only : bool
+        Whisper: read and build only the encoder (its tensors are read from the
+        safetensors file(s); the decoder is never loaded), which is all that
+        extraction needs and saves memory (about half of Whisper's weights).
+        Intervention hooks that run the decoder (generation, decoder logits)
+        need ``False``. HuBERT/wav2vec2 always load the bare encoder model
+        (no CTC or pre-training head).
     %(verbose)s
 
     Returns
@@ -520,8 +620,13 @@ def load_backbone(spec="auto", *, device="cpu", dtype=None, cache_dir=None, verb
         if not hasattr(torch, dtype) or not isinstance(getattr(torch, dtype), torch.dtype):
             check_option("dtype", dtype, ("float32", "float16", "bfloat16"))
         dtype = getattr(torch, dtype)
+    validate_type(encoder_only, bool, "encoder_only")
     spec_str = str(spec)
     feature_extractor, normalize = None, False
+    if spec_str in _DEMO_MODELS and spec_str not in installed_demo_models():
+        spec_str = HUB_NAMES[spec_str]  # the hub copy of the same weights
+    elif spec_str in HUB_NAMES and spec_str not in _DEMO_MODELS:
+        spec_str = HUB_NAMES[spec_str]
     if spec_str == "auto":
         avail = installed_demo_models()
         if not avail:
@@ -532,7 +637,8 @@ def load_backbone(spec="auto", *, device="cpu", dtype=None, cache_dir=None, verb
         spec_str = avail[0]
     if spec_str in _DEMO_MODELS:
         path = get_demo_whisper(spec_str, cache_dir=cache_dir)
-        model, kind, feature_extractor, normalize, _ = _load_transformers(path, local_only=True)
+        model, kind, feature_extractor, normalize, _ = _load_transformers(
+            path, local_only=True, encoder_only=encoder_only)
         conv = json.loads((path / "neuro_sae_conversion.json").read_text())
         prov = dict(source=_DEMO_MODELS[spec_str]["source"], format="ctranslate2-float16",
                     packages=_demo_versions(spec_str), converted=str(path),
@@ -551,12 +657,13 @@ def load_backbone(spec="auto", *, device="cpu", dtype=None, cache_dir=None, verb
             if not (out / "model.safetensors").is_file():
                 convert_ct2_whisper(path, out)
             conv = json.loads((out / "neuro_sae_conversion.json").read_text())
-            model, kind, feature_extractor, normalize, _ = _load_transformers(out, local_only=True)
+            model, kind, feature_extractor, normalize, _ = _load_transformers(
+                out, local_only=True, encoder_only=encoder_only)
             prov = dict(source=str(path), format="ctranslate2", converted=str(out),
                         revision=f"sha256:{conv['model_sha256'][:16]}")
         elif (path / "config.json").is_file():
             model, kind, feature_extractor, normalize, rev = _load_transformers(
-                path, local_only=True)
+                path, local_only=True, encoder_only=encoder_only)
             prov = dict(source=str(path), format="transformers", revision=rev)
         else:
             raise FileNotFoundError(
@@ -566,15 +673,16 @@ def load_backbone(spec="auto", *, device="cpu", dtype=None, cache_dir=None, verb
         name = path.name
     else:
         if spec_str.count("/") != 1 or spec_str.startswith(("/", ".", "~")):
-            raise ValueError(
-                f"Invalid value for the 'spec' parameter: {spec_str!r} is not an existing "
-                "folder, a hub id ('owner/name') or one of 'auto', 'whisper-base', "
-                "'whisper-tiny.en' and 'hubert-base-random'."
-            )
+            raise _unknown_spec(spec_str)
         offline = _hub_offline()
         try:
-            model, kind, feature_extractor, normalize, rev = _load_transformers(
-                spec_str, local_only=offline)
+            if encoder_only:
+                model, kind, feature_extractor, normalize, rev = _load_transformers(
+                    _hub_snapshot(spec_str, local_only=offline), local_only=True,
+                    encoder_only=True)
+            else:
+                model, kind, feature_extractor, normalize, rev = _load_transformers(
+                    spec_str, local_only=offline)
         except OSError as err:
             how = (
                 "HF_HUB_OFFLINE is set and the model is not in the local hub cache"

@@ -198,3 +198,17 @@ def test_stream_on_the_fly(bb, store):
     np.testing.assert_array_equal(a[3][2], b[3][2])
     ref = {r.tobytes() for r in _all_rows(store, 2)}
     assert not any(r.tobytes() in ref for r in a[0][2])  # every clip was mixed
+
+
+def test_stream_skips_empty_clips(bb):
+    """On the fly, clips without frames are skipped; a weighted corpus with only such
+    clips raises instead of looping forever."""
+    clips = _clips([8000, 6400], "LibriSpeech", 0)
+    clips.append(dict(clip_id="tiny", corpus="MUSAN", audio=np.zeros(100, np.float32)))
+    got = np.concatenate(list(stream_activations(bb, clips, layers=1, batch_size=16,
+                                                 random_state=0)))
+    assert len(got) == 24 + 19
+    with pytest.raises(ValueError, match="no frame in a whole pass"):
+        list(stream_activations(bb, clips, layers=1, batch_size=16, n_batches=3,
+                                corpus_weights={"LibriSpeech": 1, "MUSAN": 1e6},
+                                random_state=0))

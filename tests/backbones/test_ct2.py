@@ -259,3 +259,23 @@ def test_installed_demo_models():
     if not avail:
         pytest.skip("no demo weights installed")
     assert avail[0] == ("whisper-base" if "whisper-base" in avail else "whisper-tiny.en")
+
+
+def test_corrupt_ct2_file(tiny_ct2, tmp_path):
+    """Truncated, trailing-garbage or non-CTranslate2 model.bin files raise clear errors
+    through read_ct2_model and load_backbone (nothing is converted or cached)."""
+    _, root = tiny_ct2
+    good = (root / "model.bin").read_bytes()
+    for name, data, msg in [
+        ("truncated", good[: len(good) // 2], "truncated"),
+        ("trailing", good + b"\0" * 7, "7 trailing bytes"),
+        ("garbage", b"PK\3\4 not a model", "binary version"),
+    ]:
+        folder = tmp_path / name
+        shutil.copytree(root, folder)
+        (folder / "model.bin").write_bytes(data)
+        with pytest.raises(ValueError, match=msg):
+            read_ct2_model(folder / "model.bin")
+        with pytest.raises(ValueError, match=msg):
+            load_backbone(folder, cache_dir=tmp_path / "cache")
+        assert not any((tmp_path / "cache").glob(f"{name}-*/model.safetensors"))
