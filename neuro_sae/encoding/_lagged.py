@@ -141,13 +141,23 @@ def _lagged_run_stats(x, y, delays):
             Z = xz[t[:, np.newaxis] - delays[np.newaxis, :] + off]  # (n, L, F)
             Z = Z.transpose(0, 2, 1).reshape(len(t), -1)
             G -= Z.T @ Z
-    # Cross-products with the EEG and column sums, one product per delay
-    H = np.empty((n_feat, L, y.shape[1]))
-    sx = np.empty((n_feat, L))
-    for li_, d in enumerate(delays):
-        lo, hi = max(0, -int(d)), min(n_times, n_times - int(d))
-        H[:, li_] = x[lo:hi].T @ y[lo + d : hi + d]
-        sx[:, li_] = x[lo:hi].sum(0)
+    # Cross-products with the EEG and column sums: blocks of lagged rows (lag-major,
+    # at most ~32 MB) filled by slices, one matrix product per block
+    H = np.zeros((L * n_feat, y.shape[1]))
+    sx = np.zeros(L * n_feat)
+    block = max(256, (1 << 22) // max(L * n_feat, 1))
+    for t0 in range(0, n_times, block):
+        t1 = min(t0 + block, n_times)
+        Z = np.zeros((t1 - t0, L, n_feat))
+        for li_, d in enumerate(delays):
+            lo, hi = max(t0, int(d)), min(t1, n_times + int(d))
+            if hi > lo:
+                Z[lo - t0 : hi - t0, li_] = x[lo - d : hi - d]
+        Z = Z.reshape(t1 - t0, -1)
+        H += Z.T @ y[t0:t1]
+        sx += Z.sum(0)
+    H = H.reshape(L, n_feat, -1).transpose(1, 0, 2)
+    sx = sx.reshape(L, n_feat).T
     return dict(
         n=n_times,
         sx=sx.reshape(-1),

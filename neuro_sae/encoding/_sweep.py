@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_limits
 
 from .. import __version__
 from ..io import save_npz
-from ..utils import check_fname, fill_doc, logger, progress_bar, verbose
+from ..utils import check_fname, fill_doc, logger, progress_bar, validate_type, verbose
 from ._lagged import (
     _as_int,
     _check_run_length,
@@ -64,6 +64,15 @@ class SweepResult:
         Channel names.
     provenance : dict
         Versions and settings.
+    peak_lag_s : ndarray, shape (n_features, n_channels)
+        Lag (s) of the largest absolute weight of each refitted kernel.
+    peak_amplitude : ndarray, shape (n_features, n_channels)
+        Signed kernel value at that lag.
+    layers : list of str
+        Layer of each feature (``""`` when the sweep was given a single layer).
+
+    Without kernels (``univariate_sweep(..., return_kernels=False)``) ``coef`` and
+    ``weights`` have 0 delays; the peaks are kept.
     """
 
     r: np.ndarray
@@ -83,6 +92,20 @@ class SweepResult:
     feature_names: list = field(default_factory=list)
     ch_names: list = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
+    peak_lag_s: np.ndarray = None
+    peak_amplitude: np.ndarray = None
+    layers: list = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.peak_lag_s is None or self.peak_amplitude is None:
+            self.peak_lag_s, self.peak_amplitude = _peaks(self.coef, self.delays / self.sfreq)
+        if self.layers is None or not len(self.layers):
+            self.layers = [""] * self.r.shape[0]
+
+    @property
+    def has_kernels(self):
+        """Whether ``coef`` and ``weights`` hold the kernels (``return_kernels=True``)."""
+        return self.coef.shape[-1] > 0
 
     @property
     def times(self):
@@ -117,20 +140,23 @@ class SweepResult:
         Returns
         -------
         df : pandas.DataFrame
-            Columns ``feature``, ``channel``, ``r`` (mean held-out r), ``alpha``
-            (``alpha_final``), ``peak_lag_s`` and ``peak_amplitude`` (the signed
-            kernel value at the delay of largest absolute weight).
+            Columns ``feature``, ``layer`` (only for a sweep over a dict of layers),
+            ``channel``, ``r`` (mean held-out r), ``alpha`` (``alpha_final``),
+            ``peak_lag_s`` and ``peak_amplitude`` (the signed kernel value at the
+            delay of largest absolute weight).
         """
-        peak = np.argmax(np.abs(self.coef), axis=-1)
-        amp = np.take_along_axis(self.coef, peak[..., np.newaxis], -1)[..., 0]
-        return _tidy_frame(
+        df = _tidy_frame(
             self.feature_names,
             self.ch_names,
             r=self.r,
             alpha=self.alpha_final,
-            peak_lag_s=self.times[peak],
-            peak_amplitude=amp,
+            peak_lag_s=self.peak_lag_s,
+            peak_amplitude=self.peak_amplitude,
         )
+        if any(self.layers):  # single-layer sweeps keep the earlier columns
+            layers = np.repeat(np.asarray(self.layers, dtype=str), self.n_channels)
+            df.insert(1, "layer", layers)
+        return df
 
     @verbose
     def save(self, fname, *, verbose=None):
@@ -148,6 +174,13 @@ class SweepResult:
             The written path.
         """
         return _save_result(self, fname, "SweepResult")
+
+
+def _peaks(coef, times):
+    """Lag and signed value of the largest absolute weight: 2 x (n_features, n_channels)."""
+    peak = np.argmax(np.abs(coef), axis=-1)
+    amp = np.take_along_axis(coef, peak[..., np.newaxis], -1)[..., 0]
+    return times[peak], amp
 
 
 def _tidy_frame(feature_names, ch_names, **arrays):
@@ -173,10 +206,14 @@ fill_doc(SweepResult.save)
 _ARRAYS = {
     "SweepResult": (
         "r", "r_folds", "alpha", "coef", "intercept", "alpha_final", "weights",
-        "intercepts", "alphas", "delays", "n_times",
+        "intercepts", "alphas", "delays", "n_times", "peak_lag_s", "peak_amplitude",
     ),
 }  # fmt: skip
-_META = {"SweepResult": ("sfreq", "tmin", "tmax", "feature_names", "ch_names", "provenance")}
+_META = {
+    "SweepResult": (
+        "sfreq", "tmin", "tmax", "feature_names", "ch_names", "provenance", "layers",
+    ),
+}  # fmt: skip
 
 
 def _save_result(obj, fname, kind, arrays=None, meta=None):
@@ -234,6 +271,7 @@ def read_sweep_result(fname, *, verbose=None):
     data = _read_result(fname, "SweepResult")
     data["feature_names"] = list(data["feature_names"])
     data["ch_names"] = list(data["ch_names"])
+    data["layers"] = list(data.get("layers", []))
     return SweepResult(**data)
 
 
@@ -262,6 +300,7 @@ def univariate_sweep(
     feature_names=None,
     ch_names=None,
     chunk_size=64,
+    return_kernels=True,
     verbose=None,
 ):
     """Fit one TRF per feature for every feature x channel, with nested run-wise CV.
@@ -275,9 +314,12 @@ def univariate_sweep(
 
     Parameters
     ----------
-    X_runs : list of array | list of scipy.sparse array, shape (n_times, n_features)
-        Features, one array per run. Sparse arrays (e.g. SAE codes) stay sparse:
-        only a chunk of ``chunk_size`` features of one run is densified at a time.
+    X_runs : list of array | list of scipy.sparse array | dict of str -> list
+        Features, one array (n_times, n_features) per run. Sparse arrays (e.g. SAE
+        codes) stay sparse: only a chunk of ``chunk_size`` features of one run is
+        densified at a time. A dict maps layer names to such lists (e.g. every
+        alive SAE feature of every layer): one sweep over all of them, the table
+        gets a ``layer`` column.
     Y_runs : list of array, shape (n_times, n_channels)
         EEG, one array per run, with the same number of samples as ``X_runs``.
     %(sfreq_features)s
@@ -287,12 +329,18 @@ def univariate_sweep(
         Raw ridge penalties to try (see :class:`neuro_sae.encoding.TRF`). ``None``
         uses ``logspace(-4, 4, 9)`` times the mean eigenvalue of each feature's
         lagged covariance (a grid per feature, stored in ``SweepResult.alphas``).
-    feature_names : list of str | None
-        Names of the features (default ``"f0"``, ``"f1"``, ...).
+    feature_names : list of str | dict of str -> list of str | None
+        Names of the features (default ``"f0"``, ``"f1"``, ...), per layer (a dict)
+        when ``X_runs`` is a dict.
     ch_names : list of str | None
         Names of the channels (default ``"ch0"``, ...).
     chunk_size : int
         Number of features processed together; memory scales with it.
+    return_kernels : bool
+        Keep the refitted kernels ``coef`` and the fold weights ``weights``
+        (n_folds x n_features x n_channels x n_delays float32: large for thousands of
+        features; the ``"fixed"`` permutation null needs them). If ``False`` they
+        have 0 delays and only the peak lag and amplitude are kept.
     %(verbose)s
 
     Returns
@@ -306,6 +354,8 @@ def univariate_sweep(
     The fraction of choices on the edge of the alpha grid is logged at INFO (for
     features without an effect the largest alpha wins, so a warning would be noise).
     """
+    validate_type(return_kernels, bool, "return_kernels")
+    X_runs, feature_names, layers = _merge_layers(X_runs, feature_names)
     X_runs, Y_runs, _ = _check_runs(
         X_runs, Y_runs, allow_sparse=True, x_name="X_runs", y_name="Y_runs"
     )
@@ -333,15 +383,18 @@ def univariate_sweep(
     sy = np.stack([y.sum(0) for y in Y_runs])
     yy = np.stack([np.einsum("tc,tc->c", y, y) for y in Y_runs])
     n = [y.shape[0] for y in Y_runs]
+    Lk = L if return_kernels else 0
     out = dict(
         r_folds=np.empty((R, F, C)),
         alpha=np.empty((R, F, C)),
-        coef=np.empty((F, C, L)),
+        coef=np.empty((F, C, Lk)),
         intercept=np.empty((F, C)),
         alpha_final=np.empty((F, C)),
-        weights=np.empty((R, F, C, L), np.float32),
+        weights=np.empty((R, F, C, Lk), np.float32),
         intercepts=np.empty((R, F, C), np.float32),
         alphas=np.empty((F, A)),
+        peak_lag_s=np.empty((F, C)),
+        peak_amplitude=np.empty((F, C)),
     )
     n_edge = 0
     starts = range(0, F, chunk_size)
@@ -358,6 +411,10 @@ def univariate_sweep(
         # (and stall badly when cores are shared), so run them single-threaded.
         with threadpool_limits(limits=1, user_api="blas"):
             res = _sweep_chunk(stats, fixed_alphas)
+        res["peak_lag_s"], res["peak_amplitude"] = _peaks(res["coef"], delays / sfreq)
+        if not return_kernels:
+            res["coef"] = res["coef"][..., :0]
+            res["weights"] = res["weights"][..., :0]
         for key, val in res.items():
             if key == "n_edge":
                 n_edge += val
@@ -379,6 +436,7 @@ def univariate_sweep(
         n_times=np.array(n),
         feature_names=feature_names,
         ch_names=ch_names,
+        layers=layers,
         provenance=dict(
             method="univariate_sweep",
             cv="nested leave-one-run-out",
@@ -387,6 +445,32 @@ def univariate_sweep(
         ),
         **out,
     )
+
+
+def _merge_layers(X_runs, feature_names):
+    """A dict of layers -> runs becomes one list of runs with a layer per feature."""
+    if not isinstance(X_runs, dict):
+        return X_runs, feature_names, None
+    if not X_runs:
+        raise ValueError("X_runs is an empty dict; give at least one layer -> runs.")
+    names = dict(feature_names or {})
+    validate_type(names, dict, "feature_names (with a dict of layers)")
+    n_runs = {len(v) for v in X_runs.values()}
+    if len(n_runs) != 1:
+        raise ValueError(
+            f"Every layer in X_runs needs the same number of runs, got {sorted(n_runs)}."
+        )
+    merged, all_names, layers = [], [], []
+    for layer, runs in X_runs.items():
+        n_feat = runs[0].shape[1]
+        all_names += _names(names.get(layer), n_feat, "f", f"feature_names[{layer!r}]")
+        layers += [str(layer)] * n_feat
+    for parts in zip(*X_runs.values()):
+        if any(sp.issparse(p) for p in parts):
+            merged.append(sp.hstack([sp.csc_array(p) for p in parts], format="csc"))
+        else:
+            merged.append(np.concatenate([np.asarray(p) for p in parts], axis=1))
+    return merged, all_names, layers
 
 
 def _sweep_chunk(stats, fixed_alphas):

@@ -150,3 +150,37 @@ def test_sweep_errors():
         univariate_sweep([x[:8] for x in X], [y[:8] for y in Y], **kw)
     with pytest.raises(ValueError, match="end with '.npz'"):
         univariate_sweep(X, Y, alphas=[1.0], **kw).save("x.h5")
+
+
+def test_sweep_layers_dict_and_no_kernels(tmp_path):
+    """A dict of layers is one sweep with a layer column; sparse and dense layers mix;
+    without kernels the table (peak lag and amplitude) is unchanged."""
+    rng = np.random.default_rng(5)
+    X, Y = _data(rng)  # feature 0 drives every channel
+    sparse = [sp.csc_array(np.where(rng.random((len(x), 2)) < 0.2, 1.0, 0.0)) for x in X]
+    layers = {"L3": X, "L6": sparse}
+    kw = dict(sfreq=SFREQ, tmin=TMIN, tmax=TMAX, alphas=[1.0, 10.0, 100.0])
+    sw = univariate_sweep(layers, Y, feature_names={"L6": ["u", "v"]}, **kw)
+    assert sw.layers == ["L3"] * 3 + ["L6"] * 2
+    assert sw.feature_names == ["f0", "f1", "f2", "u", "v"]
+    ref = univariate_sweep([np.column_stack([x, s.toarray()]) for x, s in zip(X, sparse)], Y,
+                           **kw)  # fmt: skip
+    np.testing.assert_allclose(sw.r, ref.r, atol=1e-12)
+    np.testing.assert_allclose(sw.coef, ref.coef, atol=1e-12)
+    df = sw.to_frame()
+    assert list(df.columns) == ["feature", "layer", "channel", "r", "alpha", "peak_lag_s",
+                                "peak_amplitude"]  # fmt: skip
+    assert (df.layer == "L6").sum() == 2 * 5
+    assert df[df.layer == "L3"].groupby("feature").r.mean().idxmax() == "f0"
+    lean = univariate_sweep(layers, Y, return_kernels=False, **kw)
+    assert not lean.has_kernels and sw.has_kernels
+    assert lean.coef.shape == (5, 5, 0) and lean.weights.shape == (4, 5, 5, 0)
+    np.testing.assert_array_equal(lean.r, sw.r)
+    lean_df = lean.to_frame()
+    np.testing.assert_array_equal(lean_df.peak_lag_s, df.peak_lag_s)
+    np.testing.assert_array_equal(lean_df.peak_amplitude, df.peak_amplitude)
+    back = read_sweep_result(lean.save(tmp_path / "lean.npz"))
+    assert back.layers == lean.layers
+    np.testing.assert_array_equal(back.peak_amplitude, lean.peak_amplitude)
+    with pytest.raises(ValueError, match="same number of runs"):
+        univariate_sweep({"a": X, "b": X[:3]}, Y, **kw)

@@ -203,3 +203,30 @@ def test_bad_input_errors():
         TRF(TMIN, TMAX, FS, device="gpu").fit(S, E)
     with pytest.raises(ValueError, match="'edge' parameter"):
         TRF(TMIN, TMAX, FS, edge="mean").fit(S, E)
+
+
+def test_cuda_equals_numpy():
+    """device='cuda' (torch on the GPU, float64) gives the numpy results."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    S, E = _forward_data(8)
+    kw = dict(alphas=np.logspace(0, 4, 5), bands=[1, 1])
+    with pytest.warns(UserWarning, match="edge of the grid"):
+        ref = TRF(TMIN, TMAX, FS, **kw).fit(S, E)
+    with pytest.warns(UserWarning, match="edge of the grid"):
+        gpu = TRF(TMIN, TMAX, FS, device="cuda", **kw).fit(S, E)
+    np.testing.assert_allclose(gpu.cv_scores_, ref.cv_scores_, atol=1e-10)
+    np.testing.assert_allclose(gpu.coef_, ref.coef_, rtol=1e-9, atol=1e-13)
+
+
+def test_grid_search_cv():
+    """score() is a scalar, so scikit-learn's GridSearchCV can tune TRF parameters."""
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    S, E = _forward_data(9, n_times=(900,), noise=1.0)
+    search = GridSearchCV(TRF(TMIN, TMAX, FS), {"alphas": [[1e-2], [1e2], [1e7]]},
+                          cv=KFold(3))  # fmt: skip
+    search.fit(S[0], E[0])
+    assert search.best_params_["alphas"] != [1e7]  # an alpha that kills the kernel loses
+    assert isinstance(search.best_estimator_.score(S[0], E[0]), float)
