@@ -297,12 +297,13 @@ def sweep_permutation_test(
         Also return the full null, shape (n_permutations, n_features, n_channels),
         float32, e.g. for :func:`group_permutation_test` with ``"pooled-null"``.
     chunk_size : int
-        Features processed together. With ``null="refit"`` each of up to 4 threads
-        (one per usable core, each on its own chunk, BLAS single-threaded) holds
-        about ``chunk_size * n_channels * n_times * 8`` bytes per run
-        (cross-correlation tables) plus ``(n_runs + 6) * 32`` MB of work space
-        (permutations are processed in blocks); with ``"fixed"`` memory is about
-        ``chunk_size * n_channels * n_times * 40`` bytes.
+        Features per chunk of results. With ``null="refit"`` features run one per
+        thread (up to 4 threads, one per usable core, BLAS single-threaded); each
+        thread holds the float32 cross-correlation tables of one feature,
+        ``n_channels * n_times * 4`` bytes per run, plus ``(n_runs + 4) * 16`` MB of
+        work space (permutations are processed in blocks). With ``"fixed"`` memory
+        is about ``chunk_size * n_channels * n_times * 40`` bytes; ``"mismatch"``
+        holds ``n_runs**2 * n_delays * n_channels * 8`` bytes per feature.
     null : ``"refit"`` | ``"fixed"`` | ``"mismatch"``
         How the null is built (see above). ``"fixed"`` warns: it is
         anti-conservative for the fold-mean statistic.
