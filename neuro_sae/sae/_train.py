@@ -709,7 +709,9 @@ def train_saes(
     for layer, cfg in sae_configs.items():
         validate_type(cfg, SAEConfig, f"sae_configs[{layer!r}]")
     validate_type(seeds, (list, tuple, range), "seeds")
-    seeds = [int(validate_type(s, "int", "seeds") or s) for s in seeds]
+    for s in seeds:
+        validate_type(s, "int", "seeds")
+    seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct ints, at least one, got {seeds} instead.")
     checkpoint_dir = _check_train_args(train_config, checkpoint_dir, resume)

@@ -332,15 +332,44 @@ def test_relu_sae_trains_sparse():
     )
 
 
-def test_auxk_revives_dead_features():
-    X, _, _ = make_sparse_dictionary_data(1000, D_IN, N_ATOMS, K, random_state=1)
-    cfg = SAEConfig(d_in=D_IN, d_sae=D_SAE, k=K)
-    kw = dict(n_steps=300, batch_size=100, lr=3e-3, log_every=300, dead_after_steps=5)
+def test_auxk_loss_closed_form_and_dead_gradients():
+    import dataclasses
+
+    from neuro_sae.sae import make_sae
+    from neuro_sae.sae._train import _auxk_loss, _seed_streams
+
+    g = torch.Generator().manual_seed(0)
+    sae = make_sae(SAEConfig(d_in=7, d_sae=19, k=2), random_state=0)
+    x = torch.randn(11, 7, generator=g)
+    recon = torch.randn(11, 7, generator=g)
+    dead = torch.zeros(19, dtype=torch.bool)
+    dead[[1, 4, 5, 12, 18]] = True
+    got = _auxk_loss(sae, x, recon, dead, 3)
+    # closed form: the 3 largest ReLU pre-activations among the dead features
+    # reconstruct the residual, error normalised by the residual's variance
+    idx = dead.nonzero().squeeze(1)
+    pre = torch.relu((x - sae.b_dec) @ sae.W_enc[:, idx] + sae.b_enc[idx]).detach()
+    keep = pre >= pre.topk(3, dim=1).values[:, -1:]
+    e = x - recon
+    ref = ((pre * keep) @ sae.W_dec[idx].detach() - e).pow(2).sum(1).mean() / (
+        (e - e.mean(0)).pow(2).sum(1).mean()
+    )
+    torch.testing.assert_close(got.detach(), ref, rtol=1e-5, atol=1e-7)
+    assert _auxk_loss(sae, x, recon, torch.zeros(19, dtype=torch.bool), 3) is None
+    # training: without AuxK, features that never fire keep their initial encoder
+    # columns (no gradient reaches them); with AuxK they are trained
+    X, _, _ = make_sparse_dictionary_data(600, D_IN, N_ATOMS, K, random_state=1)
+    X = X[:, :6] @ np.random.default_rng(0).standard_normal((6, D_IN))  # rank 6: many dead
+    cfg = SAEConfig(d_in=D_IN, d_sae=96, k=K)
+    seed, init_seed, _ = _seed_streams(0, None)
+    init = make_sae(dataclasses.replace(cfg, seed=seed), random_state=init_seed)
+    kw = dict(n_steps=40, batch_size=100, lr=3e-3, log_every=40, dead_after_steps=3)
     off, _ = train_sae(X, cfg, TrainConfig(**kw), random_state=0)
-    on, hist = train_sae(X, cfg, TrainConfig(auxk_alpha=1.0, **kw), random_state=0)
-    d_off = evaluate_sae(off, X, mode="batchtopk")["dead_fraction"]
-    d_on = evaluate_sae(on, X, mode="batchtopk")["dead_fraction"]
-    assert d_on <= d_off
+    on, hist = train_sae(X, cfg, TrainConfig(auxk_alpha=1 / 32, **kw), random_state=0)
+    frozen_off = (off.W_enc == init.W_enc).all(0)
+    frozen_on = (on.W_enc == init.W_enc).all(0)
+    assert int(frozen_off.sum()) >= 5  # planted: never-firing features exist
+    assert int(frozen_on.sum()) == 0
     assert np.isfinite(hist["loss"]).all()
 
 
