@@ -259,7 +259,7 @@ class AlignedRuns:
             raise ValueError(f"Feature set {name!r} exists already; sets: {list(self.X)}.")
         if len(X) != self.n_runs:
             raise ValueError(f"X has {len(X)} runs but the object {self.n_runs} ({self.run_ids}).")
-        X = [np.asarray(x, dtype=np.float64) for x in X]
+        X = [np.array(x, dtype=np.float64) for x in X]  # copies: scaling works in place
         X = [x[:, None] if x.ndim == 1 else x for x in X]
         for rid, x, y in zip(self.run_ids, X, self.Y):
             if len(x) != len(y):
@@ -533,20 +533,24 @@ def _train_index(run_ids, train_runs):
 
 
 def _scale_features(X, scale, train):
+    """Scale every run with statistics of the training runs, in place (no concatenated copy)."""
     if scale is None or not X or X[0].shape[1] == 0:
         return X
-    cat = np.concatenate([X[i] for i in train])
     if scale == "max":
-        center = np.zeros(cat.shape[1])
-        denom = np.abs(cat).max(axis=0)
+        center = np.zeros(X[0].shape[1])
+        denom = np.max([np.abs(X[i]).max(axis=0) for i in train], axis=0)
     else:
-        center = cat.mean(axis=0)
-        denom = cat.std(axis=0)
+        n = sum(len(X[i]) for i in train)
+        center = np.sum([X[i].sum(axis=0) for i in train], axis=0) / max(n, 1)
+        denom = np.sqrt(np.sum([((X[i] - center) ** 2).sum(axis=0) for i in train], axis=0) / max(n, 1))
     n_zero = int(np.sum(denom == 0))
     if n_zero:
         logger.info(f"{n_zero} features are constant over the training runs; left unscaled")
     denom[denom == 0] = 1.0
-    return [(x - center) / denom for x in X]
+    for x in X:
+        x -= center
+        x /= denom
+    return X
 
 
 def _scale_eeg(Y, masks, scaling, train):
