@@ -210,7 +210,8 @@ def _features(path, x):
 @pytest.mark.requires_model
 @pytest.mark.parametrize("name", _DEMOS)
 def test_demo_transcribes_speech(name, demo_cache, speech):
-    """The converted real weights transcribe a synthesised sentence (WER <= 0.2)."""
+    """The converted real weights transcribe a synthesised sentence: whisper-base word for
+    word (WER 0), tiny.en with WER <= 0.2."""
     import jiwer
     from transformers import WhisperForConditionalGeneration, WhisperTokenizer
 
@@ -225,7 +226,8 @@ def test_demo_transcribes_speech(name, demo_cache, speech):
                           jiwer.RemoveMultipleSpaces(), jiwer.Strip(),
                           jiwer.ReduceToListOfListOfWords()])
     wer = jiwer.wer(_TEXT, hyp, reference_transform=norm, hypothesis_transform=norm)
-    assert wer <= 0.2, (name, hyp, wer)
+    # whisper-base (the issue's reference) word for word; tiny.en hears one word wrong
+    assert wer <= (0.0 if name == "whisper-base" else 0.2), (name, hyp, wer)
 
 
 @pytest.mark.requires_model
