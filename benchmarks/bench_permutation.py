@@ -14,7 +14,9 @@ Two lines, each timed in the same process on the same data:
    Goal: null <= 10 min on 2 CPU cores.
 
 Usage: ``python benchmarks/bench_permutation.py [--quick] [--sae-features 16]
-[--permutations 1000] [--skip-broderick] [--skip-sae]``
+[--permutations 1000] [--threads N] [--skip-broderick] [--skip-sae]``
+(OpenBLAS threads spin on a loaded machine and slow the fit down: compare with
+``--threads 1`` too.)
 (``--quick``: small sizes, seconds; checks that the script works, not the goals.)
 """
 
@@ -25,6 +27,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 from scipy.signal import lfilter
+from threadpoolctl import threadpool_limits
 
 from neuro_sae.encoding import univariate_sweep
 from neuro_sae.stats import sweep_permutation_test
@@ -109,6 +112,13 @@ def main():
         default=None,
         help="features of line 2 actually timed (default 16; quick 4)",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="BLAS threads of the fit (default: the library's; the null "
+        "always runs single-threaded BLAS in one Python thread per core)",
+    )
     parser.add_argument("--skip-broderick", action="store_true")
     parser.add_argument("--skip-sae", action="store_true")
     args = parser.parse_args()
@@ -118,10 +128,11 @@ def main():
         args.sae_features = 4 if args.quick else 16
     rng = np.random.default_rng(0)
     print(f"load average before: {os.getloadavg()}; {os.cpu_count()} CPUs")
-    if not args.skip_broderick:
-        broderick(args, rng)
-    if not args.skip_sae:
-        sae(args, rng)
+    with threadpool_limits(limits=args.threads, user_api="blas"):
+        if not args.skip_broderick:
+            broderick(args, rng)
+        if not args.skip_sae:
+            sae(args, rng)
     print(f"load average after: {os.getloadavg()}")
 
 

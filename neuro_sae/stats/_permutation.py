@@ -300,7 +300,7 @@ def sweep_permutation_test(
         Features per chunk of results. With ``null="refit"`` features run one per
         thread (up to 4 threads, one per usable core, BLAS single-threaded); each
         thread holds the float32 cross-correlation tables of one feature,
-        ``n_channels * n_times * 4`` bytes per run, plus ``(n_runs + 4) * 16`` MB of
+        ``n_channels * n_times * 4`` bytes per run, plus ``(n_runs + 4)`` MB of
         work space (permutations are processed in blocks). With ``"fixed"`` memory
         is about ``chunk_size * n_channels * n_times * 40`` bytes; ``"mismatch"``
         holds ``n_runs**2 * n_delays * n_channels * 8`` bytes per feature.

@@ -195,7 +195,7 @@ def _feature_null(X_runs, eeg, f, delays, alpha_f, shifts, p_step):
 
 
 def _refit_null_iter(
-    X_runs, Y_runs, sweep, shifts, chunk_size, max_bytes=16e6, n_workers=1, dtype=np.float32
+    X_runs, Y_runs, sweep, shifts, chunk_size, max_bytes=1e6, n_workers=1, dtype=np.float32
 ):
     """Yield ``(slice, null)`` per chunk of features; null (P, F_chunk, C), float64.
 
@@ -208,7 +208,8 @@ def _refit_null_iter(
     eeg = _EEG(Y_runs, dtype)
     alpha = np.asarray(sweep.alpha, dtype=np.float64)  # (R, F, C)
     itemsize = np.dtype(dtype).itemsize
-    # permutations per block: each of the R + 4 work arrays stays below max_bytes
+    # permutations per block: each of the R + 4 work arrays stays below max_bytes;
+    # ~1 MB blocks stay in cache (measured 30 % faster than 16 MB blocks)
     p_step = max(1, int(max_bytes // (L * C * itemsize)))
 
     def one_feature(f):
