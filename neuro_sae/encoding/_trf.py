@@ -457,12 +457,29 @@ class TRF(RegressorMixin, BaseEstimator):
             ``evoked.times == times_``; a list over features when ``feature`` is
             ``None``. Data are in the units of ``y`` per unit of the feature (MNE
             reads EEG data as volts: fit on EEG in volts for correct plot scales).
+
+        Notes
+        -----
+        For a backward model (``direction=-1``, fitted with ``patterns=True``) the
+        evokeds hold the Haufe patterns of each reconstructed stimulus feature,
+        ``patterns_[feature]`` (n_channels, n_delays) turned to forward lags:
+        ``times == -times_[::-1]`` (positive: the EEG follows the stimulus).
         """
         import mne
 
         self._check_fitted()
         validate_type(info, mne.Info, "info")
-        n_ch, n_feat, _ = self.coef_.shape
+        if self.direction == -1:
+            if not hasattr(self, "patterns_"):
+                raise ValueError(
+                    "A backward model's weights are not brain responses; fit it with "
+                    "patterns=True to get evokeds of its Haufe patterns."
+                )
+            data = self.patterns_[..., ::-1].transpose(1, 0, 2)  # (n_channels, n_out, L)
+            times = -self.times_[::-1]
+        else:
+            data, times = self.coef_, self.times_
+        n_ch, n_feat, _ = data.shape
         if len(info["ch_names"]) != n_ch:
             raise ValueError(
                 f"info has {len(info['ch_names'])} channels but the TRF was fitted on "
@@ -487,10 +504,10 @@ class TRF(RegressorMixin, BaseEstimator):
             features, single = [int(feature)], True
         out = [
             mne.EvokedArray(
-                self.coef_[:, f, :].copy(),
+                data[:, f, :].copy(),
                 info,
-                tmin=float(self.times_[0]),
-                comment=f"TRF feature {f}",
+                tmin=float(times[0]),
+                comment=f"TRF {'pattern' if self.direction == -1 else 'feature'} {f}",
                 nave=1,
                 verbose=False,
             )

@@ -230,3 +230,18 @@ def test_grid_search_cv():
     search.fit(S[0], E[0])
     assert search.best_params_["alphas"] != [1e7]  # an alpha that kills the kernel loses
     assert isinstance(search.best_estimator_.score(S[0], E[0]), float)
+
+
+def test_backward_to_evoked_gives_patterns_at_forward_lags():
+    """to_evoked of a decoder: its Haufe patterns per stimulus feature, forward lags."""
+    import mne
+
+    S, E = _forward_data(10, n_feat=2)
+    info = mne.create_info(6, FS, "eeg")
+    dec = TRF(TMIN, TMAX, FS, alphas=[10.0], direction=-1, patterns=True).fit(E, S)
+    evs = dec.to_evoked(info)
+    assert len(evs) == 2
+    np.testing.assert_allclose(evs[1].times, _times_to_delays(TMIN, TMAX, FS) / FS, atol=1e-9)
+    np.testing.assert_array_equal(evs[1].data, dec.patterns_[1][:, ::-1])
+    with pytest.raises(ValueError, match="patterns=True"):
+        TRF(TMIN, TMAX, FS, alphas=[10.0], direction=-1).fit(E, S).to_evoked(info)
