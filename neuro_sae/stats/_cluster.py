@@ -99,8 +99,21 @@ class ClusterResult:
     feature: str = ""
     provenance: dict = field(default_factory=dict)
 
-    def significant_mask(self, alpha=0.05):
-        """Lag x channel mask of the cells in clusters with ``p < alpha``."""
+    @verbose
+    def significant_mask(self, alpha=0.05, *, verbose=None):
+        """Lag x channel mask of the cells in clusters with ``p < alpha``.
+
+        Parameters
+        ----------
+        alpha : float
+            Family-wise level.
+        %(verbose)s
+
+        Returns
+        -------
+        mask : ndarray of bool, shape (n_lags, n_channels)
+            Cells of significant clusters (TFCE: cells with ``p < alpha``).
+        """
         mask = np.zeros(self.t_obs.shape, bool)
         if self.provenance.get("tfce"):
             return self.cluster_p.reshape(self.t_obs.shape) < alpha
@@ -109,9 +122,22 @@ class ClusterResult:
                 mask |= c
         return mask
 
-    def to_frame(self, alpha=0.05):
-        """One row per cluster: ``feature``, ``cluster``, ``p``, ``tmin``, ``tmax``,
-        ``n_channels``, ``channels``, ``significant``."""
+    @verbose
+    def to_frame(self, alpha=0.05, *, verbose=None):
+        """Tidy table of the clusters (empty for TFCE).
+
+        Parameters
+        ----------
+        alpha : float
+            Family-wise level of the ``significant`` column.
+        %(verbose)s
+
+        Returns
+        -------
+        df : pandas.DataFrame
+            One row per cluster: ``feature``, ``cluster``, ``p``, ``tmin``, ``tmax``
+            (s), ``n_channels``, ``channels``, ``significant``.
+        """
         import pandas as pd
 
         rows = []
@@ -127,6 +153,10 @@ class ClusterResult:
                 ))  # fmt: skip
         return pd.DataFrame(rows, columns=["feature", "cluster", "p", "tmin", "tmax",
                                            "n_channels", "channels", "significant"])  # fmt: skip
+
+
+fill_doc(ClusterResult.significant_mask)
+fill_doc(ClusterResult.to_frame)
 
 
 @fill_doc
