@@ -95,7 +95,7 @@ def extract_step(manifest, out, *, force=False, runtime=None, verbose=None):
     from ..io import read_audio
 
     with _timed(runtime, "extract"):
-        backbone = load_backbone(manifest.backbone.name, device=manifest.backbone.device)
+        backbone = load_backbone(manifest.backbone.name, device=manifest.backbone.device, encoder_only=True)
         layers = None if manifest.backbone.layers == "all" else manifest.backbone.layers
         logger.info(f"[01_extract] {backbone.name}: {len(stim)} runs")
         for rid, fname in stim.items():
