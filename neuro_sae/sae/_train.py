@@ -222,8 +222,11 @@ class _Run:
         self.since_fired.copy_(ts["since_fired"].to(device))
 
 
-def _auxk_loss(sae, x_in, recon, dead, k_aux):
-    """AuxK: the dead features' top activations reconstruct the residual."""
+def _auxk_loss(sae, x_in, recon, dead, k_aux, dist_on=False):
+    """AuxK: the dead features' top activations reconstruct the residual.
+
+    Under DDP the residual's variance (the normaliser) is the global batch's.
+    """
     idx = dead.nonzero().squeeze(1)
     if idx.numel() == 0:
         return None
@@ -232,11 +235,20 @@ def _auxk_loss(sae, x_in, recon, dead, k_aux):
     val, pos = pre.topk(kk, dim=1)
     e_hat = torch.zeros_like(pre).scatter(1, pos, val) @ sae.W_dec[idx]
     e = (x_in - recon).detach()
-    var = (e - e.mean(0)).pow(2).sum(1).mean()
+    if dist_on:
+        import torch.distributed as dist
+
+        sums = torch.cat([e.sum(0), e.pow(2).sum().reshape(1), e.new_tensor([e.shape[0]])])
+        sums = sums.double()
+        dist.all_reduce(sums, op=dist.ReduceOp.SUM)
+        mean = sums[:-2] / sums[-1]
+        var = (sums[-2] / sums[-1] - mean @ mean).to(e.dtype)
+    else:
+        var = (e - e.mean(0)).pow(2).sum(1).mean()
     return (e_hat.float() - e).pow(2).sum(1).mean() / var.clamp_min(1e-12)
 
 
-def _loss(run, x, tc, sparse):
+def _loss(run, x, tc, sparse, dist_on=False):
     """Training loss of one batch and what the metrics need."""
     sae = run.sae
     ctx = (
@@ -265,7 +277,8 @@ def _loss(run, x, tc, sparse):
     loss = mse if penalty is None else mse + penalty
     if tc.auxk_alpha > 0:
         dead = run.since_fired >= tc.dead_after_steps
-        aux = _auxk_loss(sae, x_in, recon, dead, tc.auxk_k or max(1, sae.cfg.d_in // 2))
+        aux = _auxk_loss(sae, x_in, recon, dead, tc.auxk_k or max(1, sae.cfg.d_in // 2),
+                         dist_on)
         if aux is not None:
             loss = loss + tc.auxk_alpha * aux
     return loss, mse, x_in, col, val
@@ -287,13 +300,34 @@ def _dist_setup(distributed, device):
     return True, dist.get_rank(), dist.get_world_size()
 
 
-def _all_reduce_grads(sae, world):
+def _all_reduce_grads(sae, weight):
+    """Sum over ranks of each rank's gradient times its share of the global batch.
+
+    The per-rank losses are means over the rank's frames, so with ``weight =
+    n_rank / n_global`` the result is the gradient of the mean over the global
+    batch, also when the shards differ in size.
+    """
     import torch.distributed as dist
 
     for p in sae.parameters():
         if p.grad is not None:
+            p.grad.mul_(weight)
             dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-            p.grad.div_(world)
+
+
+def _gather_rows(x, world):
+    """All ranks' rows of ``x`` concatenated in rank order (shards may differ in size)."""
+    import torch.distributed as dist
+
+    n = torch.tensor([x.shape[0]], dtype=torch.int64, device=x.device)
+    sizes = [torch.zeros_like(n) for _ in range(world)]
+    dist.all_gather(sizes, n)
+    sizes = [int(s) for s in sizes]
+    padded = x.new_zeros((max(sizes), x.shape[1]))
+    padded[: x.shape[0]] = x
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    return torch.cat([part[:size] for part, size in zip(parts, sizes)])
 
 
 def _interval_record(run, step, lr, t0):
@@ -433,19 +467,25 @@ def _fit(specs, batches_fn, tc, *, device, checkpoint_dir, resume, distributed, 
             for run in runs:
                 sae = run.sae
                 x = batch[run.key]
+                if dist_on:  # this rank's share of the global batch
+                    n_rank = torch.tensor([x.shape[0]], dtype=torch.float64, device=x.device)
+                    dist.all_reduce(n_rank, op=dist.ReduceOp.SUM)
+                    weight = x.shape[0] / float(n_rank)
                 if step == 0:
                     with torch.no_grad():
                         x_in, _ = sae._prepare(x)
+                        if dist_on:  # the median of the global batch, as in one process
+                            x_in = _gather_rows(x_in, world)
                         sae.b_dec.copy_(geometric_median(x_in))
                         if dist_on:
                             dist.broadcast(sae.b_dec.data, 0)
                 for group in run.opt.param_groups:
                     group["lr"] = lr
-                loss, mse, x_in, col, val = _loss(run, x, tc, sparse)
+                loss, mse, x_in, col, val = _loss(run, x, tc, sparse, dist_on)
                 run.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if dist_on:
-                    _all_reduce_grads(sae, world)
+                    _all_reduce_grads(sae, weight)
                 sae.remove_parallel_decoder_grad()
                 run.opt.step()
                 sae.normalize_decoder()
@@ -459,9 +499,15 @@ def _fit(specs, batches_fn, tc, *, device, checkpoint_dir, resume, distributed, 
                                 sae.threshold.copy_(vmin)
                             else:
                                 sae.threshold.mul_(beta).add_((1 - beta) * vmin)
-                    run.fired[col] = True
+                    hit = torch.zeros_like(run.fired)
+                    hit[col] = True
+                    if dist_on:  # dead-feature state follows the global batch on every rank
+                        hit_any = hit.to(torch.int32)
+                        dist.all_reduce(hit_any, op=dist.ReduceOp.MAX)
+                        hit = hit_any.bool()
+                    run.fired |= hit
                     run.since_fired += 1
-                    run.since_fired[col] = 0
+                    run.since_fired[hit] = 0
                     mean = x_in.mean(dim=0)
                     total_var = x_in.pow(2).sum(dim=1).mean() - mean @ mean
                     run.acc[0] += loss.detach()
