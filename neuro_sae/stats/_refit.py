@@ -30,6 +30,7 @@ import scipy.sparse as sp
 
 from ..encoding._lagged import _univariate_run_stats
 from ..encoding._ridge import _eig, _safe_r
+from ._lowrank import _lowrank_basis, _project_edges, _projected_cross, _projected_operator
 
 
 def _edge_design(x, delays):
@@ -161,10 +162,14 @@ class _EEG:
         self.dtype = dtype
 
 
-def _feature_null(X_runs, eeg, f, delays, alpha_f, shifts, p_step):
-    """Refit null of feature ``f``, shape (P, C), float64."""
+def _feature_null(X_runs, eeg, f, delays, alpha_f, shifts, p_step, rank_tol=None):
+    """Refit null of feature ``f``, shape (P, C), float64, and ``(q, n_low)``.
+
+    With ``rank_tol`` the folds of the ``n_low`` channels whose alphas allow it run
+    in a common lag basis of rank ``q`` (see :mod:`._lowrank`), the other channels
+    run the exact path; ``(n_lags, 0)`` when nothing is truncated.
+    """
     R = len(X_runs)
-    dtype = eeg.dtype
     G, sx, tables, edges = [], [], [], []
     for j in range(R):
         x = X_runs[j][:, [f]]
@@ -175,33 +180,82 @@ def _feature_null(X_runs, eeg, f, delays, alpha_f, shifts, p_step):
         xspec = np.conj(sfft.rfft(x[:, 0])).astype(eeg.spec[j].dtype)
         tables.append(sfft.irfft(eeg.spec[j] * xspec[:, np.newaxis], n=eeg.n[j], axis=0))
         edges.append(_edge_design(x[:, 0], delays))
-    folds = _FeatureFolds(np.stack(G), np.stack(sx), eeg.sy, eeg.n, alpha_f, dtype).folds
+    G, sx = np.stack(G), np.stack(sx)
     P, C = shifts.shape[0], eeg.sy.shape[1]
+    Q, low = (None, None)
+    if rank_tol is not None:
+        Q, low = _lowrank_basis(G, sx, eeg.n, alpha_f, rank_tol)
+    if Q is None:
+        null = _channels_null(G, sx, tables, edges, eeg, slice(None), delays, alpha_f,
+                              shifts, p_step, None)  # fmt: skip
+        return null, (len(delays), 0)
+    null = np.empty((P, C))
+    chans = np.nonzero(low)[0]
+    sel = slice(None) if len(chans) == C else chans
+    null[:, chans] = _channels_null(G, sx, tables, edges, eeg, sel, delays, alpha_f, shifts,
+                                    p_step, Q)  # fmt: skip
+    if len(chans) < C:
+        rest = np.nonzero(~low)[0]
+        null[:, rest] = _channels_null(G, sx, tables, edges, eeg, rest, delays, alpha_f,
+                                       shifts, p_step, None)  # fmt: skip
+    return null, (Q.shape[1], len(chans))
+
+
+def _channels_null(G, sx, tables, edges, eeg, chans, delays, alpha_f, shifts, p_step, Q):
+    """Refit null of one feature on the channels ``chans``, exact or in basis ``Q``."""
+    R = len(tables)
+    dtype = eeg.dtype
+    if isinstance(chans, slice):
+        yc, sy, yy, alpha_c = eeg.yc, eeg.sy, eeg.yy, alpha_f
+    else:
+        tables = [t[:, chans] for t in tables]
+        yc = [y[:, chans] for y in eeg.yc]
+        sy, yy, alpha_c = eeg.sy[:, chans], eeg.yy[:, chans], alpha_f[:, chans]
+    P, C = shifts.shape[0], sy.shape[1]
+    p_step = max(1, p_step * eeg.sy.shape[1] // C)  # same block size in bytes
+    if Q is not None:  # fold quantities in q dims: G_q = Q^T G Q, sx_q = Q^T sx
+        G, sx = Q.T @ G @ Q, sx @ Q
+        ops = [_projected_operator(Q, _project_edges(Q, e), dtype) for e in edges]
+        n_neg, n_pos = max(0, -int(delays[0])), max(0, int(delays[-1]))
+        offsets = np.arange(-n_neg, n_pos)
+        buf = np.empty((len(delays) + len(offsets)) * min(p_step, P) * C, dtype)
+    folds = _FeatureFolds(G, sx, sy, eeg.n, alpha_c, dtype).folds
     null = np.empty((P, C))
     for p0 in range(0, P, p_step):
         ps = slice(p0, min(p0 + p_step, P))
-        H = [
-            _shifted_cross(tables[j], edges[j], eeg.yc[j], delays, shifts[ps, j], dtype)
-            for j in range(R)
-        ]
+        if Q is None:
+            H = [
+                _shifted_cross(tables[j], edges[j], yc[j], delays, shifts[ps, j], dtype)
+                for j in range(R)
+            ]
+        else:
+            H = [
+                _projected_cross(
+                    tables[j], yc[j], ops[j], delays, offsets, shifts[ps, j], buf
+                )  # fmt: skip
+                for j in range(R)
+            ]
         H_tot = H[0].copy()
         for h in H[1:]:
             H_tot += h
         acc = np.zeros((ps.stop - p0, C))
         for k in range(R):
-            acc += _fold_r(folds[k], H_tot, H[k], eeg.yy[k])
+            acc += _fold_r(folds[k], H_tot, H[k], yy[k])
         null[ps] = acc / R
     return null
 
 
 def _refit_null_iter(
-    X_runs, Y_runs, sweep, shifts, chunk_size, max_bytes=1e6, n_workers=1, dtype=np.float32
-):
+    X_runs, Y_runs, sweep, shifts, chunk_size, max_bytes=1e6, n_workers=1, dtype=np.float32,
+    rank_tol=None, ranks=None,
+):  # fmt: skip
     """Yield ``(slice, null)`` per chunk of features; null (P, F_chunk, C), float64.
 
     ``shifts`` (P, R): the shift (samples, ``np.roll`` convention) of each run in each
     permutation; a row of zeros gives the observed statistic (``sweep.r``).
     Features are processed one per thread; chunks only group the yielded results.
+    ``rank_tol``: rank-truncated refit (:mod:`._lowrank`); ``ranks`` (F, 2) int array
+    filled per feature with the rank used and the number of channels that used it.
     """
     delays = np.asarray(sweep.delays)
     F, C, L = sweep.n_features, sweep.n_channels, len(delays)
@@ -213,7 +267,10 @@ def _refit_null_iter(
     p_step = max(1, int(max_bytes // (L * C * itemsize)))
 
     def one_feature(f):
-        return _feature_null(X_runs, eeg, f, delays, alpha[:, f], shifts, p_step)
+        null, q = _feature_null(X_runs, eeg, f, delays, alpha[:, f], shifts, p_step, rank_tol)
+        if ranks is not None:
+            ranks[f] = q
+        return null
 
     starts = range(0, F, chunk_size)
 
@@ -235,11 +292,22 @@ def _refit_null_iter(
             yield collect([fu.result() for fu in futs], start)
 
 
-def _refit_null(X_runs, Y_runs, sweep, shifts, chunk_size=16, n_workers=1, dtype=np.float64):
+def _refit_null(
+    X_runs, Y_runs, sweep, shifts, chunk_size=16, n_workers=1, dtype=np.float64,
+    rank_tol=None, ranks=None,
+):  # fmt: skip
     """The whole refit null, shape (P, F, C), float64 (for tests and small problems)."""
     out = np.empty((shifts.shape[0], sweep.n_features, sweep.n_channels))
     chunks = _refit_null_iter(
-        X_runs, Y_runs, sweep, shifts, chunk_size, n_workers=n_workers, dtype=dtype
+        X_runs,
+        Y_runs,
+        sweep,
+        shifts,
+        chunk_size,
+        n_workers=n_workers,
+        dtype=dtype,
+        rank_tol=rank_tol,
+        ranks=ranks,
     )
     for sl, null in chunks:
         out[:, sl] = null
