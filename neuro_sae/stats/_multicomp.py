@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
-from ..utils import check_array, check_option, fill_doc, verbose
+from ..utils import check_array, check_option, fill_doc, verbose, warn
 
 
 @fill_doc
@@ -55,13 +53,11 @@ def _check_n_permutations(n_permutations, alpha, what="n_permutations"):
     p_min = 1.0 / (n_permutations + 1)
     if p_min > alpha:
         need = int(np.ceil(1.0 / alpha)) - 1
-        warnings.warn(
+        warn(
             f"{what}={n_permutations} is too small for alpha={alpha:g}: the smallest "
             f"attainable p-value is 1/({n_permutations} + 1) = {p_min:.3g} > {alpha:g}, so "
             f"nothing can be significant; use at least {need} permutations (1000 or more "
             "for stable family-wise p-values).",
-            UserWarning,
-            stacklevel=4,
         )
     return p_min
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +24,7 @@ from ..utils import (
     progress_bar,
     validate_type,
     verbose,
+    warn,
 )
 from ._lowrank import _check_rank_tol
 from ._mismatch import _crop, _mismatch_null
@@ -391,11 +391,9 @@ def sweep_permutation_test(
         )
     _check_n_permutations(n_permutations, alpha)
     if null == "fixed":
-        warnings.warn(
+        warn(
             'null="fixed" is anti-conservative for the mean over folds (family-wise '
             'error about 0.2 at a nominal 0.05 on null data); use null="refit".',
-            UserWarning,
-            stacklevel=3,
         )
     X_runs, Y_runs, _ = _check_runs(
         X_runs, Y_runs, allow_sparse=True, x_name="X_runs", y_name="Y_runs"
@@ -521,12 +519,10 @@ def _mismatch_test(X_runs, Y_runs, sweep, n_permutations, random_state, return_n
             f"got {R}; use null='refit' (circular shifts)."
         )
     if math.factorial(R) < n_permutations + 1:
-        warnings.warn(
+        warn(
             f"null='mismatch' with {R} runs has only {math.factorial(R)} pairings but "
             f"n_permutations={n_permutations}: pairings repeat and the smallest p-value "
             f"stays near 1/{math.factorial(R)}; use more runs or null='refit'.",
-            UserWarning,
-            stacklevel=4,
         )
     rng = check_random_state(random_state)
     perms = np.stack([rng.permutation(R) for _ in range(n_permutations)]).reshape(-1, R)

@@ -133,8 +133,11 @@ def verbose(function):
     return wrapper
 
 
-def warn(message, category=UserWarning, stacklevel=2):
-    """Emit a warning through :mod:`warnings` and log it at WARNING level.
+def warn(message, category=UserWarning, stacklevel=None):
+    """Emit a warning through :mod:`warnings` and log it at DEBUG level.
+
+    The warning is attributed to the first frame outside the neuro_sae package (the user's
+    line), as MNE does, so ``-W error`` filters and the printed location point at user code.
 
     Parameters
     ----------
@@ -142,10 +145,26 @@ def warn(message, category=UserWarning, stacklevel=2):
         The text.
     category : type
         The warning class.
-    stacklevel : int
-        Passed to :func:`warnings.warn`.
+    stacklevel : int | None
+        Passed to :func:`warnings.warn`; ``None`` (default) finds the first caller outside
+        the package.
     """
+    import inspect
     import warnings
+    from pathlib import Path
 
     logger.debug(message)
-    warnings.warn(message, category, stacklevel=stacklevel + 1)
+    if stacklevel is None:
+        root = str(Path(__file__).resolve().parents[1])
+        frame = inspect.currentframe()
+        stacklevel = 2  # 1 is this function, 2 its caller
+        try:
+            frame = frame.f_back
+            while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(root):
+                frame = frame.f_back
+                stacklevel += 1
+        finally:
+            del frame
+    else:
+        stacklevel += 1
+    warnings.warn(message, category, stacklevel=stacklevel)

@@ -102,3 +102,20 @@ def test_fill_doc():
 
     assert "verbose : bool | str | int | None" in f.__doc__
     assert "\n            Control verbosity" in f.__doc__
+
+
+def test_warn_points_at_the_first_frame_outside_the_package():
+    """A warning raised deep inside the package is attributed to the user's line."""
+    import warnings
+
+    from neuro_sae.encoding import TRF
+
+    rng = np.random.default_rng(0)
+    X = [rng.standard_normal((300, 2)) for _ in range(3)]
+    Y = [rng.standard_normal((300, 3)) for _ in range(3)]
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        TRF(tmin=0, tmax=0.1, sfreq=50, alphas=[1e-3, 1e-2]).fit(X, Y)  # edge of the grid
+    edge = [w for w in rec if "edge of the grid" in str(w.message)]
+    assert edge, [str(w.message) for w in rec]
+    assert all(w.filename == __file__ for w in edge), [(w.filename, w.lineno) for w in edge]
