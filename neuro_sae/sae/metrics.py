@@ -181,12 +181,9 @@ def fvu(x, x_hat, mask=None, *, verbose=None):
 
     Parameters
     ----------
-    x : array-like | Tensor, shape (n_frames, d_in)
-        Input frames.
-    x_hat : array-like | Tensor, shape (n_frames, d_in)
-        Reconstructions.
-    mask : ndarray of bool, shape (n_frames,) | None
-        ``True`` for valid frames.
+    %(sae_x)s
+    %(sae_x_hat)s
+    %(frame_mask)s
     %(verbose)s
 
     Returns
@@ -204,12 +201,9 @@ def cosine_similarity(x, x_hat, mask=None, *, verbose=None):
 
     Parameters
     ----------
-    x : array-like | Tensor, shape (n_frames, d_in)
-        Input frames.
-    x_hat : array-like | Tensor, shape (n_frames, d_in)
-        Reconstructions.
-    mask : ndarray of bool, shape (n_frames,) | None
-        ``True`` for valid frames.
+    %(sae_x)s
+    %(sae_x_hat)s
+    %(frame_mask)s
     %(verbose)s
 
     Returns
@@ -231,12 +225,9 @@ def relative_bias(x, x_hat, mask=None, *, verbose=None):
 
     Parameters
     ----------
-    x : array-like | Tensor, shape (n_frames, d_in)
-        Input frames.
-    x_hat : array-like | Tensor, shape (n_frames, d_in)
-        Reconstructions.
-    mask : ndarray of bool, shape (n_frames,) | None
-        ``True`` for valid frames.
+    %(sae_x)s
+    %(sae_x_hat)s
+    %(frame_mask)s
     %(verbose)s
 
     Returns

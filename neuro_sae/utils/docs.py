@@ -13,6 +13,18 @@ verbose : bool | str | int | None
     ``neuro_sae`` logger (see :func:`neuro_sae.set_log_level`); ``True`` is
     ``'INFO'`` and ``False`` is ``'WARNING'``."""
 
+docdict["sae_x"] = """
+x : array-like | Tensor, shape (n_frames, d_in)
+    Input frames."""
+
+docdict["sae_x_hat"] = """
+x_hat : array-like | Tensor, shape (n_frames, d_in)
+    Reconstructions."""
+
+docdict["frame_mask"] = """
+mask : ndarray of bool, shape (n_frames,) | None
+    ``True`` for valid (non-padding) frames; ``None``: all frames."""
+
 docdict["manifest"] = """
 manifest : Manifest
     The validated study manifest (see :func:`neuro_sae.manifest.load_manifest`)."""
