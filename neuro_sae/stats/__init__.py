@@ -1,6 +1,12 @@
 """Statistics: permutation nulls, max-T, FDR, group-level tests, clusters, the paper's protocol."""
 
-from ._cluster import ClusterResult, channel_adjacency, cluster_test, screen_features
+from ._cluster import (
+    ClusterResult,
+    channel_adjacency,
+    cluster_test,
+    read_cluster_result,
+    screen_features,
+)
 from ._group import GroupResult, group_permutation_test, read_group_result
 from ._models import group_permuted_ols, layer_mixedlm
 from ._multicomp import fdr_correction, max_t_across
@@ -23,6 +29,7 @@ __all__ = [
     "layer_mixedlm",
     "max_t_across",
     "paper_protocol",
+    "read_cluster_result",
     "read_group_result",
     "read_permutation_result",
     "screen_features",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 import scipy.sparse as sp
@@ -155,8 +156,67 @@ class ClusterResult:
                                            "n_channels", "channels", "significant"])  # fmt: skip
 
 
+    @verbose
+    def save(self, fname, *, verbose=None):
+        """Save to ``.npz`` (arrays plus JSON metadata and provenance, no pickles).
+
+        Parameters
+        ----------
+        fname : str | os.PathLike
+            Destination, ending in ``.npz``.
+        %(verbose)s
+
+        Returns
+        -------
+        fname : pathlib.Path
+            The written path.
+        """
+        from ..encoding._sweep import _save_result
+
+        shape = (len(self.clusters),) + self.t_obs.shape
+        stacked = np.zeros(shape, bool)
+        for ii, c in enumerate(self.clusters):
+            stacked[ii] = c
+        view = SimpleNamespace(
+            t_obs=self.t_obs, cluster_masks=stacked, cluster_p=self.cluster_p, times=self.times,
+            ch_names=list(self.ch_names), feature=self.feature, provenance=self.provenance,
+        )  # fmt: skip
+        return _save_result(view, fname, "ClusterResult", _CLUSTER_ARRAYS, _CLUSTER_META)
+
+
+_CLUSTER_ARRAYS = ("t_obs", "cluster_masks", "cluster_p", "times")
+_CLUSTER_META = ("ch_names", "feature", "provenance")
+
+
 fill_doc(ClusterResult.significant_mask)
 fill_doc(ClusterResult.to_frame)
+fill_doc(ClusterResult.save)
+
+
+@fill_doc
+@verbose
+def read_cluster_result(fname, *, verbose=None):
+    """Read a :class:`ClusterResult` saved with :meth:`ClusterResult.save`.
+
+    Parameters
+    ----------
+    fname : str | os.PathLike
+        The ``.npz`` file.
+    %(verbose)s
+
+    Returns
+    -------
+    result : ClusterResult
+        The result.
+    """
+    from ..encoding._sweep import _read_result
+
+    data = _read_result(fname, "ClusterResult")
+    masks = data.pop("cluster_masks")
+    data["clusters"] = [np.asarray(m, bool) for m in masks]
+    data["ch_names"] = list(data["ch_names"])
+    data["feature"] = str(data["feature"])
+    return ClusterResult(**data)
 
 
 @fill_doc

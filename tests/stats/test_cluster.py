@@ -47,6 +47,31 @@ def test_cluster_test_equals_mne():
     assert df.significant.sum() >= 1 and "Pz" in df.loc[df.p.idxmin(), "channels"]
 
 
+def test_cluster_result_round_trip(tmp_path):
+    """save -> read_cluster_result keeps every array, cluster mask and the provenance."""
+    from neuro_sae.stats import read_cluster_result
+
+    info = _info()
+    adj, names = channel_adjacency(info)
+    rng = np.random.default_rng(3)
+    k = _kernels(rng, effect=(np.arange(2, 6), np.array([names.index("Cz")])))
+    res = cluster_test(k, adj, ch_names=names, feature="f7", n_permutations=64, random_state=0)
+    back = read_cluster_result(res.save(tmp_path / "f7_clusters.npz"))
+    np.testing.assert_array_equal(back.t_obs, res.t_obs)
+    np.testing.assert_array_equal(back.cluster_p, res.cluster_p)
+    np.testing.assert_array_equal(back.times, res.times)
+    assert len(back.clusters) == len(res.clusters) > 0
+    for a, b in zip(back.clusters, res.clusters):
+        np.testing.assert_array_equal(a, b)
+    assert back.ch_names == names and back.feature == "f7"
+    assert back.provenance == res.provenance
+    np.testing.assert_array_equal(back.significant_mask(), res.significant_mask())
+    with pytest.raises(ValueError, match="holds a 'ClusterResult'"):
+        from neuro_sae.stats import read_permutation_result
+
+        read_permutation_result(tmp_path / "f7_clusters.npz")
+
+
 def test_cluster_bad_input():
     """Adjacency not matching the channels; fewer than 2 subjects."""
     info = _info()
