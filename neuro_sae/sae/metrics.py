@@ -245,10 +245,8 @@ def l0(codes, mask=None, *, verbose=None):
 
     Parameters
     ----------
-    codes : array-like | Tensor | scipy.sparse array, shape (n_frames, d_sae)
-        SAE codes.
-    mask : ndarray of bool, shape (n_frames,) | None
-        ``True`` for valid frames.
+    %(sae_codes)s
+    %(frame_mask)s
     %(verbose)s
 
     Returns
@@ -267,10 +265,8 @@ def l0_histogram(codes, mask=None, *, verbose=None):
 
     Parameters
     ----------
-    codes : array-like | Tensor | scipy.sparse array, shape (n_frames, d_sae)
-        SAE codes.
-    mask : ndarray of bool, shape (n_frames,) | None
-        ``True`` for valid frames.
+    %(sae_codes)s
+    %(frame_mask)s
     %(verbose)s
 
     Returns
@@ -289,10 +285,8 @@ def firing_frequency(codes, mask=None, *, verbose=None):
 
     Parameters
     ----------
-    codes : array-like | Tensor | scipy.sparse array, shape (n_frames, d_sae)
-        SAE codes.
-    mask : ndarray of bool, shape (n_frames,) | None
-        ``True`` for valid frames.
+    %(sae_codes)s
+    %(frame_mask)s
     %(verbose)s
 
     Returns
@@ -312,10 +306,8 @@ def dead_fraction(codes, mask=None, *, verbose=None):
 
     Parameters
     ----------
-    codes : array-like | Tensor | scipy.sparse array, shape (n_frames, d_sae)
-        SAE codes.
-    mask : ndarray of bool, shape (n_frames,) | None
-        ``True`` for valid frames.
+    %(sae_codes)s
+    %(frame_mask)s
     %(verbose)s
 
     Returns
@@ -333,10 +325,8 @@ def dense_fraction(codes, mask=None, *, threshold=0.1, verbose=None):
 
     Parameters
     ----------
-    codes : array-like | Tensor | scipy.sparse array, shape (n_frames, d_sae)
-        SAE codes.
-    mask : ndarray of bool, shape (n_frames,) | None
-        ``True`` for valid frames.
+    %(sae_codes)s
+    %(frame_mask)s
     threshold : float
         Active-frame fraction above which a feature counts as dense (0.1).
     %(verbose)s

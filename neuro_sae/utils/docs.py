@@ -21,6 +21,10 @@ docdict["sae_x_hat"] = """
 x_hat : array-like | Tensor, shape (n_frames, d_in)
     Reconstructions."""
 
+docdict["sae_codes"] = """
+codes : array-like | Tensor | scipy.sparse array, shape (n_frames, d_sae)
+    SAE codes."""
+
 docdict["frame_mask"] = """
 mask : ndarray of bool, shape (n_frames,) | None
     ``True`` for valid (non-padding) frames; ``None``: all frames."""
