@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
-import os
 import time
 import zlib
 from pathlib import Path
@@ -20,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..io import atomic_dir, hash_array
+from ..io import hash_array
 from ..utils import (
     check_array,
     check_fname,
@@ -32,7 +30,15 @@ from ..utils import (
     verbose,
     warn,
 )
+from ._checkpoint import (
+    _KEY,
+    _latest_checkpoint,
+    _load_checkpoint,
+    _record,
+    _save_checkpoint,
+)
 from ._config import SAEConfig, TrainConfig
+from ._distributed import _all_reduce_grads, _dist_setup, _gather_rows
 from ._model import make_sae
 
 
@@ -81,9 +87,6 @@ def geometric_median(x, *, max_iter=50, tol=1e-6, verbose=None):
 _HIST_KEYS = (
     "step", "lr", "loss", "l0", "explained_variance", "dead_fraction", "threshold", "elapsed_s",
 )
-_KEY = "_"  # batch key of the single model of train_sae
-_STATE_NAME = "train_state.safetensors"
-_TRAINER_NAME = "trainer.json"
 
 
 def _seed_from(*entropy):
@@ -284,52 +287,6 @@ def _loss(run, x, tc, sparse, dist_on=False):
     return loss, mse, x_in, col, val
 
 
-def _dist_setup(distributed, device):
-    """(enabled, rank, world size); initialises the process group under torchrun."""
-    import torch.distributed as dist
-
-    validate_type(distributed, (bool, None), "distributed")
-    if distributed is None:
-        distributed = dist.is_available() and (
-            dist.is_initialized() or int(os.environ.get("WORLD_SIZE", "1")) > 1
-        )
-    if not distributed:
-        return False, 0, 1
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return True, dist.get_rank(), dist.get_world_size()
-
-
-def _all_reduce_grads(sae, weight):
-    """Sum over ranks of each rank's gradient times its share of the global batch.
-
-    The per-rank losses are means over the rank's frames, so with ``weight =
-    n_rank / n_global`` the result is the gradient of the mean over the global
-    batch, also when the shards differ in size.
-    """
-    import torch.distributed as dist
-
-    for p in sae.parameters():
-        if p.grad is not None:
-            p.grad.mul_(weight)
-            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-
-
-def _gather_rows(x, world):
-    """All ranks' rows of ``x`` concatenated in rank order (shards may differ in size)."""
-    import torch.distributed as dist
-
-    n = torch.tensor([x.shape[0]], dtype=torch.int64, device=x.device)
-    sizes = [torch.zeros_like(n) for _ in range(world)]
-    dist.all_gather(sizes, n)
-    sizes = [int(s) for s in sizes]
-    padded = x.new_zeros((max(sizes), x.shape[1]))
-    padded[: x.shape[0]] = x
-    parts = [torch.empty_like(padded) for _ in range(world)]
-    dist.all_gather(parts, padded)
-    return torch.cat([part[:size] for part, size in zip(parts, sizes)])
-
-
 def _interval_record(run, step, lr, t0):
     n_nnz, n_frames, n_steps = run.counts
     return dict(
@@ -350,77 +307,6 @@ def _close_interval(run, rec):
     run.acc.zero_()
     run.counts = [0, 0, 0]
     run.fired.zero_()
-
-
-def _record(run, train_config, data_hash, n_done):
-    h = run.history
-    final = {}
-    if h["step"]:
-        final = {key: h[key][-1] for key in ("loss", "l0", "explained_variance", "dead_fraction")}
-    run.sae.train_info = dict(
-        train_config=train_config.to_dict(),
-        data_hash=data_hash,
-        n_steps_done=int(n_done),
-        final_metrics=final,
-    )
-
-
-def _fingerprint(runs, train_config):
-    tc = train_config.to_dict()
-    for key in ("log_every", "checkpoint_every"):  # may change on resume
-        tc.pop(key)
-    return dict(
-        train_config=tc,
-        models={run.name: run.sae.cfg.to_dict() for run in runs},
-    )
-
-
-def _save_checkpoint(folder, runs, step, train_config, data_hashes):
-    from safetensors.torch import save_file
-
-    with atomic_dir(folder) as tmp:
-        for run in runs:
-            sub = tmp / run.name if run.name else tmp
-            _record(run, train_config, data_hashes.get(run.key), step)
-            run.sae.save(sub, verbose=False)
-            save_file(run.state_tensors(), str(sub / _STATE_NAME))
-        info = dict(
-            step=step,
-            fingerprint=_fingerprint(runs, train_config),
-            history={run.name or _KEY: run.history for run in runs},
-        )
-        (tmp / _TRAINER_NAME).write_text(json.dumps(info, indent=1) + "\n")
-
-
-def _latest_checkpoint(checkpoint_dir):
-    if checkpoint_dir is None or not Path(checkpoint_dir).is_dir():
-        return None
-    found = [
-        (int(p.name[5:]), p)
-        for p in Path(checkpoint_dir).glob("step-*")
-        if p.name[5:].isdigit() and (p / _TRAINER_NAME).is_file()
-    ]
-    return max(found)[1] if found else None
-
-
-def _load_checkpoint(folder, runs, train_config):
-    from safetensors.torch import load_file
-
-    info = json.loads((folder / _TRAINER_NAME).read_text())
-    want = json.loads(json.dumps(_fingerprint(runs, train_config)))
-    if info.get("fingerprint") != want:
-        raise ValueError(
-            f"The checkpoint {folder} was written by a run with other settings "
-            f"({info.get('fingerprint')}) than this one ({want}); pass resume=False or a "
-            "fresh checkpoint_dir, or resume with the original configurations."
-        )
-    for run in runs:
-        sub = folder / run.name if run.name else folder
-        state = load_file(str(sub / "sae.safetensors"), device=str(run.sae.device))
-        run.sae.load_state_dict(state, strict=True)
-        run.load_state_tensors(load_file(str(sub / _STATE_NAME)))
-        run.history = {k: list(v) for k, v in info["history"][run.name or _KEY].items()}
-    return int(info["step"])
 
 
 def _fit(specs, batches_fn, tc, *, device, checkpoint_dir, resume, distributed, data_hashes,
