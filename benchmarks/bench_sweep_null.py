@@ -6,14 +6,83 @@ at 128 Hz in 5 runs;
 (printed as such), for the exact and the rank-truncated (``--rank-tol``) refit null.
 Goal: the null in <= 10 min on 2 CPU cores.
 
+With ``--device cuda`` (or ``cuda:N``, ``torch-cpu``) the exact refit null is timed on
+that torch device next to the default NumPy null on the same features, and their
+agreement is printed (the low-rank null is NumPy-only and is not run then).
+``--feature-batch`` sets ``chunk_size`` (features per batched call) of the device run.
+
 Usage: ``python benchmarks/bench_sweep_null.py [--quick] [--sae-features 16]
-[--permutations 1000] [--rank-tol 1e-4]``
+[--permutations 1000] [--rank-tol 1e-4] [--device cuda] [--feature-batch 16]``
 """
 
+import argparse
 import sys
 
-from bench_permutation import main
+import numpy as np
+from bench_permutation import _eeg, _time, main
+
+
+def sae_device(args):
+    """Line 2 with the exact refit null timed on ``args.device`` and with NumPy."""
+    import mne
+    from threadpoolctl import threadpool_limits
+
+    from neuro_sae.encoding import univariate_sweep
+    from neuro_sae.stats import sweep_permutation_test
+
+    rng = np.random.default_rng(0)
+    sfreq, total = 128.0, 6144
+    n_runs, n_times, n_ch = (3, 2560, 16) if args.quick else (5, 23040, 128)
+    n_feat = args.sae_features
+    X = []
+    for _ in range(n_runs):  # as bench_permutation.sae
+        on = rng.random((n_times, n_feat)) < 0.05
+        x = np.where(on, rng.exponential(1.0, (n_times, n_feat)), 0.0)
+        X.append(mne.filter.filter_data(x.T, sfreq, 1.0, 8.0, verbose=False).T)
+    Y = _eeg(rng, n_runs, n_times, n_ch)
+    print(f"[2] SAE-sized: {n_runs} runs x {n_times} samples at {sfreq:g} Hz, {n_ch} channels, "
+          f"{n_feat} of {total} features, {args.permutations} shifts, max-T; device "
+          f"{args.device!r} vs NumPy")  # fmt: skip
+    with threadpool_limits(limits=args.threads, user_api="blas"):
+        sw, t_fit = _time(lambda: univariate_sweep(X, Y, sfreq=sfreq, tmin=-0.1, tmax=0.5))
+    kw = dict(n_permutations=args.permutations, random_state=0, return_null=True)
+    # warm-up outside the timing: torch import, CUDA context, FFT plans
+    sweep_permutation_test(X, Y, sw, device=args.device, n_permutations=20, random_state=0)
+    base, t_np = _time(lambda: sweep_permutation_test(X, Y, sw, **kw))
+    res, t_dev = _time(
+        lambda: sweep_permutation_test(
+            X, Y, sw, device=args.device, chunk_size=args.feature_batch, **kw
+        )  # fmt: skip
+    )
+    scale = total / n_feat
+    print(f"    measured on {n_feat} features: fit {t_fit:.2f} s, NumPy null {t_np:.2f} s, "
+          f"{args.device} null {t_dev:.2f} s (chunk_size={args.feature_batch})")  # fmt: skip
+    print(f"    {args.device} vs NumPy: max |d r| {np.max(np.abs(res.r - base.r)):.2e}, max "
+          f"|d null| {np.max(np.abs(res.null.astype(float) - base.null)):.2e}, equal p_fwe "
+          f"{np.mean(res.p_fwe == base.p_fwe):.2%}")  # fmt: skip
+    print(
+        f"    EXTRAPOLATED linearly to {total} features (x{scale:g}): NumPy null "
+        f"{t_np * scale / 60:.2f} min, {args.device} null {t_dev * scale / 60:.2f} min"
+    )
+
 
 if __name__ == "__main__":
-    sys.argv.append("--skip-broderick")
-    main()
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--feature-batch", type=int, default=16)
+    dev_args, rest = parser.parse_known_args(sys.argv[1:])
+    if dev_args.device == "cpu":  # the default: line 2 of bench_permutation.py as before
+        sys.argv[1:] = rest + ["--skip-broderick"]
+        main()
+    else:
+        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+        parser.add_argument("--device")
+        parser.add_argument("--feature-batch", type=int, default=16)
+        parser.add_argument("--quick", action="store_true")
+        parser.add_argument("--permutations", type=int, default=None)
+        parser.add_argument("--sae-features", type=int, default=None)
+        parser.add_argument("--threads", type=int, default=None)
+        args = parser.parse_args()
+        args.permutations = args.permutations or (100 if args.quick else 1000)
+        args.sae_features = args.sae_features or (4 if args.quick else 16)
+        sae_device(args)

