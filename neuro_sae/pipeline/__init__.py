@@ -9,6 +9,7 @@ from .steps import (
     fit_subject_step,
     group_step,
     sae_layers,
+    sae_report_step,
     simulate_step,
     train_sae_step,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "make_figures",
     "run_study",
     "sae_layers",
+    "sae_report_step",
     "simulate_step",
     "train_sae_step",
 ]

@@ -33,6 +33,14 @@ def _parser():
     add("group", "step 05: group-level statistics and recovery")
     add("figures", "draw the figures from saved results")
     add("report", "write one mne.Report (HTML) per subject from saved results")
+    rep = add("sae-report", "step 06: SAEs of every layer x seed, metrics and seed consistency")
+    rep.add_argument("--layers", type=int, nargs="*", default=None, help="default: all")
+    rep.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    rep.add_argument("--expansion", type=int, default=8)
+    rep.add_argument("--k", type=int, default=50)
+    rep.add_argument("--n-steps", type=int, default=500)
+    rep.add_argument("--batch-size", type=int, default=1024)
+    rep.add_argument("--lr", type=float, default=2e-4)
     return p
 
 
@@ -79,6 +87,14 @@ def main(argv=None):
 
                 for subject in manifest.subjects:
                     print(make_subject_report(manifest, out, subject))
+            elif args.command == "sae-report":
+                result = steps.sae_report_step(
+                    manifest, out, layers=args.layers, seeds=args.seeds,
+                    expansion=args.expansion, k=args.k, n_steps=args.n_steps,
+                    batch_size=args.batch_size, lr=args.lr, force=args.force,
+                )  # fmt: skip
+                for fname in result["files"].values():
+                    print(fname)
     except (ManifestError, FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"neuro-sae {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -619,3 +619,64 @@ def _write_recovery(manifest, paths, layer, sweeps, perms, sig, feature_ids, alp
     )
     write_json(recovery, paths.recovery())
     return recovery
+
+
+# --------------------------------------------------------------------- 06
+@verbose
+def sae_report_step(
+    manifest,
+    out,
+    *,
+    layers=None,
+    seeds=(0, 1),
+    expansion=8,
+    k=50,
+    n_steps=500,
+    batch_size=1024,
+    lr=2e-4,
+    force=False,
+    verbose=None,
+):
+    """Step 06: SAEs of every layer x seed of the study, their metrics and seed consistency.
+
+    Trains (one pass over the same batches) or reads one SAE per layer and seed from the
+    activations of step 01, then writes per-layer metrics and consistency tables as
+    parquet and a figure under ``<out>/stimuli/sae_report`` (see
+    :func:`neuro_sae.sae.sae_layer_report`).
+
+    Parameters
+    ----------
+    %(manifest)s
+    %(out)s
+    layers : list of int | None
+        1-based layers (``None``: every extracted layer).
+    seeds : sequence of int
+        SAE seeds per layer (two or more for seed consistency).
+    expansion, k : int
+        Dictionary size as a multiple of the layer width, and active features per frame.
+    n_steps, batch_size : int
+        Training steps and frames per step.
+    lr : float
+        Adam learning rate.
+    %(force)s
+    %(verbose)s
+
+    Returns
+    -------
+    result : dict
+        As returned by :func:`neuro_sae.sae.sae_layer_report` (tables, figure, paths).
+    """
+    from ..sae import sae_layer_report
+
+    paths = StudyPaths(out)
+    files = [paths.activations(r.id) for r in manifest.stimuli.runs]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"Activations missing ({missing[:2]}{' ...' if len(missing) > 2 else ''}): run step "
+            "01 first (neuro-sae extract, or analyses/01_extract.py)."
+        )
+    return sae_layer_report(
+        files, paths.root / "stimuli" / "sae_report", layers=layers, seeds=tuple(seeds),
+        expansion=expansion, k=k, n_steps=n_steps, batch_size=batch_size, lr=lr, force=force,
+    )  # fmt: skip

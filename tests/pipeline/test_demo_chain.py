@@ -195,3 +195,36 @@ def test_short_eeg_and_missing_onset_errors(tiny_study, tmp_path):
     with pytest.raises(ValueError, match=r"r4"):
         fit_subject_step(manifest, copy, "02")
     assert not trf_dir.exists() or not any(trf_dir.iterdir())
+
+
+@pytest.mark.slow
+def test_sae_report_subcommand(tiny_study, capsys):
+    """``neuro-sae sae-report`` trains layers x 2 seeds from the study's activations and
+    writes the metrics and consistency tables and the figure; a missing extraction is a
+    clear error."""
+    import pandas as pd
+
+    manifest = load_manifest(tiny_study)
+    out = manifest.derivatives_dir()
+    paths = StudyPaths(out)
+    if not paths.activations("r1").is_file():
+        pytest.skip("needs test_demo_chain to have run first")
+    args = ["sae-report", "--manifest", str(tiny_study), "--verbose", "WARNING",
+            "--layers", "1", "2", "--expansion", "2", "--k", "4", "--n-steps", "20",
+            "--batch-size", "128", "--lr", "1e-3"]  # fmt: skip
+    assert cli_main(args) == 0
+    printed = capsys.readouterr().out
+    report = out / "stimuli" / "sae_report"
+    metrics = pd.read_parquet(report / "sae_metrics.parquet")
+    assert sorted(set(zip(metrics.layer, metrics.seed))) == [(1, 0), (1, 1), (2, 0), (2, 1)]
+    cons = pd.read_parquet(report / "sae_consistency.parquet")
+    assert set(cons.layer) == {1, 2} and "iou_coverage" in cons
+    assert "sae_metrics.parquet" in printed and (report / "sae_report.png").is_file()
+
+
+def test_sae_report_needs_activations(tmp_path, capsys):
+    manifest = load_manifest(ROOT / "data_manifests" / "demo.yaml")
+    with pytest.raises(FileNotFoundError, match="run step 01 first"):
+        from neuro_sae.pipeline import sae_report_step
+
+        sae_report_step(manifest, tmp_path / "empty")
