@@ -27,7 +27,9 @@ def _parser():
     src.add_argument("--manifest", help="study manifest (activations from its derivatives)")
     src.add_argument("--activations", help="folder of *_activations.npz files")
     p.add_argument("--out", default=None,
-                   help="output folder (default: <derivatives>/stimuli/sae_report)")
+                   help="with --manifest: the derivatives folder (report in "
+                        "<out>/stimuli/sae_report); with --activations: the report folder "
+                        "(default: <activations>/sae_report)")
     p.add_argument("--layers", type=int, nargs="*", default=None, help="default: all")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--expansion", type=int, default=8)
@@ -44,31 +46,22 @@ def _parser():
 def main(argv=None):
     """Run the report; returns the result dict of ``sae_layer_report``."""
     args = _parser().parse_args(argv)
+    common = dict(
+        layers=args.layers, seeds=args.seeds, expansion=args.expansion, k=args.k,
+        n_steps=args.n_steps, batch_size=args.batch_size, lr=args.lr, force=args.force,
+        device=args.device, verbose=args.verbose,
+    )  # fmt: skip
     if args.manifest:
         from neuro_sae.manifest import load_manifest
-        from neuro_sae.pipeline._paths import StudyPaths
+        from neuro_sae.pipeline import sae_report_step
 
         manifest = load_manifest(args.manifest, check_files=False)
-        root = manifest.derivatives_dir(None)
-        paths = StudyPaths(root)
-        files = [paths.activations(r.id) for r in manifest.stimuli.runs]
-        missing = [str(f) for f in files if not f.is_file()]
-        if missing:
-            raise SystemExit(
-                f"Activations missing ({missing[:2]}...): run step 01 first "
-                f"(python analyses/01_extract.py --manifest {args.manifest})."
-            )
-        out = Path(args.out) if args.out else root / "stimuli" / "sae_report"
-    else:
-        files = sorted(Path(args.activations).glob("*_activations.npz"))
-        if not files:
-            raise SystemExit(f"No *_activations.npz files in {args.activations}.")
-        out = Path(args.out) if args.out else Path(args.activations) / "sae_report"
-    return sae_layer_report(
-        files, out, layers=args.layers, seeds=args.seeds, expansion=args.expansion, k=args.k,
-        n_steps=args.n_steps, batch_size=args.batch_size, lr=args.lr, device=args.device,
-        force=args.force, verbose=args.verbose,
-    )
+        return sae_report_step(manifest, manifest.derivatives_dir(args.out), **common)
+    files = sorted(Path(args.activations).glob("*_activations.npz"))
+    if not files:
+        raise SystemExit(f"No *_activations.npz files in {args.activations}.")
+    out = Path(args.out) if args.out else Path(args.activations) / "sae_report"
+    return sae_layer_report(files, out, **common)
 
 
 # %%

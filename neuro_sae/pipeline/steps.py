@@ -634,6 +634,7 @@ def sae_report_step(
     n_steps=500,
     batch_size=1024,
     lr=2e-4,
+    device="cpu",
     force=False,
     verbose=None,
 ):
@@ -658,6 +659,7 @@ def sae_report_step(
         Training steps and frames per step.
     lr : float
         Adam learning rate.
+    %(device)s
     %(force)s
     %(verbose)s
 
@@ -678,5 +680,6 @@ def sae_report_step(
         )
     return sae_layer_report(
         files, paths.root / "stimuli" / "sae_report", layers=layers, seeds=tuple(seeds),
-        expansion=expansion, k=k, n_steps=n_steps, batch_size=batch_size, lr=lr, force=force,
+        expansion=expansion, k=k, n_steps=n_steps, batch_size=batch_size, lr=lr, device=device,
+        force=force,
     )  # fmt: skip
