@@ -51,8 +51,10 @@ class _TorchBackend:
     def __init__(self, device):
         import torch
 
+        from ..utils import torch_device
+
         self.torch = torch
-        self.device = torch.device(device)
+        self.device = torch_device(device)
 
     def asarray(self, a):
         return self.torch.as_tensor(np.asarray(a), dtype=self.torch.float64, device=self.device)
@@ -88,7 +90,7 @@ def _backend(device):
     """numpy for ``"cpu"``; torch for ``"cuda"``, ``"cuda:N"`` or ``"torch-cpu"``."""
     if device == "cpu":
         return NUMPY
-    return _TorchBackend("cpu" if device == "torch-cpu" else device)
+    return _TorchBackend(device)
 
 
 def _eig(G):

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import NotFittedError
 
-from ..utils import check_option, fill_doc, logger, validate_type, verbose, warn
+from ..utils import check_device, check_option, fill_doc, logger, validate_type, verbose, warn
 from ._cv import _Candidates, _cv_folds, _nested, _path, _solve
 from ._lagged import (
     _as_2d_x,
@@ -208,12 +208,7 @@ class TRF(RegressorMixin, BaseEstimator):
         check_option("edge", self.edge, ("zeropad", "valid"))
         check_option("scoring", self.scoring, ("pearson",))
         check_option("direction", self.direction, (1, -1))
-        validate_type(self.device, str, "device")
-        if not (self.device in ("cpu", "torch-cpu") or self.device.startswith("cuda")):
-            raise ValueError(
-                f"device must be 'cpu' (numpy), 'torch-cpu' or 'cuda[:N]' (torch), got "
-                f"{self.device!r}."
-            )
+        check_device(self.device)
         if self.chunk_size is not None:
             validate_type(self.chunk_size, "int", "chunk_size")
             if self.chunk_size < 1:

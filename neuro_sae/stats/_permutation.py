@@ -16,6 +16,7 @@ from ..encoding._lagged import _as_int, _check_runs
 from ..encoding._sweep import SweepResult, _read_result, _save_result, _tidy_frame
 from ..io import hash_array, hash_config
 from ..utils import (
+    check_device,
     check_option,
     check_positive,
     check_random_state,
@@ -30,7 +31,7 @@ from ._lowrank import _check_rank_tol
 from ._mismatch import _crop, _mismatch_null
 from ._multicomp import _check_n_permutations, fdr_correction
 from ._refit import _refit_null_iter
-from ._refit_device import _check_device, _refit_null_iter_torch
+from ._refit_device import _refit_null_iter_torch
 
 _NULL_TYPES = {
     "refit": "circular-shift refit (all runs shifted, folds refit with the observed alphas)",
@@ -398,7 +399,7 @@ def sweep_permutation_test(
     validate_type(return_null, bool, "return_null")
     check_option("null", null, ("refit", "fixed", "mismatch"))
     rank_tol = _check_rank_tol(rank_tol)
-    device = _check_device(device)
+    device = check_device(device)
     if device != "cpu" and (null != "refit" or rank_tol is not None):
         raise ValueError(
             f'device={device!r} supports null="refit" with rank_tol=None only, got '

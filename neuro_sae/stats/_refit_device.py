@@ -16,55 +16,12 @@ this module's name avoids "torch", which tests/test_structure.py looks for in im
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import scipy.sparse as sp
 
 from ..encoding._lagged import _univariate_run_stats
+from ..utils import torch_device
 from ._refit import _edge_design, _FeatureFolds
-
-_DEVICES = ("cpu", "torch-cpu", "cuda", "cuda:N")
-
-
-def _check_device(device):
-    """Validate ``device`` (without importing torch); returns it unchanged."""
-    if isinstance(device, str) and (
-        device in ("cpu", "torch-cpu", "cuda") or re.fullmatch(r"cuda:\d+", device)
-    ):
-        return device
-    raise ValueError(
-        f"Invalid value for the 'device' parameter. Allowed values are 'cpu' (NumPy), "
-        f"'torch-cpu' (torch on the CPU), 'cuda' or 'cuda:N' (N: a GPU index), but got "
-        f"{device!r} instead."
-    )
-
-
-def _torch_device(device):
-    """The ``torch.device`` of a validated non-NumPy ``device`` string."""
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - torch is a core dependency
-        raise ImportError(
-            f"device={device!r} needs PyTorch, which could not be imported; install torch "
-            f"or pass device='cpu'."
-        ) from exc
-    if device == "torch-cpu":
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise RuntimeError(
-            f"device={device!r} was requested but CUDA is not available to torch "
-            f"(torch {torch.__version__}, CUDA build {torch.version.cuda}); pass "
-            f"device='cpu' or run on a machine with a CUDA GPU."
-        )
-    dev = torch.device(device)
-    n_gpu = torch.cuda.device_count()
-    if dev.index is not None and dev.index >= n_gpu:
-        raise ValueError(
-            f"device={device!r} but only {n_gpu} CUDA device(s) are visible "
-            f"(indices 0 ... {n_gpu - 1}); pass one of them or device='cuda'."
-        )
-    return dev
 
 
 def _dense(x):
@@ -155,7 +112,7 @@ def _refit_null_iter_torch(
     """
     import torch
 
-    dev = _torch_device(device)
+    dev = torch_device(device)
     tdt = torch.float32 if np.dtype(dtype) == np.float32 else torch.float64
     delays = np.asarray(sweep.delays)
     F, C, L, R = sweep.n_features, sweep.n_channels, len(delays), len(Y_runs)

@@ -3,10 +3,12 @@ validation, the docdict."""
 
 from ._check import (
     check_array,
+    check_device,
     check_fname,
     check_option,
     check_positive,
     suggest,
+    torch_device,
     validate_type,
 )
 from ._logging import logger, set_log_level, use_log_level, verbose, warn
@@ -16,6 +18,7 @@ from .docs import docdict, fill_doc
 
 __all__ = [
     "check_array",
+    "check_device",
     "check_fname",
     "check_option",
     "check_positive",
@@ -27,6 +30,7 @@ __all__ = [
     "progress_bar",
     "set_log_level",
     "suggest",
+    "torch_device",
     "torch_generator",
     "torch_num_threads",
     "use_log_level",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import numbers
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -237,3 +238,67 @@ def check_array(x, parameter, *, ndim=None, dtype=np.float64, finite=True, copy=
             "remove or interpolate them first."
         )
     return arr
+
+
+def check_device(device, parameter="device"):
+    """Validate a compute device string (without importing torch).
+
+    Parameters
+    ----------
+    device : str
+        ``"cpu"`` (NumPy), ``"torch-cpu"`` (torch on the CPU), ``"cuda"`` or ``"cuda:N"``.
+    parameter : str
+        The parameter name used in the error.
+
+    Returns
+    -------
+    device : str
+        The same string.
+    """
+    if isinstance(device, str) and (
+        device in ("cpu", "torch-cpu", "cuda") or re.fullmatch(r"cuda:\d+", device)
+    ):
+        return device
+    raise ValueError(
+        f"Invalid value for the '{parameter}' parameter: {parameter} must be 'cpu' (NumPy), "
+        f"'torch-cpu' (torch on the CPU), 'cuda' or 'cuda:N' (N: a GPU index), but got "
+        f"{device!r} instead."
+    )
+
+
+def torch_device(device):
+    """The ``torch.device`` of a validated non-NumPy ``device`` string.
+
+    Parameters
+    ----------
+    device : str
+        ``"torch-cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    Returns
+    -------
+    device : torch.device
+        The device; a clear error when CUDA or the GPU index is not available.
+    """
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - torch is a core dependency
+        raise ImportError(
+            f"device={device!r} needs PyTorch, which could not be imported; install torch "
+            f"or pass device='cpu'."
+        ) from exc
+    if device == "torch-cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise RuntimeError(
+            f"device={device!r} was requested but CUDA is not available to torch "
+            f"(torch {torch.__version__}, CUDA build {torch.version.cuda}); pass "
+            f"device='cpu' or run on a machine with a CUDA GPU."
+        )
+    dev = torch.device(device)
+    n_gpu = torch.cuda.device_count()
+    if dev.index is not None and dev.index >= n_gpu:
+        raise ValueError(
+            f"device={device!r} but only {n_gpu} CUDA device(s) are visible "
+            f"(indices 0 ... {n_gpu - 1}); pass one of them or device='cuda'."
+        )
+    return dev
