@@ -24,6 +24,7 @@ from ._eeg import (
     runs_from_annotations,
     runs_from_events,
     set_run_annotations,
+    subject_eeg_files,
 )
 from ._stim import read_stim_tsv, write_stim_tsv
 
@@ -41,6 +42,7 @@ __all__ = [
     "read_raw_runs",
     "read_stim_tsv",
     "read_subject_eeg",
+    "subject_eeg_files",
     "read_word_onsets",
     "runs_from_annotations",
     "runs_from_events",

@@ -389,3 +389,37 @@ def read_subject_eeg(manifest, subject, *, derivatives=None, verbose=None):
         runs=runs, event_id=eeg.event_id, stim_channel=eeg.stim_channel,
         annotation_map=eeg.annotation_map, bads=bads, prefix=prefix,
     )
+
+
+def subject_eeg_files(manifest, subject, *, derivatives=None):
+    """The files :func:`read_subject_eeg` reads for one subject (for content hashing).
+
+    Parameters
+    ----------
+    manifest : neuro_sae.manifest.Manifest
+        The loaded manifest.
+    subject : str
+        Subject label.
+    derivatives : str | os.PathLike | None
+        Output folder, for ``eeg.files`` patterns using ``{derivatives}``.
+
+    Returns
+    -------
+    files : list of pathlib.Path
+        The recording(s) and, where the manifest names one, the onsets table; for the
+        Dryad layout the subject's ``.mat`` runs, for BIDS every file under ``sub-<s>``.
+    """
+    eeg = manifest.eeg
+    if eeg.format == "dryad":
+        from ._broderick import _subject_dir
+
+        return sorted(_subject_dir(manifest.resolve(eeg.root), subject).glob("*.mat"))
+    if eeg.format == "bids":
+        folder = manifest.resolve(eeg.root) / f"sub-{str(subject).removeprefix('sub-')}"
+        return sorted(p for p in folder.rglob("*") if p.is_file())
+    if derivatives is None:
+        derivatives = manifest.derivatives_dir()
+    files = [manifest.eeg_file(subject, derivatives)]
+    if eeg.onsets_table is not None:
+        files.append(manifest.resolve(eeg.onsets_table.format(subject=subject)))
+    return files

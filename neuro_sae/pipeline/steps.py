@@ -344,29 +344,22 @@ def fit_subject_step(manifest, out, subject, *, force=False, runtime=None, verbo
 
     from ..align import align_subject
     from ..encoding import univariate_sweep
-    from ..io import read_raw_runs, read_subject_eeg
+    from ..io import read_subject_eeg, subject_eeg_files
     from ..stats import sweep_permutation_test
 
     paths = StudyPaths(out)
     manifest._check_subject(subject)
     layer = sae_layers(manifest, paths)[-1]
-    if manifest.eeg.format in ("fif", "mne"):
-        eeg_file = manifest.eeg_file(subject, paths.root)
-        if not eeg_file.is_file():
-            hint = (
-                "run step 03 (simulate) first"
-                if manifest.eeg.simulate
-                else "fix eeg.files in the manifest"
-            )
-            raise FileNotFoundError(f"EEG recording of sub-{subject} not found: {eeg_file}; {hint}.")
-        eeg_inputs = [eeg_file]
-    else:  # dataset layouts (Dryad, BIDS): the recording files of this subject
-        eeg_root = manifest.resolve(manifest.eeg.root)
-        eeg_inputs = sorted(
-            f
-            for f in eeg_root.rglob(f"*{subject}*")
-            if f.is_file() and f.suffix in (".mat", ".vhdr", ".eeg", ".vmrk", ".tsv", ".json")
+    eeg_inputs = subject_eeg_files(manifest, subject, derivatives=paths.root)
+    missing = [f for f in eeg_inputs if not f.is_file()]
+    if missing or not eeg_inputs:
+        hint = (
+            "run step 03 (simulate) first"
+            if manifest.eeg.simulate
+            else "fix eeg.files / eeg.root in the manifest"
         )
+        what = missing[0] if missing else manifest.resolve(manifest.eeg.root)
+        raise FileNotFoundError(f"EEG recording of sub-{subject} not found: {what}; {hint}.")
     inputs = eeg_inputs + [paths.alive(layer)] + [paths.features(r.id, layer) for r in manifest.stimuli.runs]
     config = dict(
         eeg=manifest.eeg.model_dump(),
@@ -388,12 +381,7 @@ def fit_subject_step(manifest, out, subject, *, force=False, runtime=None, verbo
     alive = _load_alive(paths, layer)
     series = _load_series(manifest, paths, layer, alive)
     with _timed(runtime, "align"):
-        if manifest.eeg.format == "fif" and manifest.eeg.event_id is None and (
-            manifest.eeg.annotation_map is None and manifest.eeg.onsets_table is None
-        ):
-            raw = read_raw_runs(eeg_file)
-        else:
-            raw = read_subject_eeg(manifest, subject, derivatives=paths.root)
+        raw = read_subject_eeg(manifest, subject, derivatives=paths.root)
         train_runs, _ = manifest.split_runs()
         aligned = align_subject(
             raw,

@@ -169,3 +169,26 @@ def test_set_run_annotations_zero_duration():
     raw = _raw_with_triggers()
     set_run_annotations(raw, [dict(onset=1.0, stimulus_id="p"), dict(onset=20.0, duration=5.0, stimulus_id="q")])
     assert _stim(raw)["p"] == pytest.approx((1.0, 19.0))
+
+
+def test_subject_eeg_files_lists_what_is_read(tmp_path):
+    """The files hashed by the pipeline are exactly the subject's recordings."""
+    from pathlib import Path
+
+    from neuro_sae.io import subject_eeg_files
+    from neuro_sae.manifest import load_manifest
+
+    root = Path(__file__).parents[2] / "data_manifests"
+    write_dryad(tmp_path / "dryad", subject=3, runs=(1, 2))
+    (tmp_path / "dryad" / "EEG" / "Subject13").mkdir()  # a subject whose label contains "3"
+    (tmp_path / "dryad" / "EEG" / "Subject13" / "Subject13_Run1.mat").write_bytes(b"")
+    m = load_manifest(root / "broderick2018_dryad.yaml", check_files=False,
+                      overrides={"eeg": {"root": str(tmp_path / "dryad")}})  # fmt: skip
+    files = subject_eeg_files(m, "3")
+    assert [f.name for f in files] == ["Subject3_Run1.mat", "Subject3_Run2.mat"]
+    write_bids(tmp_path / "bids", subject="001", runs=(1,))
+    m = load_manifest(root / "broderick2018_bids.yaml", check_files=False,
+                      overrides={"eeg": {"root": str(tmp_path / "bids")}})  # fmt: skip
+    files = subject_eeg_files(m, "001")
+    assert files and all("sub-001" in str(f) for f in files)
+    assert any(f.suffix == ".vhdr" for f in files)
