@@ -14,7 +14,6 @@ from ..utils import (
     progress_bar,
     validate_type,
     verbose,
-    warn,
 )
 from ._series import FeatureSeries
 
@@ -230,9 +229,11 @@ def encode_features(
             "backbone."
         )
     if sae.cfg.backbone and activations.backbone and sae.cfg.backbone != activations.backbone:
-        warn(
-            f"The SAE was trained on {sae.cfg.backbone!r} activations but these come "
-            f"from {activations.backbone!r}."
+        raise ValueError(
+            f"The SAE was trained on {sae.cfg.backbone!r} activations (its cfg.json "
+            f"'backbone') but these activations come from {activations.backbone!r}; "
+            f"extract the activations with {sae.cfg.backbone!r}, or use an SAE trained "
+            f"on {activations.backbone!r}."
         )
     x = activations.get(layer, valid_only=True)
     times = activations.times[activations.mask]
@@ -253,7 +254,8 @@ def encode_features(
 
 @fill_doc
 @verbose
-def select_alive_features(series, *, min_rate=1.0, verbose=None):
+def select_alive_features(series, *, min_rate=1.0, max_features=None, return_rates=False,
+                          verbose=None):
     """Features whose mean firing rate over all series reaches ``min_rate``.
 
     The rate is the number of active frames over all series divided by their
@@ -266,12 +268,24 @@ def select_alive_features(series, *, min_rate=1.0, verbose=None):
         Feature series with the same ``feature_ids``.
     min_rate : float
         Minimum mean number of active frames per second.
+    max_features : int | None
+        Keep at most this many alive features: the most active ones (highest
+        rate; ties broken by the smaller feature id), a deterministic,
+        data-driven choice. ``None``: keep every alive feature.
+    return_rates : bool
+        Also return the firing rate of each returned feature and the number of
+        alive features before the cap.
     %(verbose)s
 
     Returns
     -------
-    feature_ids : ndarray of int, shape (n_alive,)
-        Sorted dictionary indices of the alive features.
+    feature_ids : ndarray of int, shape (n_kept,)
+        Sorted dictionary indices of the kept alive features.
+    rates : ndarray of float, shape (n_kept,)
+        Their firing rates per second (only with ``return_rates=True``).
+    n_alive : int
+        Number of alive features before ``max_features`` (only with
+        ``return_rates=True``).
     """
     if isinstance(series, FeatureSeries):
         series = [series]
@@ -281,6 +295,10 @@ def select_alive_features(series, *, min_rate=1.0, verbose=None):
     for i, s in enumerate(series):
         validate_type(s, FeatureSeries, f"series[{i}]")
     check_positive(min_rate, "min_rate", strict=False)
+    if max_features is not None:
+        validate_type(max_features, "int", "max_features")
+        check_positive(max_features, "max_features")
+    validate_type(return_rates, bool, "return_rates")
     ids = series[0].feature_ids
     counts = np.zeros(ids.shape[0], dtype=np.float64)
     duration = 0.0
@@ -296,9 +314,20 @@ def select_alive_features(series, *, min_rate=1.0, verbose=None):
     if duration <= 0:
         raise ValueError("The series hold no frames; cannot compute firing rates.")
     rate = counts / duration
-    alive = np.sort(ids[rate >= min_rate])
+    keep = np.flatnonzero(rate >= min_rate)
+    n_alive = keep.size
+    if max_features is not None and keep.size > max_features:
+        # most active first; np.lexsort sorts by its last key first, so ties go to the
+        # smaller feature id
+        order = np.lexsort((ids[keep], -rate[keep]))
+        keep = keep[order[:max_features]]
+    keep = keep[np.argsort(ids[keep], kind="stable")]
+    alive = ids[keep]
     logger.info(
-        f"{alive.size:,} of {ids.size:,} features fire at >= {min_rate:g} per second "
+        f"{n_alive:,} of {ids.size:,} features fire at >= {min_rate:g} per second "
         f"over {duration:.1f} s"
+        + ("" if alive.size == n_alive else f"; the {alive.size:,} most active kept")
     )
+    if return_rates:
+        return alive, rate[keep], int(n_alive)
     return alive

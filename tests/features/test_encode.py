@@ -99,7 +99,7 @@ def test_encode_features_errors():
     with pytest.raises(TypeError, match="activations must be an instance of Activations"):
         encode_features(_sae(), acts.get(4))
     acts.backbone = "hubert-base"
-    with pytest.warns(UserWarning, match="trained on 'whisper-tiny' activations"):
+    with pytest.raises(ValueError, match="trained on 'whisper-tiny'.*from 'hubert-base'"):
         encode_features(_sae(), acts)
 
 
