@@ -16,6 +16,7 @@ from ..utils import (
     logger,
     validate_type,
     verbose,
+    warn,
 )
 from ._onsets import find_run_onsets, preprocess_eeg
 from ._resample import resample_features
@@ -40,7 +41,9 @@ class AlignedRuns:
     Y : list of ndarray, shape (n_times_i, n_channels)
         EEG of each run (robust-scaled by :func:`align_subject`).
     info : mne.Info
-        Measurement info of the EEG channels (with the montage when there is one).
+        Measurement info of the analysed EEG channels (with the montage when there is one);
+        it may mark no channel bad: bad channels are left out of ``Y`` and ``info``, and
+        their names kept in ``provenance["bads"]`` (see :attr:`bads`).
     masks : list of ndarray of bool, shape (n_times_i,)
         ``False`` where the sample lies inside a ``BAD*`` annotation.
     provenance : dict
@@ -64,6 +67,13 @@ class AlignedRuns:
         if not self.masks:
             self.masks = [np.ones(len(y), bool) for y in self.Y]
         n_ch = len(self.info["ch_names"])
+        marked = [b for b in self.info["bads"] if b in self.info["ch_names"]]
+        if marked:
+            raise ValueError(
+                f"info marks the channels {marked} bad, but AlignedRuns holds the analysed "
+                "channels only (every column of Y enters the fits). Drop them from Y and info "
+                "(align_subject and from_epochs do this) and list them in provenance['bads']."
+            )
         for name, runs in self.X.items():
             if len(runs) != n_runs:
                 raise ValueError(f"X[{name!r}] has {len(runs)} runs but run_ids has {n_runs}.")
@@ -91,6 +101,11 @@ class AlignedRuns:
         """EEG channel names."""
         return list(self.info["ch_names"])
 
+    @property
+    def bads(self):
+        """Channels marked bad in the recording and left out of ``Y`` (``provenance["bads"]``)."""
+        return list(self.provenance.get("bads", []))
+
     def __repr__(self):
         sets = ", ".join(f"{k}: {len(v)}" for k, v in self.feature_names.items())
         dur = sum(len(y) for y in self.Y) / self.sfreq
@@ -101,22 +116,29 @@ class AlignedRuns:
 
     @fill_doc
     @verbose
-    def to_epochs(self, *, features=False, pad=False, verbose=None):
+    def to_epochs(self, *, features=False, unequal="raise", pad=False, verbose=None):
         """The EEG (and optionally the features) as one epoch per run.
 
-        Epochs need equal lengths: runs are cropped to the shortest run, or with ``pad=True``
-        zero-padded to the longest (the padding is marked bad in the ``mask`` channel). The
-        data keep the units of ``Y`` (robust-scaled, not volts). ``epochs.metadata`` holds
-        ``run_id`` and ``n_times`` (the run's length in the epoch) and ``info["description"]``
-        the feature sets and provenance (JSON), so :meth:`from_epochs` reads everything back.
+        Epochs need equal lengths. Runs of unequal length raise an error unless
+        ``unequal`` says what to do: ``"pad"`` zero-pads every run to the longest (the
+        padding is marked bad in the ``mask`` channel; :meth:`from_epochs` gives the runs
+        back exactly), ``"crop"`` crops every run to the shortest (the samples after it are
+        not in the epochs; :meth:`from_epochs` warns and records the original lengths).
+        ``self`` is never changed. The data keep the units of ``Y`` (robust-scaled, not
+        volts). ``epochs.metadata`` holds ``run_id``, ``n_times`` (the run's samples in the
+        epoch) and ``n_times_orig`` (the run's length in ``self``), and
+        ``info["description"]`` the feature sets and provenance (JSON), so
+        :meth:`from_epochs` reads everything back.
 
         Parameters
         ----------
         features : bool
             Also store every feature set as ``misc`` channels named ``"<set>:<feature>"``, and
             the masks as a ``stim`` channel ``"mask"`` (1 = good sample).
+        unequal : "raise" | "pad" | "crop"
+            What to do with runs of unequal length (see above).
         pad : bool
-            Zero-pad to the longest run instead of cropping to the shortest.
+            Same as ``unequal="pad"`` (kept for older code).
         %(verbose)s
 
         Returns
@@ -127,10 +149,24 @@ class AlignedRuns:
         import mne
         import pandas as pd
 
+        check_option("unequal", unequal, ("raise", "pad", "crop"))
+        if pad:
+            unequal = "pad"
         lengths = [len(y) for y in self.Y]
-        n = max(lengths) if pad else min(lengths)
+        n = max(lengths) if unequal == "pad" else min(lengths)
         if len(set(lengths)) > 1:
-            what = "Padding" if pad else "Cropping"
+            if unequal == "raise":
+                shown = ", ".join(f"{r!r}: {k}" for r, k in zip(self.run_ids, lengths))
+                raise ValueError(
+                    f"The runs have unequal lengths ({shown} samples at {self.sfreq:g} Hz) but "
+                    "epochs need one length. Pass unequal='pad' to zero-pad every run to the "
+                    f"longest ({max(lengths) / self.sfreq:.2f} s; the padding is masked and "
+                    "from_epochs restores the runs exactly) or unequal='crop' to crop every "
+                    f"run to the shortest ({min(lengths) / self.sfreq:.2f} s; the samples after "
+                    "it are dropped from the epochs), or select runs of one length "
+                    "(select_runs)."
+                )
+            what = "Padding" if unequal == "pad" else "Cropping"
             logger.info(f"{what} {self.n_runs} runs to {n / self.sfreq:.2f} s")
 
         def fit(a):
@@ -163,7 +199,8 @@ class AlignedRuns:
             neuro_sae_aligned=_FORMAT_VERSION, feature_sets=list(self.X) if features else [],
             provenance=self.provenance,
         ))
-        metadata = pd.DataFrame(dict(run_id=self.run_ids, n_times=[min(m, n) for m in lengths]))
+        metadata = pd.DataFrame(dict(run_id=self.run_ids, n_times=[min(m, n) for m in lengths],
+                                     n_times_orig=lengths))
         return mne.EpochsArray(data, info, events=events, tmin=0.0, event_id=event_id,
                                metadata=metadata, verbose=False)
 
@@ -179,7 +216,11 @@ class AlignedRuns:
             One epoch per run; EEG channels become ``Y``, ``misc`` channels named
             ``"<set>:<feature>"`` become ``X[set]``, a ``stim`` channel ``"mask"`` the masks.
             ``metadata`` columns ``run_id`` and ``n_times`` (when present) give the run ids and
-            lengths (otherwise the event names and the full epoch).
+            lengths (otherwise the event names and the full epoch). Runs cropped by
+            ``to_epochs(unequal="crop")`` (``n_times_orig`` above ``n_times``) come back
+            cropped, with a warning; their original lengths are kept in
+            ``provenance["cropped"]``. Channels marked bad are left out (their names are
+            added to ``provenance["bads"]``).
         %(verbose)s
 
         Returns
@@ -203,9 +244,24 @@ class AlignedRuns:
             desc = json.loads(epochs.info["description"] or "{}")
         except json.JSONDecodeError:
             desc = {}
+        provenance = dict(desc.get("provenance", {}))
+        if md is not None and "n_times_orig" in md.columns:
+            orig = [int(v) for v in md["n_times_orig"]]
+            cropped = {r: [o, k] for r, o, k in zip(run_ids, orig, lengths) if o > k}
+            if cropped:
+                warn(
+                    f"The epochs hold {len(cropped)} runs cropped by to_epochs(unequal='crop') "
+                    f"(run: [original, kept] samples) {cropped}; the samples after the crop are "
+                    "not in the epochs. Use to_epochs(unequal='pad') to keep every sample."
+                )
+                provenance["cropped"] = cropped
         types = epochs.get_channel_types()
         names = epochs.ch_names
-        eeg = [i for i, t in enumerate(types) if t == "eeg"]
+        eeg = [i for i, t in enumerate(types) if t == "eeg" and names[i] not in epochs.info["bads"]]
+        bads = [b for b in epochs.info["bads"] if b in names and types[names.index(b)] == "eeg"]
+        if bads:
+            provenance["bads"] = list(provenance.get("bads", [])) + [
+                b for b in bads if b not in provenance.get("bads", [])]
         if not eeg:
             raise ValueError("epochs has no EEG channels; AlignedRuns needs the EEG as channels of type 'eeg'.")
         sets = {}
@@ -226,7 +282,7 @@ class AlignedRuns:
         with info._unlock():
             info["description"] = None
         return cls(run_ids=run_ids, sfreq=float(epochs.info["sfreq"]), X=X, feature_names=feature_names,
-                   Y=Y, info=info, masks=masks, provenance=desc.get("provenance", {}))
+                   Y=Y, info=info, masks=masks, provenance=provenance)
 
     @fill_doc
     @verbose
@@ -383,7 +439,7 @@ class AlignedRuns:
         fnames : list of pathlib.Path
             The written ``.tsv.gz`` files.
         """
-        from ..io._stim import write_stim_tsv
+        from ..io import write_stim_tsv
 
         sets = list(self.X) if feature_sets is None else list(feature_sets)
         for s in sets:
@@ -416,7 +472,7 @@ class AlignedRuns:
         fname : pathlib.Path
             The written path.
         """
-        from ..io._atomic import save_npz
+        from ..io import save_npz
 
         fname = Path(fname)
         if fname.suffix != ".npz":
@@ -571,6 +627,102 @@ def _scale_eeg(Y, masks, scaling, train):
     return [(y - center) / denom for y in Y]
 
 
+def _check_finite(raw, onsets, reference, chunk=2**20):
+    """Raise at the first non-finite raw sample of an analysed (good EEG or reference) channel.
+
+    Checked before any filtering, which would spread one NaN over the whole channel.
+    """
+    import mne
+
+    picks = list(mne.pick_types(raw.info, eeg=True, exclude="bads"))
+    if isinstance(reference, (list, tuple)) or (isinstance(reference, str) and reference != "average"):
+        refs = [reference] if isinstance(reference, str) else list(reference)
+        picks += [raw.ch_names.index(c) for c in refs if c in raw.ch_names
+                  and raw.ch_names.index(c) not in picks]
+    sfreq = raw.info["sfreq"]
+    for start in range(0, raw.n_times, chunk):
+        block = raw.get_data(picks=picks, start=start, stop=min(start + chunk, raw.n_times))
+        bad = ~np.isfinite(block)
+        if not bad.any():
+            continue
+        rows = np.flatnonzero(bad.any(axis=1))
+        first = [int(np.argmax(bad[r])) for r in rows]
+        k = int(np.argmin(first))
+        ch = raw.ch_names[picks[rows[k]]]
+        t = (start + first[k]) / sfreq
+        value = block[rows[k], first[k]]
+        where = "outside every stimulus run"
+        for _, row in onsets.iterrows():
+            if row["onset_s"] <= t < row["onset_s"] + row["duration_s"]:
+                where = f"{t - row['onset_s']:.3f} s into run {row['stimulus_id']!r}"
+                break
+        others = [raw.ch_names[picks[r]] for r in rows if r != rows[k]]
+        raise ValueError(
+            f"The raw EEG holds a non-finite value ({value}) in channel {ch!r} at {t:.3f} s "
+            f"from the first sample ({where})"
+            + (f"; channels {others[:10]} also hold some" if others else "")
+            + ". Filtering would spread it over the whole channel. Fix: mark the channel bad "
+            "(the manifest's eeg.bads, or raw.info['bads']) if it is broken, or replace the "
+            "non-finite samples (e.g. interpolate them) before aligning."
+        )
+
+
+def _check_lengths(rid, eeg_dur, stim_dur, inferred, tolerance, max_ratio, sfreq):
+    """Compare a run's EEG and stimulus lengths: error, warning or log (see align_subject)."""
+    quantum = 1.0 / sfreq  # below one analysis sample: rounding, not a mismatch
+    if eeg_dur < stim_dur - tolerance:
+        raise ValueError(
+            f"Run {rid!r}: the EEG lasts {eeg_dur:.3f} s but its stimulus {stim_dur:.3f} s "
+            f"(more than length_tolerance_s={tolerance:g} s shorter). Check the run "
+            "annotation's duration, whether the recording was cut, and that the stimulus file "
+            "is the run's (the manifest's stimuli.runs), or raise length_tolerance_s to trim "
+            "the run."
+        )
+    if eeg_dur < stim_dur - quantum:
+        warn(
+            f"Run {rid!r}: the EEG lasts {eeg_dur:.3f} s, its stimulus {stim_dur:.3f} s; "
+            f"trimming the run to the EEG ({stim_dur - eeg_dur:.3f} s shorter, within "
+            f"length_tolerance_s={tolerance:g} s)."
+        )
+    excess = eeg_dur - stim_dur
+    if inferred:
+        if excess > quantum:
+            logger.info(
+                f"Run {rid!r}: {eeg_dur:.3f} s of EEG up to the next run (the annotation has no "
+                f"duration); using the stimulus length, {stim_dur:.3f} s"
+            )
+        return
+    if excess > tolerance and eeg_dur > max_ratio * stim_dur:
+        raise ValueError(
+            f"Run {rid!r}: the EEG run lasts {eeg_dur:.3f} s but its stimulus only "
+            f"{stim_dur:.3f} s (the EEG is {eeg_dur / max(stim_dur, 1e-12):.1f} times longer; "
+            f"max_length_ratio={max_ratio:g}). The stimulus file is probably cut or not this run's: check the "
+            "manifest's stimuli.runs entry of this run and the run annotation's duration; pass "
+            "a larger max_length_ratio if the EEG run really outlasts its stimulus."
+        )
+    if excess > tolerance:
+        warn(
+            f"Run {rid!r}: the EEG run lasts {eeg_dur:.3f} s, its stimulus {stim_dur:.3f} s; "
+            f"using the first {stim_dur:.3f} s of the EEG ({excess:.3f} s left out)."
+        )
+    elif excess > quantum:
+        logger.info(
+            f"Run {rid!r}: the EEG run lasts {eeg_dur:.3f} s, its stimulus {stim_dur:.3f} s; "
+            "using the stimulus length"
+        )
+
+
+def _n_samples(dur, sfreq, n_left):
+    """Samples of a run lasting ``dur`` s: nearest whole sample, halves down, at most ``n_left``.
+
+    Returns the count and the fraction of a sample dropped (negative: added).
+    """
+    exact = dur * sfreq
+    n = int(np.ceil(exact - 0.5 - 1e-9))
+    n = max(0, min(n, int(n_left)))
+    return n, exact - n
+
+
 @fill_doc
 @verbose
 def align_subject(
@@ -589,6 +741,7 @@ def align_subject(
     eeg_scaling="robust",
     train_runs=None,
     min_rate=None,
+    max_length_ratio=1.5,
     verbose=None,
 ):
     """Put the stimulus features and the EEG of one subject on one grid, run by run.
@@ -603,10 +756,30 @@ def align_subject(
     channel over the good samples (outside ``BAD*`` annotations, which are kept as
     ``masks``). All scaling statistics come from ``train_runs`` only.
 
-    Length checks: a run whose EEG (annotation duration, or the data left in the recording)
-    is shorter than its stimulus by more than ``length_tolerance_s`` raises an error stating
-    both lengths; a smaller shortfall trims the run (logged). EEG longer than the stimulus is
-    cut at the stimulus end (logged when longer than ``length_tolerance_s``).
+    Bad channels (``raw.info["bads"]``) are left out: the aligned EEG ``Y`` and ``info`` hold
+    the good EEG channels only, so no fit, null or max-T family sees a bad channel, and an
+    ``"average"`` reference is the average of the good channels. Their names are kept in
+    ``provenance["bads"]`` (and :attr:`AlignedRuns.bads`).
+
+    Non-finite raw samples (NaN, inf) of a good EEG (or reference) channel raise an error
+    naming the channel, the time and the run, before any filtering (which would spread them).
+
+    Length checks, per run (the EEG length is the annotation's duration, or the data left in
+    the recording when shorter):
+
+    - EEG shorter than the stimulus by more than ``length_tolerance_s``: error stating both
+      lengths; by less (and more than one sample): the run is trimmed to the EEG, with a
+      warning;
+    - EEG longer than the stimulus, the annotation having a duration: an error when the EEG
+      is more than ``max_length_ratio`` times the stimulus (and longer by more than
+      ``length_tolerance_s``: a cut or wrong stimulus file), a warning when longer by more
+      than ``length_tolerance_s``, a log line below; the run is cut at the stimulus end;
+    - when the annotation has no duration (the run lasts up to the next run), a longer EEG
+      is only logged.
+
+    Run lengths in samples: ``duration * sfreq`` rounded to the nearest whole sample (halves
+    down) and capped at the EEG left in the recording; a fractional remainder is logged
+    (never more than half a sample, i.e. ``0.5 / sfreq`` s).
 
     Parameters
     ----------
@@ -629,8 +802,9 @@ def align_subject(
     feature_ids : array-like of int | None
         Dictionary features to keep (``None``: every column of the series).
     length_tolerance_s : float
-        How much shorter than its stimulus an EEG run may be (trimmed, logged at INFO);
-        beyond it an error is raised.
+        How much shorter than its stimulus an EEG run may be (trimmed, with a warning);
+        beyond it an error is raised. Also the excess length of the EEG above which a
+        warning is given.
     reference : None | "average" | str | list of str
         EEG re-reference (see :func:`preprocess_eeg`).
     eeg_scaling : "robust" | "zscore" | None
@@ -643,6 +817,9 @@ def align_subject(
         Keep only features active at least this often per second over the training runs'
         series (alive features, :func:`neuro_sae.features.select_alive_features`);
         ``None``: keep all. Applied after ``feature_ids``.
+    max_length_ratio : float
+        An EEG run (with an annotated duration) more than this many times longer than its
+        stimulus raises an error (1.5).
     %(verbose)s
 
     Returns
@@ -656,6 +833,7 @@ def align_subject(
 
     check_positive(sfreq, "sfreq")
     check_positive(length_tolerance_s, "length_tolerance_s", strict=False)
+    check_positive(max_length_ratio, "max_length_ratio")
     check_option("scale", scale, ("max", "zscore", None))
     check_option("eeg_scaling", eeg_scaling, ("robust", "zscore", None))
     if not isinstance(series_by_run, dict) or not series_by_run:
@@ -688,14 +866,22 @@ def align_subject(
         series = [s.select(alive) for s in series]
         ids0 = series[0].feature_ids
     onsets = find_run_onsets(raw, run_ids, prefix=prefix)
+    bads = [b for b in raw.info["bads"] if b in raw.ch_names]
+    picks = mne.pick_types(raw.info, eeg=True, exclude="bads")
+    if len(picks) == 0:
+        n_eeg = len(mne.pick_types(raw.info, eeg=True, exclude=[]))
+        raise ValueError(
+            "The recording has no good EEG channels"
+            + (f" (all {n_eeg} are marked bad: {bads})" if n_eeg else "")
+            + "; set the channel types (raw.set_channel_types({name: 'eeg', ...})) or unmark "
+            "bad channels (raw.info['bads'], the manifest's eeg.bads)."
+        )
+    if bads:
+        logger.info(f"Leaving out {len(bads)} bad channels: {bads}")
+    _check_finite(raw, onsets, reference)
     eeg = preprocess_eeg(raw, l_freq=l_freq, h_freq=h_freq, sfreq=sfreq, reference=reference)
     sfreq = float(eeg.info["sfreq"])
-    picks = mne.pick_types(eeg.info, eeg=True, exclude=[])
-    if len(picks) == 0:
-        raise ValueError(
-            "The recording has no EEG channels; set the channel types first "
-            "(raw.set_channel_types({name: 'eeg', ...}))."
-        )
+    picks = mne.pick_types(eeg.info, eeg=True, exclude="bads")
     data = eeg.get_data(picks=picks)
     info = mne.pick_info(eeg.info, picks)
     Y, X, masks, runs_info = [], [], [], []
@@ -703,28 +889,23 @@ def align_subject(
         stim_dur = s.duration
         start = int(np.round(row["onset_s"] * sfreq))
         eeg_dur = min(row["duration_s"], (data.shape[1] - start) / sfreq)
-        if eeg_dur < stim_dur - length_tolerance_s:
-            raise ValueError(
-                f"Run {rid!r}: the EEG lasts {eeg_dur:.3f} s but its stimulus {stim_dur:.3f} s "
-                f"(more than length_tolerance_s={length_tolerance_s:g} s shorter). Check the "
-                "run annotation's duration, whether the recording was cut, or raise "
-                "length_tolerance_s to trim the run."
-            )
-        if eeg_dur > stim_dur + length_tolerance_s:
-            logger.info(
-                f"Run {rid!r}: the EEG run lasts {eeg_dur:.3f} s, its stimulus {stim_dur:.3f} s; "
-                "using the stimulus length"
-            )
+        _check_lengths(rid, eeg_dur, stim_dur, bool(row["duration_inferred"]),
+                       length_tolerance_s, max_length_ratio, sfreq)
         dur = min(stim_dur, eeg_dur)
-        if dur < stim_dur:
-            logger.info(f"Run {rid!r}: trimming to the EEG, {eeg_dur:.3f} s of {stim_dur:.3f} s")
-        n_times = int(np.floor(dur * sfreq + 1e-6))
+        n_times, frac = _n_samples(dur, sfreq, data.shape[1] - start)
+        if abs(frac) > 1e-6:
+            logger.info(
+                f"Run {rid!r}: {dur:.4f} s is {dur * sfreq:.3f} samples at {sfreq:g} Hz; "
+                f"using {n_times} ({'dropping' if frac > 0 else 'adding'} "
+                f"{abs(frac):.3f} sample, {abs(frac) / sfreq * 1e3:.2f} ms)"
+            )
         Y.append(data[:, start : start + n_times].T)
         t0 = start / sfreq - row["onset_s"]
         x = resample_features(s, sfreq, n_times, t0=t0)
         X.append(_band_pass(x, sfreq, l_freq, h_freq))
         masks.append(_bad_mask(eeg, row["onset_s"], n_times, sfreq))
-        runs_info.append(dict(run_id=rid, onset_s=float(row["onset_s"]), n_times=n_times, t0=float(t0)))
+        runs_info.append(dict(run_id=rid, onset_s=float(row["onset_s"]), n_times=n_times, t0=float(t0),
+                              stim_duration_s=float(stim_dur), eeg_duration_s=float(eeg_dur)))
     X = _scale_features(X, scale, train)
     if not any(m.any() for m in masks):
         raise ValueError("Every sample of every run is inside a BAD annotation.")
@@ -738,7 +919,8 @@ def align_subject(
         l_freq=l_freq, h_freq=h_freq, sfreq=sfreq, scale=scale, prefix=prefix,
         feature_set=feature_set, runs=runs_info, eeg_scaling=eeg_scaling,
         reference=reference, train_runs=None if train_runs is None else [str(r) for r in train_runs],
-        min_rate=min_rate, sae_id=series[0].sae_id, layer=series[0].layer,
+        min_rate=min_rate, sae_id=series[0].sae_id, layer=series[0].layer, bads=bads,
+        length_rounding="nearest sample, halves down, capped at the EEG left",
     )
     return AlignedRuns(
         run_ids=run_ids, sfreq=sfreq, X={feature_set: X}, feature_names={feature_set: names},

@@ -31,8 +31,9 @@ def find_run_onsets(raw, stimulus_ids, *, prefix="stim/", verbose=None):
         One row per run, in the order of ``stimulus_ids``, with columns ``stimulus_id``,
         ``onset_s`` (seconds from the first sample of the data, i.e. the annotation onset
         minus ``raw.first_time``), ``duration_s`` (annotation duration in seconds; when it is
-        0 the data up to the next run or the end of the recording) and ``onset_sample``
-        (index of ``round(onset_s * sfreq)`` into the data array).
+        0 the data up to the next run or the end of the recording), ``duration_inferred``
+        (True where the annotation gave no duration) and ``onset_sample`` (index of
+        ``round(onset_s * sfreq)`` into the data array).
     """
     import pandas as pd
 
@@ -73,6 +74,7 @@ def find_run_onsets(raw, stimulus_ids, *, prefix="stim/", verbose=None):
             )
         rows.append(dict(stimulus_id=stim, onset_s=onset, duration_s=float(annot.duration[i])))
     table = pd.DataFrame(rows, columns=["stimulus_id", "onset_s", "duration_s"])
+    table["duration_inferred"] = table["duration_s"] <= 0
     # runs without a duration last up to the next run onset or the end of the data
     all_onsets = np.sort(
         [float(o - raw.first_time) for o, d in zip(annot.onset, descriptions) if d.startswith(prefix)]

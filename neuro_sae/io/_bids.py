@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils import check_fname, fill_doc, logger, validate_type, verbose
+from ._channels import add_bads, apply_montage
 
 
 def _bids_runs(root, subject, task, session):
@@ -40,6 +41,7 @@ def read_bids_runs(
     onset_event=None,
     sfreq=None,
     montage=None,
+    on_missing="raise",
     bads=None,
     prefix="stim/",
     verbose=None,
@@ -75,9 +77,14 @@ def read_bids_runs(
         Expected sampling rate in Hz (ds004408: 512); a different rate in the data or the
         sidecar raises.
     montage : str | mne.channels.DigMontage | None
-        Montage to set (``None``: keep the positions of ``*_electrodes.tsv``, if any).
+        Montage to set (``None``: keep the positions of ``*_electrodes.tsv``, if any);
+        channel names are matched without case.
+    on_missing : "raise" | "warn" | "ignore"
+        What to do when good EEG channels have no position in ``montage`` (see
+        :func:`read_raw_runs`).
     bads : list of str | None
-        Channels to mark bad (added to those of ``*_channels.tsv``).
+        Channels to mark bad (added to those of ``*_channels.tsv``); the alignment leaves
+        them out of every analysis.
     prefix : str
         Prefix of the run annotations.
     %(verbose)s
@@ -90,8 +97,6 @@ def read_bids_runs(
     import mne
     import pandas as pd
     from mne_bids import read_raw_bids
-
-    from ._eeg import _set_montage_and_bads
 
     root = check_fname(root, "root", kind="directory", hint="Pass the BIDS root folder.")
     validate_type(stimulus_id, str, "stimulus_id")
@@ -163,6 +168,7 @@ def read_bids_runs(
         raw.annotations.append(onset + raw.first_time, duration, f"{prefix}{sid}")
         raws.append(raw)
     raw = mne.concatenate_raws(raws, verbose=False) if len(raws) > 1 else raws[0]
-    _set_montage_and_bads(raw, montage, bads)
+    add_bads(raw, bads, source=f"sub-{subject}")
+    apply_montage(raw, montage, on_missing=on_missing, source=f"sub-{subject}")
     logger.info(f"Read {len(runs)} BIDS runs of sub-{subject}: {raw.times[-1]:.1f} s at {rates[0]:g} Hz")
     return raw

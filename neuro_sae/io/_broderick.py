@@ -18,6 +18,7 @@ import re
 import numpy as np
 
 from ..utils import check_fname, check_option, fill_doc, logger, validate_type, verbose
+from ._channels import add_bads
 
 # BioSemi 128 channel names, in the order of the eegData columns (A1..A32, B1.., C1.., D1..)
 BIOSEMI128 = [f"{b}{i}" for b in "ABCD" for i in range(1, 33)]
@@ -126,7 +127,8 @@ def read_broderick_dryad(
     unit_scale : float
         Factor from the file's unit to volts (``1e-6``: the data are in microvolts).
     bads : list of str | None
-        Channels to mark bad.
+        Channels to mark bad (added to any already marked), before the re-referencing.
+        They stay in the recording; the alignment leaves them out of every analysis.
     prefix : str
         Prefix of the run annotations.
     %(verbose)s
@@ -188,19 +190,25 @@ def read_broderick_dryad(
         raws.append(raw)
     raw = mne.concatenate_raws(raws, verbose=False) if len(raws) > 1 else raws[0]
     raw.set_montage("biosemi128", on_missing="ignore")
+    # bads first: a bad channel must not enter the average or the mastoid reference
+    add_bads(raw, bads, source=f"{folder.name} (A1..D32, M1, M2)")
     if reference == "mastoids":
-        ref = raw.get_data(picks=MASTOIDS).mean(axis=0)
+        good = [m for m in MASTOIDS if m not in raw.info["bads"]]
+        if not good:
+            raise ValueError(
+                f"reference='mastoids' but both mastoids {MASTOIDS} are marked bad; "
+                "use reference='average' or None, or unmark one mastoid."
+            )
+        ref = raw.get_data(picks=good).mean(axis=0)
         eeg_picks = mne.pick_types(raw.info, eeg=True, exclude=[])
         raw._data[eeg_picks] -= ref
+        raw.info["bads"] = [b for b in raw.info["bads"] if b not in MASTOIDS]
         raw.drop_channels(MASTOIDS)
-        logger.info("Re-referenced to the mean of the mastoids")
+        logger.info(f"Re-referenced to the mean of {good}")
     elif reference == "average":
+        # MNE's average reference leaves out the channels marked bad
         raw.set_eeg_reference("average", projection=False, verbose=False)
-    if bads:
-        missing = [b for b in bads if b not in raw.ch_names]
-        if missing:
-            raise ValueError(f"bads lists channels {missing} that are not in the recording (A1..D32, M1, M2).")
-        raw.info["bads"] = list(bads)
+        logger.info(f"Re-referenced to the average of the good EEG channels (bads {raw.info['bads']} left out)")
     logger.info(
         f"Read {len(runs)} Dryad runs of {folder.name}: {raw.times[-1]:.1f} s at {rates[0]:g} Hz"
     )

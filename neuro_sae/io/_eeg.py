@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils import check_fname, fill_doc, logger, validate_type, verbose
+from ._channels import add_bads, apply_montage, check_bads, has_positions
 
 _ONSET_COLUMNS = ("onset", "duration", "stimulus_id")
 
@@ -222,27 +223,6 @@ def runs_from_annotations(raw, annotation_map, *, durations=None, verbose=None):
     return pd.DataFrame(rows, columns=list(_ONSET_COLUMNS))
 
 
-def _set_montage_and_bads(raw, montage, bads):
-    if montage is not None:
-        import mne
-
-        if isinstance(montage, str):
-            montage = mne.channels.make_standard_montage(montage)
-        eeg = set(raw.copy().pick("eeg", exclude=[]).ch_names) if "eeg" in raw else set()
-        unknown = sorted(eeg - set(montage.ch_names))
-        if unknown:
-            logger.info(f"{len(unknown)} EEG channels have no position in the montage: {unknown[:8]}")
-        raw.set_montage(montage, on_missing="ignore")
-    if bads:
-        missing = [b for b in bads if b not in raw.ch_names]
-        if missing:
-            raise ValueError(
-                f"bads lists channels {missing} that are not in the recording; its channels "
-                f"are {raw.ch_names[:10]}{'...' if len(raw.ch_names) > 10 else ''}."
-            )
-        raw.info["bads"] = sorted(set(raw.info["bads"]) | set(bads))
-
-
 @fill_doc
 @verbose
 def read_raw_runs(
@@ -254,6 +234,7 @@ def read_raw_runs(
     annotation_map=None,
     durations=None,
     montage=None,
+    on_missing="raise",
     bads=None,
     prefix="stim/",
     verbose=None,
@@ -284,9 +265,15 @@ def read_raw_runs(
     durations : dict of str to float | None
         Stimulus id to duration (s) for ``event_id``/``annotation_map`` runs.
     montage : str | mne.channels.DigMontage | None
-        Montage to set (``None``: keep the file's positions).
+        Montage to set, replacing the file's positions (``None``: keep the file's
+        positions). Channel names are matched without case (``FP1`` takes ``Fp1``'s
+        position).
+    on_missing : "raise" | "warn" | "ignore"
+        What to do when good EEG channels have no position in ``montage``: an error listing
+        them (default), a warning, or a log line; they are then kept without position.
     bads : list of str | None
-        Channels to mark bad (added to those of the file).
+        Channels to mark bad (added to those of the file). They stay in the returned
+        recording; the alignment leaves them out of every analysis.
     prefix : str
         Prefix of the run annotations.
     %(verbose)s
@@ -318,7 +305,8 @@ def read_raw_runs(
             "EDF/BDF, EEGLAB (.set), ...; for the Broderick 2018 .mat files use "
             "read_broderick_dryad, for a BIDS folder read_bids_runs."
         ) from err
-    _set_montage_and_bads(raw, montage, bads)
+    add_bads(raw, bads, source=fname.name)
+    apply_montage(raw, montage, on_missing=on_missing, source=fname.name)
     if runs is not None:
         set_run_annotations(raw, runs, prefix=prefix)
     elif event_id is not None:
@@ -337,14 +325,21 @@ def read_raw_runs(
 
 @fill_doc
 @verbose
-def read_subject_eeg(manifest, subject, *, derivatives=None, verbose=None):
+def read_subject_eeg(manifest, subject, *, derivatives=None, on_missing="raise", verbose=None):
     """Read one subject's EEG as the manifest's ``eeg`` section describes it.
 
     ``eeg.format`` picks the reader: ``"fif"``/``"mne"`` :func:`read_raw_runs` on
     ``eeg.files`` (with ``eeg.event_id``, ``eeg.annotation_map`` or ``eeg.onsets_table``),
     ``"dryad"`` :func:`read_broderick_dryad` and ``"bids"`` :func:`read_bids_runs` on
-    ``eeg.root``. Bad channels come from ``eeg.bads[subject]``, the montage from
-    ``eeg.montage``.
+    ``eeg.root``. Bad channels come from ``eeg.bads[subject]`` (added to those the files
+    mark; they stay in the recording and the alignment leaves them out).
+
+    Channel positions: for ``"fif"``/``"mne"`` (FIF, BrainVision, EDF, ...) and ``"bids"``,
+    ``eeg.montage`` is applied when the manifest sets it explicitly, and otherwise (its
+    default) whenever the file has no positions for its EEG channels; a file's own
+    digitisation is kept when ``eeg.montage`` is left at its default. Channel names are
+    matched without case; good EEG channels the montage does not name raise an error that
+    lists them (``on_missing``). The Dryad layout always gets ``biosemi128``.
 
     Parameters
     ----------
@@ -354,6 +349,8 @@ def read_subject_eeg(manifest, subject, *, derivatives=None, verbose=None):
         Subject label.
     derivatives : str | os.PathLike | None
         Output folder, for ``eeg.files`` patterns using ``{derivatives}``.
+    on_missing : "raise" | "warn" | "ignore"
+        What to do when good EEG channels have no position in ``eeg.montage``.
     %(verbose)s
 
     Returns
@@ -364,10 +361,15 @@ def read_subject_eeg(manifest, subject, *, derivatives=None, verbose=None):
     eeg = manifest.eeg
     manifest._check_subject(subject)
     bads = eeg.bads.get(str(subject))
+    bads_key = f"eeg.bads.{subject}"
     prefix = eeg.onset_prefix
+    montage = getattr(eeg, "montage", None)
+    explicit = "montage" in getattr(eeg, "model_fields_set", {"montage"})
     if eeg.format == "dryad":
-        from ._broderick import read_broderick_dryad
+        from ._broderick import BIOSEMI128, MASTOIDS, read_broderick_dryad
 
+        check_bads(bads, BIOSEMI128 + MASTOIDS, key=bads_key,
+                   source=f"the Dryad recordings of subject {subject} (A1..D32, M1, M2)")
         return read_broderick_dryad(
             manifest.resolve(eeg.root), subject, runs=eeg.runs, sfreq=eeg.sfreq_file,
             reference="mastoids" if eeg.reference == "mastoids" else None,
@@ -376,19 +378,37 @@ def read_subject_eeg(manifest, subject, *, derivatives=None, verbose=None):
     if eeg.format == "bids":
         from ._bids import read_bids_runs
 
-        return read_bids_runs(
+        raw = read_bids_runs(
             manifest.resolve(eeg.root), subject, task=eeg.task, runs=eeg.runs,
-            stimulus_id=eeg.stimulus_id, sfreq=eeg.sfreq_file, montage=eeg.montage, bads=bads,
-            prefix=prefix,
+            stimulus_id=eeg.stimulus_id, sfreq=eeg.sfreq_file, prefix=prefix,
         )
-    runs = None
-    if eeg.onsets_table is not None:
-        runs = manifest.resolve(eeg.onsets_table.format(subject=subject))
-    return read_raw_runs(
-        manifest.eeg_file(subject, derivatives if derivatives is not None else manifest.derivatives_dir()),
-        runs=runs, event_id=eeg.event_id, stim_channel=eeg.stim_channel,
-        annotation_map=eeg.annotation_map, bads=bads, prefix=prefix,
-    )
+        source = f"sub-{subject} ({eeg.root})"
+    else:
+        fname = manifest.eeg_file(
+            subject, derivatives if derivatives is not None else manifest.derivatives_dir()
+        )
+        if not fname.is_file():
+            raise FileNotFoundError(
+                f"No EEG file for subject {subject!r}: eeg.files ({eeg.files!r}) gives {fname}, "
+                "which does not exist. Fix eeg.files (patterns {subject} and {derivatives}), "
+                "or for the simulated demo run 'neuro-sae simulate' first."
+            )
+        runs = None
+        if eeg.onsets_table is not None:
+            runs = manifest.resolve(eeg.onsets_table.format(subject=subject))
+            check_fname(runs, "eeg.onsets_table",
+                        hint=f"Fix eeg.onsets_table ({eeg.onsets_table!r}, pattern {{subject}}).")
+        raw = read_raw_runs(
+            fname, runs=runs, event_id=eeg.event_id, stim_channel=eeg.stim_channel,
+            annotation_map=eeg.annotation_map, prefix=prefix,
+        )
+        source = fname.name
+    add_bads(raw, bads, key=bads_key, source=source)
+    if montage is not None and (explicit or not has_positions(raw.info)):
+        apply_montage(raw, montage, on_missing=on_missing, key="eeg.montage", source=source)
+    elif montage is not None:
+        logger.info(f"Keeping the channel positions of {source} (eeg.montage not set)")
+    return raw
 
 
 def subject_eeg_files(manifest, subject, *, derivatives=None):

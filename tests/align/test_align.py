@@ -155,10 +155,14 @@ def _subject(sfreq_eeg=256.0, seed=0, shift=None):
 def test_align_subject(tmp_path):
     """Runs are cut, features land on the EEG samples, scaling as documented, round trip."""
     raw, series = _subject()
-    aligned = align_subject(raw, series, sfreq=128.0)
+    # r2's annotation lasts 1 s longer than its stimulus: cut at the stimulus end, with a warning
+    with pytest.warns(UserWarning, match=r"Run 'r2': the EEG run lasts 17.400 s, its stimulus 16.380 s"):
+        aligned = align_subject(raw, series, sfreq=128.0)
     assert isinstance(aligned, AlignedRuns)
     assert aligned.n_runs == 2 and aligned.run_ids == ["r1", "r2"]
-    assert [len(y) for y in aligned.Y] == [2560, 2096]  # 16.4 s -> int(16.4 * 50) = 819 frames = 16.38 s
+    # 16.4 s -> int(16.4 * 50) = 819 frames = 16.38 s = 2096.64 samples -> 2097 (nearest)
+    assert [len(y) for y in aligned.Y] == [2560, 2097]
+    assert [r["n_times"] for r in aligned.provenance["runs"]] == [2560, 2097]
     x = aligned.X["sae"]
     assert x[0].shape == (2560, 3) and aligned.feature_names["sae"] == ["sae_11", "sae_22", "sae_33"]
     # max scaling over all runs; the all-zero feature stays zero
@@ -177,8 +181,11 @@ def test_align_subject(tmp_path):
     for xi, yi in zip(x, aligned.Y):
         r = np.corrcoef(xi[:, 0], yi[:, 1])[0, 1]
         assert r > 0.95
-    epochs = aligned.to_epochs()
-    assert len(epochs) == 2 and epochs.get_data().shape == (2, 3, 2096)
+    with pytest.raises(ValueError, match=r"unequal lengths \('r1': 2560, 'r2': 2097 samples.*unequal='pad'.*unequal='crop'"):
+        aligned.to_epochs()
+    epochs = aligned.to_epochs(unequal="crop")
+    assert len(epochs) == 2 and epochs.get_data().shape == (2, 3, 2097)
+    assert list(epochs.metadata["n_times_orig"]) == [2560, 2097]
     fname = aligned.save(tmp_path / "aligned.npz")
     back = read_aligned_runs(fname)
     assert back.run_ids == aligned.run_ids and back.feature_names == aligned.feature_names
@@ -192,7 +199,8 @@ def test_align_subject(tmp_path):
 def test_align_subject_delay_and_zscore():
     """A 100 ms delay in the EEG appears as a 13-sample lag at 128 Hz; zscore scaling."""
     raw, series = _subject(shift=0.1)
-    aligned = align_subject(raw, series, sfreq=128.0, scale="zscore", feature_ids=[11, 22])
+    with pytest.warns(UserWarning, match="Run 'r2'"):
+        aligned = align_subject(raw, series, sfreq=128.0, scale="zscore", feature_ids=[11, 22])
     x, y = aligned.X["sae"][0][:, 0], aligned.Y[0][:, 1]
     lags = np.arange(-30, 31)
     xc = [np.corrcoef(x[max(0, -lag) : len(x) - max(0, lag)], y[max(0, lag) : len(y) - max(0, -lag)])[0, 1] for lag in lags]
@@ -209,9 +217,10 @@ def test_align_subject_errors():
     raw.set_annotations(mne.Annotations(onsets, [19.0, 17.4, 1.0], desc))
     with pytest.raises(ValueError, match=r"19\.000 s but its stimulus 20\.000 s"):
         align_subject(raw, series)
-    raw.set_annotations(mne.Annotations(onsets, [19.7, 17.4, 1.0], desc))
-    aligned = align_subject(raw, series)
-    assert len(aligned.Y[0]) == int(19.7 * 128)
+    raw.set_annotations(mne.Annotations(onsets, [19.7, 16.38, 1.0], desc))
+    with pytest.warns(UserWarning, match=r"Run 'r1': the EEG lasts 19.700 s, its stimulus 20.000 s; trimming"):
+        aligned = align_subject(raw, series)
+    assert len(aligned.Y[0]) == round(19.7 * 128)
     with pytest.raises(ValueError, match="scale"):
         align_subject(raw, series, scale="minmax")
     with pytest.raises(ValueError, match="'r3'"):

@@ -122,9 +122,11 @@ def test_dryad_roundtrip(tmp_path):
     # through a FIF file as well
     epochs.save(tmp_path / "runs-epo.fif", fmt="double", verbose=False)
     _check_same(aligned, AlignedRuns.from_epochs(mne.read_epochs(tmp_path / "runs-epo.fif", verbose=False)))
-    # cropped epochs read back cropped
-    short = AlignedRuns.from_epochs(aligned.to_epochs())
+    # cropped epochs read back cropped, with a warning and the original lengths
+    with pytest.warns(UserWarning, match=r"cropped by to_epochs\(unequal='crop'\).*'run01': \[768, 608\]"):
+        short = AlignedRuns.from_epochs(aligned.to_epochs(unequal="crop"))
     assert [len(y) for y in short.Y] == [int(9.5 * 64)] * 3 and short.X == {}
+    assert short.provenance["cropped"] == {"run01": [768, 608], "run03": [896, 608]}
 
 
 def test_bids_roundtrip(tmp_path):
