@@ -1,5 +1,9 @@
 """Step 01: encoder activations (every layer, frame times, mask) of every stimulus run.
 
+The same step as ``neuro-sae extract`` (one step table drives both; ``--help`` lists the
+options). A step whose inputs changed is rerun; one whose producers are out of date
+stops with the commands to run, unless ``--upstream`` is given.
+
 Usage::
 
     python analyses/01_extract.py --manifest data_manifests/demo.yaml
@@ -8,9 +12,8 @@ Usage::
 # %%
 import sys
 
-from neuro_sae.pipeline import extract_step
 from neuro_sae.pipeline.cli import run_step_script
 
 # %%
 if __name__ == "__main__":
-    sys.exit(run_step_script(extract_step, __doc__, per_subject=False))
+    sys.exit(run_step_script("extract"))

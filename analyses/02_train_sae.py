@@ -1,4 +1,8 @@
-"""Step 02: train the SAE of each chosen layer and encode every run into feature series.
+"""Step 02: train (or read sae.pretrained) the SAE of each layer, encode every run, select alive features.
+
+The same step as ``neuro-sae train-sae`` (one step table drives both; ``--help`` lists the
+options). A step whose inputs changed is rerun; one whose producers are out of date
+stops with the commands to run, unless ``--upstream`` is given.
 
 Usage::
 
@@ -8,9 +12,8 @@ Usage::
 # %%
 import sys
 
-from neuro_sae.pipeline import train_sae_step
 from neuro_sae.pipeline.cli import run_step_script
 
 # %%
 if __name__ == "__main__":
-    sys.exit(run_step_script(train_sae_step, __doc__, per_subject=False))
+    sys.exit(run_step_script("train-sae"))

@@ -1,4 +1,8 @@
-"""Step 03 (simulated studies): EEG of every subject driven by the real SAE features.
+"""Step 03: simulate EEG with planted responses from the SAE features (eeg.simulate: true).
+
+The same step as ``neuro-sae simulate`` (one step table drives both; ``--help`` lists the
+options). A step whose inputs changed is rerun; one whose producers are out of date
+stops with the commands to run, unless ``--upstream`` is given.
 
 Usage::
 
@@ -8,9 +12,8 @@ Usage::
 # %%
 import sys
 
-from neuro_sae.pipeline import simulate_step
 from neuro_sae.pipeline.cli import run_step_script
 
 # %%
 if __name__ == "__main__":
-    sys.exit(run_step_script(simulate_step, __doc__, per_subject=False))
+    sys.exit(run_step_script("simulate"))

@@ -1,16 +1,19 @@
-"""Step 04: align one subject's EEG with the features, univariate TRF sweep, permutation null.
+"""Step 04: TRF sweep and permutation null per subject (--subject, repeatable; default every subject).
+
+The same step as ``neuro-sae fit`` (one step table drives both; ``--help`` lists the
+options). A step whose inputs changed is rerun; one whose producers are out of date
+stops with the commands to run, unless ``--upstream`` is given.
 
 Usage::
 
-    python analyses/04_fit_trf.py --manifest data_manifests/demo.yaml --subject 01
+    python analyses/04_fit_trf.py --manifest data_manifests/demo.yaml
 """
 
 # %%
 import sys
 
-from neuro_sae.pipeline import fit_subject_step
 from neuro_sae.pipeline.cli import run_step_script
 
 # %%
 if __name__ == "__main__":
-    sys.exit(run_step_script(fit_subject_step, __doc__, per_subject=True))
+    sys.exit(run_step_script("fit"))

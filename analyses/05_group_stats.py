@@ -1,4 +1,8 @@
-"""Step 05: group-level max-T test across subjects, tables and planted-truth recovery.
+"""Step 05: group-level max-T statistics, tables and planted-truth recovery.
+
+The same step as ``neuro-sae group`` (one step table drives both; ``--help`` lists the
+options). A step whose inputs changed is rerun; one whose producers are out of date
+stops with the commands to run, unless ``--upstream`` is given.
 
 Usage::
 
@@ -8,9 +12,8 @@ Usage::
 # %%
 import sys
 
-from neuro_sae.pipeline import group_step
 from neuro_sae.pipeline.cli import run_step_script
 
 # %%
 if __name__ == "__main__":
-    sys.exit(run_step_script(group_step, __doc__, per_subject=False))
+    sys.exit(run_step_script("group"))

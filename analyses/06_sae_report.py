@@ -18,11 +18,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from neuro_sae.pipeline import get_step
 from neuro_sae.sae import sae_layer_report
 
 
 def _parser():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--manifest", help="study manifest (activations from its derivatives)")
     src.add_argument("--activations", help="folder of *_activations.npz files")
@@ -30,38 +32,38 @@ def _parser():
                    help="with --manifest: the derivatives folder (report in "
                         "<out>/stimuli/sae_report); with --activations: the report folder "
                         "(default: <activations>/sae_report)")
-    p.add_argument("--layers", type=int, nargs="*", default=None, help="default: all")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    p.add_argument("--expansion", type=int, default=8)
-    p.add_argument("--k", type=int, default=50)
-    p.add_argument("--n-steps", type=int, default=500)
-    p.add_argument("--batch-size", type=int, default=1024)
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--device", default="cpu")
+    for flag, kwargs in get_step("sae-report").options:  # the options of neuro-sae sae-report
+        p.add_argument(flag, **kwargs)
     p.add_argument("--force", action="store_true", help="retrain existing SAEs")
-    p.add_argument("--verbose", default="INFO")
+    p.add_argument("--upstream", action="store_true",
+                   help="with --manifest: first run the out-of-date steps it depends on")
+    p.add_argument("--verbose", default="INFO", help="log level")
     return p
 
 
 def main(argv=None):
-    """Run the report; returns the result dict of ``sae_layer_report``."""
+    """Run the report; returns the result dict of ``sae_layer_report`` (or the output files).
+
+    With ``--manifest`` the step runs through the step table (``neuro-sae sae-report``):
+    the SAEs are retrained whenever its record does not match the options and inputs.
+    """
     args = _parser().parse_args(argv)
     common = dict(
         layers=args.layers, seeds=args.seeds, expansion=args.expansion, k=args.k,
-        n_steps=args.n_steps, batch_size=args.batch_size, lr=args.lr, force=args.force,
-        device=args.device, verbose=args.verbose,
+        n_steps=args.n_steps, batch_size=args.batch_size, lr=args.lr, device=args.device,
     )  # fmt: skip
     if args.manifest:
         from neuro_sae.manifest import load_manifest
-        from neuro_sae.pipeline import sae_report_step
+        from neuro_sae.pipeline import run_step
 
         manifest = load_manifest(args.manifest, check_files=False)
-        return sae_report_step(manifest, manifest.derivatives_dir(args.out), **common)
+        return run_step(manifest, "sae-report", args.out, options=common, force=args.force,
+                        upstream=args.upstream, verbose=args.verbose)  # fmt: skip
     files = sorted(Path(args.activations).glob("*_activations.npz"))
     if not files:
         raise SystemExit(f"No *_activations.npz files in {args.activations}.")
     out = Path(args.out) if args.out else Path(args.activations) / "sae_report"
-    return sae_layer_report(files, out, **common)
+    return sae_layer_report(files, out, force=args.force, verbose=args.verbose, **common)
 
 
 # %%

@@ -79,7 +79,12 @@ class EEGSection(_Section):
         description="Pattern of one recording per subject ({subject}, {derivatives}).",
     )
     simulate: bool = Field(default=False, description="Simulate EEG from the features (demo).")
-    montage: str = "biosemi64"
+    montage: str | None = Field(
+        default="biosemi64",
+        description="Electrode positions: a built-in MNE montage name "
+        "(mne.channels.get_builtin_montages()) or a montage file relative to the manifest; "
+        "None: the positions stored in the recordings.",
+    )
     onset_prefix: str = "stim/"
     sfreq: float = Field(default=128.0, gt=0, description="Analysis rate in Hz.")
     l_freq: float | None = Field(default=1.0, ge=0)
@@ -148,6 +153,12 @@ class SAESection(_Section):
     torch_threads: int | None = Field(
         default=None, ge=1, description="torch intra-op threads while training (None: torch's default)."
     )
+    pretrained: dict[int, str] | None = Field(
+        default=None,
+        description="Layer -> folder of an SAE to use instead of training one (relative to the "
+        "manifest): native (cfg.json + sae.safetensors), SAELens, or AudioSAE "
+        "([layer_<n>/]ae.pt), read with neuro_sae.sae.load_sae.",
+    )
 
 
 class FeaturesSection(_Section):
@@ -162,8 +173,14 @@ class FeaturesSection(_Section):
 class TRFSection(_Section):
     """Univariate TRF sweep."""
 
-    tmin: float = -0.1
-    tmax: float = 0.5
+    tmin: float = Field(default=-0.1, description="First lag shown and reported, in s.")
+    tmax: float = Field(default=0.5, description="Last lag shown and reported, in s.")
+    edge_s: float = Field(
+        default=0.1, ge=0,
+        description="The TRFs are fitted on [tmin - edge_s, tmax + edge_s]: the lags beyond "
+        "the window absorb the fit's edge artefacts; figures show and tables report (peak "
+        "lags) only [tmin, tmax].",
+    )  # fmt: skip
     alphas: list[float] = Field(default_factory=lambda: [10.0**e for e in range(-1, 7)], min_length=1)
 
     @model_validator(mode="after")
@@ -450,6 +467,7 @@ def load_manifest(fname, *, overrides=None, check_files=True, verbose=None):
         manifest = Manifest(**raw, path=str(Path(fname).resolve()))
     except ValidationError as err:
         raise ManifestError(_format_errors(err, fname)) from None
+    _check_montage(manifest, fname)
     if check_files:
         manifest.stimulus_files(check=True)
     logger.info(
@@ -457,6 +475,29 @@ def load_manifest(fname, *, overrides=None, check_files=True, verbose=None):
         f"{len(manifest.stimuli.runs)} stimulus runs"
     )
     return manifest
+
+
+def _check_montage(manifest, fname):
+    """``eeg.montage``: a built-in MNE montage or an existing montage file."""
+    import mne
+
+    montage = manifest.eeg.montage
+    if montage is None:
+        return
+    builtin = mne.channels.get_builtin_montages()
+    if montage in builtin:
+        return
+    looks_like_file = any(sep in montage for sep in ("/", "\\")) or Path(montage).suffix != ""
+    if looks_like_file and manifest.resolve(montage).is_file():
+        return
+    close = difflib.get_close_matches(montage, builtin, n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise ManifestError(
+        f"Invalid manifest {fname}:\n  - 'eeg.montage': {montage!r} is neither a built-in MNE "
+        f"montage nor an existing montage file{' (looked for ' + str(manifest.resolve(montage)) + ')' if looks_like_file else ''}."
+        f"{hint} Built-in montages: {', '.join(builtin)}. Use one of them, or the path of a "
+        "montage file (relative to the manifest) that mne.channels.read_custom_montage reads."
+    )
 
 
 def _merge(base, new):

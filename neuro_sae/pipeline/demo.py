@@ -9,8 +9,8 @@ from pathlib import Path
 from ..io import write_json
 from ..utils import logger, verbose
 from ._paths import StudyPaths
-from .figures import make_figures
-from .steps import extract_step, fit_subject_step, group_step, simulate_step, train_sae_step
+from ._registry import Study, execute
+from .steps import STEPS
 
 __all__ = ["default_manifest", "run_study", "format_summary"]
 
@@ -36,7 +36,10 @@ def default_manifest():
 
 @verbose
 def run_study(manifest, out=None, *, force=False, figures=True, verbose=None):
-    """Run every step of a study: extract, SAE, (simulate), per-subject TRF, group, figures.
+    """Run every step of a study in order (extract, SAE, simulate, TRF, group, figures).
+
+    Loops over :data:`neuro_sae.pipeline.steps.STEPS` (the steps the study has, every
+    subject for per-subject steps); each step is skipped while it is up to date.
 
     Parameters
     ----------
@@ -47,42 +50,36 @@ def run_study(manifest, out=None, *, force=False, figures=True, verbose=None):
     force : bool
         Recompute every step.
     figures : bool
-        Draw the figures.
+        Draw the figures and write the per-subject reports.
     %(verbose)s
 
     Returns
     -------
     recovery : dict | None
-        The planted-truth recovery (simulated studies), else ``None``.
+        The planted-truth recovery (simulated studies) with the run's ``runtime_s``
+        (seconds per stage, also written to ``<out>/runtime.json``), else ``None``.
     """
     out = manifest.derivatives_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = StudyPaths(out)
+    study = Study(manifest, out)
     runtime = {}
     t0 = time.perf_counter()
-    extract_step(manifest, out, force=force, runtime=runtime)
-    train_sae_step(manifest, out, force=force, runtime=runtime)
-    if manifest.eeg.simulate:
-        simulate_step(manifest, out, force=force, runtime=runtime)
-    for subject in manifest.subjects:
-        fit_subject_step(manifest, out, subject, force=force, runtime=runtime)
-    group_step(manifest, out, force=force, runtime=runtime)
-    if figures:
-        from ..report import make_subject_report
-
-        t1 = time.perf_counter()
-        make_figures(manifest, out)
-        for subject in manifest.subjects:
-            make_subject_report(manifest, out, subject)
-        runtime["figures"] = round(time.perf_counter() - t1, 2)
+    for step in STEPS:
+        if not step.in_study or not step.applies(manifest):
+            continue
+        if not figures and step.cli in ("figures", "report"):
+            continue
+        for subject in manifest.subjects if step.scope == "subject" else [None]:
+            execute(study, step, subject, force=force, upstream=True, runtime=runtime)
     runtime["total"] = round(time.perf_counter() - t0, 2)
-    if paths.recovery().is_file():
-        recovery = json.loads(paths.recovery().read_text())
-        recovery["runtime_s"] = runtime
-        write_json(recovery, paths.recovery())
-        return recovery
+    # the run's timings live outside the group step's outputs (recovery.json is one)
     write_json(dict(runtime_s=runtime), out / "runtime.json")
     logger.info(f"Done in {runtime['total']:.0f} s; outputs in {out}")
+    if manifest.eeg.simulate and paths.recovery().is_file():
+        recovery = json.loads(paths.recovery().read_text())
+        recovery["runtime_s"] = runtime
+        return recovery
     return None
 
 

@@ -1,47 +1,114 @@
-"""The pipeline's steps. Each takes the manifest and the derivatives folder, skips
-itself when its cache record is valid, writes atomically and returns its output
-paths. ``analyses/NN_*.py`` and the ``neuro-sae`` CLI are thin wrappers."""
+"""The pipeline's steps: one table (:data:`STEPS`) that the ``neuro-sae`` CLI, the
+``analyses/NN_*.py`` scripts and :func:`run_study` all loop over, and the functions
+that run one step (:func:`run_step`) or report every step's state (:func:`study_status`).
+
+Each step record names its configuration slice (a function of the manifest), its
+declared inputs, its producers, its outputs and its ``run``; see
+:mod:`neuro_sae.pipeline._registry` for how keys chain and when a step is stale.
+"""
 
 from __future__ import annotations
 
-import json
-import time
-
-import numpy as np
-
-from ..io import write_json, write_parquet
-from ..utils import check_random_state, fill_doc, logger, torch_num_threads, verbose
-from ._cache import StepCache
-from ._paths import StudyPaths
+from ..utils import fill_doc, logger, verbose
+from . import _eeg_steps as E
+from . import _stim_steps as S
+from ._registry import StaleError, Step, Study, execute, get_step, step_status
 
 __all__ = [
+    "STEPS",
+    "StaleError",
+    "Step",
     "extract_step",
     "fit_subject_step",
+    "get_step",
     "group_step",
+    "run_step",
     "sae_layers",
+    "sae_report_step",
     "simulate_step",
+    "study_status",
     "train_sae_step",
 ]
 
 
-def _timed(runtime, key):
-    class _T:
-        def __enter__(self):
-            self.t0 = time.perf_counter()
-
-        def __exit__(self, *exc):
-            if runtime is not None:
-                runtime[key] = round(runtime.get(key, 0.0) + time.perf_counter() - self.t0, 2)
-
-    return _T()
+def _none(study, subject):
+    return []
 
 
-def _n_layers_of(manifest, paths):
-    run_id = manifest.stimuli.runs[0].id
-    meta_file = paths.activations(run_id)
-    from ..activations import read_activations
+def _alpha_slice(study, subject):
+    return dict(stats=dict(alpha=study.manifest.stats.alpha))
 
-    return max(read_activations(meta_file).layers)
+
+def _fit_producers(study, subject):
+    return [("train-sae", None), ("simulate", None)]
+
+
+def _group_producers(study, subject):
+    return [("fit", s) for s in study.manifest.subjects] + [("train-sae", None), ("simulate", None)]
+
+
+def _simulated(manifest):
+    return manifest.eeg.simulate
+
+
+#: Every step of the pipeline, in the order a study runs them.
+STEPS = (
+    Step(
+        name="01_extract", cli="extract", scope="study",
+        help="step 01: backbone activations (every layer) of every stimulus run",
+        config=S.extract_config, inputs=S.extract_inputs, producers=_none,
+        outputs=S.extract_outputs, run=S.extract_run,
+    ),
+    Step(
+        name="02_train_sae", cli="train-sae", scope="study",
+        help="step 02: train (or read sae.pretrained) the SAE(s), encode feature series, "
+             "select alive features",
+        config=S.train_config, inputs=S.train_inputs, producers=lambda st, s: [("extract", None)],
+        outputs=S.train_outputs, run=S.train_run,
+    ),
+    Step(
+        name="03_simulate", cli="simulate", scope="study",
+        help="step 03: simulate EEG with planted responses from the features (eeg.simulate)",
+        config=E.simulate_config, inputs=E.simulate_inputs,
+        producers=lambda st, s: [("train-sae", None)], outputs=E.simulate_outputs,
+        run=E.simulate_run, applies=_simulated,
+        not_applicable="Manifest {manifest}: eeg.simulate is false, so EEG is read from "
+                       "eeg.files and step 03 (simulate) has nothing to do; set eeg.simulate: "
+                       "true to simulate EEG.",
+    ),
+    Step(
+        name="04_fit_trf", cli="fit", scope="subject",
+        help="step 04: TRF sweep and circular-shift permutation null of one subject",
+        config=E.fit_config, inputs=E.fit_inputs, producers=_fit_producers,
+        outputs=E.fit_outputs, run=E.fit_run,
+    ),
+    Step(
+        name="05_group_stats", cli="group", scope="study",
+        help="step 05: group-level max-T statistics, tables and planted-truth recovery",
+        config=E.group_config, inputs=E.group_inputs, producers=_group_producers,
+        outputs=E.group_outputs, run=E.group_run,
+    ),
+    Step(
+        name="07_figures", cli="figures", scope="study",
+        help="draw the study figures from saved results",
+        config=_alpha_slice, inputs=_none,
+        producers=lambda st, s: [("group", None)] + [("fit", x) for x in st.manifest.subjects],
+        outputs=None, run=E.figures_run,
+    ),
+    Step(
+        name="08_report", cli="report", scope="subject",
+        help="write one mne.Report (HTML) per subject from saved results",
+        config=_alpha_slice, inputs=_none,
+        producers=lambda st, s: [("group", None), ("fit", s)], outputs=None, run=E.report_run,
+    ),
+    Step(
+        name="06_sae_report", cli="sae-report", scope="study",
+        help="step 06: SAEs of every layer x seed, their metrics and seed consistency",
+        config=S.sae_report_config, inputs=S.sae_report_inputs,
+        producers=lambda st, s: [("extract", None)], outputs=None, run=S.sae_report_run,
+        in_study=False, options=S.SAE_REPORT_OPTIONS,
+    ),
+)  # fmt: skip
 
 
 @fill_doc
@@ -59,14 +126,95 @@ def sae_layers(manifest, paths):
     layers : list of int
         1-based layers.
     """
-    if manifest.sae.layers == "last":
-        return [_n_layers_of(manifest, paths)]
-    return list(manifest.sae.layers)
+    return S.resolved_layers(manifest, paths)
 
 
-# --------------------------------------------------------------------- 01
+@fill_doc
 @verbose
-def extract_step(manifest, out, *, force=False, runtime=None, verbose=None):
+def run_step(manifest, step, out=None, *, subject=None, force=False, upstream=False, options=None,
+             runtime=None, verbose=None):  # fmt: skip
+    """Run one step of the pipeline unless it is up to date.
+
+    Parameters
+    ----------
+    %(manifest)s
+    step : str
+        The step, by CLI name (``"extract"``, ``"train-sae"``, ``"simulate"``, ``"fit"``,
+        ``"group"``, ``"figures"``, ``"report"``, ``"sae-report"``) or record name
+        (``"04_fit_trf"``).
+    %(out)s
+    subject : str | None
+        Subject of a per-subject step (``None``: every subject in turn).
+    %(force)s
+    upstream : bool
+        Run the producers that are out of date first. ``False``: a stale or missing
+        producer raises :class:`StaleError` naming what changed and the commands to run.
+    options : dict | None
+        Values of the step's extra options (``sae-report``: ``layers``, ``seeds``, ...).
+    %(runtime)s
+    %(verbose)s
+
+    Returns
+    -------
+    outputs : dict | list
+        The step's output paths (per subject for a per-subject step run for all).
+    """
+    st = get_step(step)
+    study = Study(manifest, out, options=options)
+    study.root.mkdir(parents=True, exist_ok=True)
+    if st.scope == "subject":
+        if subject is not None:
+            manifest._check_subject(subject)
+            return execute(study, st, str(subject), force=force, upstream=upstream, runtime=runtime)
+        return {s: execute(study, st, s, force=force, upstream=upstream, runtime=runtime)
+                for s in manifest.subjects}  # fmt: skip
+    if subject is not None:
+        raise ValueError(
+            f"Step {st.cli!r} covers every subject at once; subject={subject!r} does not apply "
+            "(leave it out)."
+        )
+    return execute(study, st, None, force=force, upstream=upstream, runtime=runtime)
+
+
+@fill_doc
+@verbose
+def study_status(manifest, out=None, *, options=None, verbose=None):
+    """Whether each step of a study is up to date, and if not, why.
+
+    Parameters
+    ----------
+    %(manifest)s
+    %(out)s
+    options : dict | None
+        Values of the steps' extra options.
+    %(verbose)s
+
+    Returns
+    -------
+    status : dict of str to (str | None)
+        Step record name (``"04_fit_trf-sub-01"``) to ``None`` (up to date) or the
+        reason it is stale. Steps the study does not have (``simulate`` with real EEG)
+        are left out; so are ``figures``, ``report`` and ``sae-report`` until they ran.
+    """
+    study = Study(manifest, out, options=options)
+    status = {}
+    for st in STEPS:
+        if not st.applies(manifest):
+            continue
+        subjects = manifest.subjects if st.scope == "subject" else [None]
+        for s in subjects:
+            if st.outputs is None and not (study.paths.cache_dir() / f"{st.step_id(s)}.json").exists():
+                continue
+            status[st.step_id(s)] = step_status(study, st, s)
+    for sid, reason in status.items():
+        logger.info(f"{sid}: {'up to date' if reason is None else reason}")
+    return status
+
+
+# ------------------------------------------------------------- one function per step
+@fill_doc
+@verbose
+def extract_step(manifest, out, *, force=False, upstream=False, runtime=None, verbose=None):
     """Step 01: read every stimulus, run the backbone, save all layers' activations.
 
     Parameters
@@ -74,6 +222,8 @@ def extract_step(manifest, out, *, force=False, runtime=None, verbose=None):
     %(manifest)s
     %(out)s
     %(force)s
+    upstream : bool
+        See :func:`run_step`.
     %(runtime)s
     %(verbose)s
 
@@ -82,247 +232,59 @@ def extract_step(manifest, out, *, force=False, runtime=None, verbose=None):
     outputs : dict of str to pathlib.Path
         Run id to activation file.
     """
-    paths = StudyPaths(out)
-    stim = manifest.stimulus_files(check=True)
-    bcfg = manifest.backbone.model_dump()
-    cache = StepCache(paths.cache_dir(), "01_extract", bcfg, list(stim.values()))
-    outputs = {rid: paths.activations(rid) for rid in stim}
-    if not force and cache.is_done():
-        logger.info("[01_extract] up to date, skipping")
-        return outputs
-    from ..activations import extract_activations
-    from ..backbones import load_backbone
-    from ..io import read_audio
-
-    with _timed(runtime, "extract"):
-        backbone = load_backbone(manifest.backbone.name, device=manifest.backbone.device, encoder_only=True)
-        layers = None if manifest.backbone.layers == "all" else manifest.backbone.layers
-        logger.info(f"[01_extract] {backbone.name}: {len(stim)} runs")
-        for rid, fname in stim.items():
-            audio, sfreq = read_audio(fname, sfreq=16000)
-            acts = extract_activations(
-                backbone,
-                audio,
-                sfreq=sfreq,
-                layers=layers,
-                window_s=manifest.backbone.window_s,
-                context_s=manifest.backbone.context_s,
-                stimulus_id=rid,
-            )
-            acts.save(outputs[rid])
-    cache.done(list(outputs.values()))
-    return outputs
+    return run_step(manifest, "extract", out, force=force, upstream=upstream, runtime=runtime)
 
 
-# --------------------------------------------------------------------- 02
+@fill_doc
 @verbose
-def train_sae_step(manifest, out, *, force=False, runtime=None, verbose=None):
-    """Step 02: train one SAE per chosen layer on all runs, encode every run.
+def train_sae_step(manifest, out, *, force=False, upstream=False, runtime=None, verbose=None):
+    """Step 02: train (or read, ``sae.pretrained``) one SAE per layer, encode every run.
 
     Parameters
     ----------
     %(manifest)s
     %(out)s
     %(force)s
-    %(runtime)s
-    %(verbose)s
-
-    Returns
-    -------
-    outputs : dict
-        ``{layer: {"sae": folder, "features": {run: file}, "alive": file}}``.
-    """
-    from ..activations import read_activations
-    from ..features import encode_features, select_alive_features
-    from ..sae import SAEConfig, TrainConfig, train_sae
-
-    paths = StudyPaths(out)
-    run_ids = [r.id for r in manifest.stimuli.runs]
-    act_files = [paths.activations(r) for r in run_ids]
-    layers = sae_layers(manifest, paths)
-    config = dict(sae=manifest.sae.model_dump(), features=manifest.features.model_dump(), layers=layers)
-    cache = StepCache(paths.cache_dir(), "02_train_sae", config, act_files)
-    outputs = {
-        layer: dict(
-            sae=paths.sae_dir(layer),
-            features={r: paths.features(r, layer) for r in run_ids},
-            alive=paths.alive(layer),
-        )
-        for layer in layers
-    }
-    if not force and cache.is_done():
-        logger.info("[02_train_sae] up to date, skipping")
-        return outputs
-    written = []
-    for layer in layers:
-        acts = {r: read_activations(f, layers=[layer]) for r, f in zip(run_ids, act_files)}
-        x = np.concatenate([a.get(layer) for a in acts.values()]).astype(np.float32)
-        d_in = x.shape[1]
-        first = next(iter(acts.values()))
-        sae_cfg = SAEConfig(
-            d_in=d_in,
-            d_sae=d_in * manifest.sae.expansion,
-            k=manifest.sae.k,
-            backbone=first.backbone,
-            layer=layer,
-            frame_rate=first.sfreq,
-            seed=manifest.sae.random_state,
-        )
-        train_cfg = TrainConfig(
-            lr=manifest.sae.lr,
-            batch_size=min(manifest.sae.batch_size, len(x)),
-            n_steps=manifest.sae.n_steps,
-        )
-        logger.info(
-            f"[02_train_sae] layer {layer}: {len(x):,} frames, d_in={d_in}, "
-            f"d_sae={sae_cfg.d_sae}, k={sae_cfg.k}, {train_cfg.n_steps} steps"
-        )
-        with _timed(runtime, "sae_train"):
-            with torch_num_threads(manifest.sae.torch_threads):
-                sae, history = train_sae(
-                    x, sae_cfg, train_cfg, random_state=manifest.sae.random_state, device=manifest.sae.device
-                )
-            sae.save(outputs[layer]["sae"])
-        written.append(outputs[layer]["sae"])
-        with _timed(runtime, "features"):
-            series = {}
-            for r in run_ids:
-                fs = encode_features(
-                    sae, acts[r], layer=layer, mode=manifest.features.mode, sae_id=f"layer-{layer:02d}"
-                )
-                fs.save(outputs[layer]["features"][r])
-                written.append(outputs[layer]["features"][r])
-                series[r] = fs
-            alive = select_alive_features(list(series.values()), min_rate=manifest.features.min_rate)
-            rates = np.mean([s.firing_rate() for s in series.values()], axis=0)
-            n_alive = len(alive)
-            if manifest.features.max_features is not None and len(alive) > manifest.features.max_features:
-                # keep the most active ones: a deterministic, data-driven choice
-                order = np.argsort(-rates[alive], kind="stable")
-                alive = np.sort(alive[order[: manifest.features.max_features]])
-            write_json(
-                dict(
-                    layer=layer,
-                    min_rate=manifest.features.min_rate,
-                    n_alive=n_alive,
-                    max_features=manifest.features.max_features,
-                    feature_ids=[int(f) for f in alive],
-                    firing_rate=[float(rates[f]) for f in alive],
-                ),
-                outputs[layer]["alive"],
-            )
-            written.append(outputs[layer]["alive"])
-        logger.info(
-            f"[02_train_sae] layer {layer}: {n_alive} alive features (>= "
-            f"{manifest.features.min_rate}/s), {len(alive)} kept"
-        )
-    cache.done(written)
-    return outputs
-
-
-def _load_alive(paths, layer):
-    return np.asarray(json.loads(paths.alive(layer).read_text())["feature_ids"], dtype=np.int64)
-
-
-def _load_series(manifest, paths, layer, feature_ids=None):
-    from ..features import read_feature_series
-
-    series = {}
-    for run in manifest.stimuli.runs:
-        fs = read_feature_series(paths.features(run.id, layer))
-        series[run.id] = fs if feature_ids is None else fs.select(feature_ids)
-    return series
-
-
-# --------------------------------------------------------------------- 03
-@verbose
-def simulate_step(manifest, out, *, force=False, runtime=None, verbose=None):
-    """Step 03 (simulated studies only): EEG driven by the real SAE features.
-
-    The planted features are chosen once (for the first subject) and shared by
-    every subject; kernels, topographies and noise differ per subject.
-
-    Parameters
-    ----------
-    %(manifest)s
-    %(out)s
-    %(force)s
+    upstream : bool
+        See :func:`run_step`.
     %(runtime)s
     %(verbose)s
 
     Returns
     -------
     outputs : dict of str to pathlib.Path
-        Subject to EEG file.
+        ``sae-<layer>``, ``alive-<layer>`` and ``features-<layer>-<run>`` files.
     """
-    from ..align import resample_features
-    from ..simulation import simulate_eeg, write_simulated_subject
-
-    if not manifest.eeg.simulate:
-        raise ValueError(
-            f"Manifest {manifest.path}: eeg.simulate is false, so EEG is read from "
-            f"{manifest.eeg.files!r} and step 03 has nothing to do."
-        )
-    paths = StudyPaths(out)
-    layer = sae_layers(manifest, paths)[-1]
-    feat_files = [paths.features(r.id, layer) for r in manifest.stimuli.runs] + [paths.alive(layer)]
-    config = dict(
-        simulation=manifest.simulation.model_dump(),
-        eeg=manifest.eeg.model_dump(),
-        subjects=manifest.subjects,
-        layer=layer,
-    )
-    cache = StepCache(paths.cache_dir(), "03_simulate", config, feat_files)
-    outputs = {s: manifest.eeg_file(s, paths.root) for s in manifest.subjects}
-    if not force and cache.is_done():
-        logger.info("[03_simulate] up to date, skipping")
-        return outputs
-    alive = _load_alive(paths, layer)
-    series = _load_series(manifest, paths, layer, alive)
-    sfreq = manifest.simulation.sfreq
-    with _timed(runtime, "simulate"):
-        feats = {}
-        for rid, fs in series.items():
-            n_times = int(np.floor(fs.duration * sfreq))
-            feats[rid] = resample_features(fs, sfreq, n_times)
-        rng = check_random_state(manifest.simulation.random_state)
-        planted = None
-        written = []
-        for subject in manifest.subjects:
-            raw, truth = simulate_eeg(
-                feats,
-                planted=planted,
-                feature_ids=alive,
-                sfreq=sfreq,
-                montage=manifest.eeg.montage,
-                n_planted=manifest.simulation.n_planted,
-                **({} if manifest.simulation.snr is None else dict(snr=manifest.simulation.snr)),
-                random_state=rng,
-            )
-            if planted is None:
-                # the same planted features, kernels and topographies for every subject
-                planted = [
-                    {k: p[k] for k in ("feature", "latency", "width", "sign", "center")}
-                    for p in truth["planted"]
-                ]
-            truth["subject"] = subject
-            truth["layer"] = layer
-            truth["planted_features"] = [int(p["feature_id"]) for p in truth["planted"]]
-            files = write_simulated_subject(raw, truth, outputs[subject].parent, subject, overwrite=True)
-            written += [files["eeg"], files["truth"]]
-            logger.info(f"[03_simulate] sub-{subject}: planted features {truth['planted_features']}")
-    cache.done(written)
-    return outputs
+    return run_step(manifest, "train-sae", out, force=force, upstream=upstream, runtime=runtime)
 
 
-# --------------------------------------------------------------------- 04
-def _subject_seed(base, subject):
-    # a stable, distinct stream per subject derived from the manifest seed
-    return int(np.random.default_rng([int(base), *map(ord, str(subject))]).integers(0, 2**31 - 1))
-
-
+@fill_doc
 @verbose
-def fit_subject_step(manifest, out, subject, *, force=False, runtime=None, verbose=None):
+def simulate_step(manifest, out, *, force=False, upstream=False, runtime=None, verbose=None):
+    """Step 03 (simulated studies only): EEG driven by the real SAE features.
+
+    Parameters
+    ----------
+    %(manifest)s
+    %(out)s
+    %(force)s
+    upstream : bool
+        See :func:`run_step`.
+    %(runtime)s
+    %(verbose)s
+
+    Returns
+    -------
+    outputs : dict of str to pathlib.Path
+        ``eeg-<subject>`` and ``truth-<subject>`` files.
+    """
+    return run_step(manifest, "simulate", out, force=force, upstream=upstream, runtime=runtime)
+
+
+@fill_doc
+@verbose
+def fit_subject_step(manifest, out, subject, *, force=False, upstream=False, runtime=None,
+                     verbose=None):  # fmt: skip
     """Step 04: align one subject's EEG with the features, sweep TRFs, permutation null.
 
     Parameters
@@ -332,6 +294,8 @@ def fit_subject_step(manifest, out, subject, *, force=False, runtime=None, verbo
     subject : str
         Subject label.
     %(force)s
+    upstream : bool
+        See :func:`run_step`.
     %(runtime)s
     %(verbose)s
 
@@ -340,160 +304,13 @@ def fit_subject_step(manifest, out, subject, *, force=False, runtime=None, verbo
     outputs : dict of str to pathlib.Path
         ``sweep``, ``permutation``, ``table`` and ``info`` files.
     """
-    import mne
-
-    from ..align import align_subject
-    from ..encoding import univariate_sweep
-    from ..io import read_subject_eeg, subject_eeg_files
-    from ..stats import sweep_permutation_test
-
-    paths = StudyPaths(out)
-    manifest._check_subject(subject)
-    layer = sae_layers(manifest, paths)[-1]
-    eeg_inputs = subject_eeg_files(manifest, subject, derivatives=paths.root)
-    missing = [f for f in eeg_inputs if not f.is_file()]
-    if missing or not eeg_inputs:
-        hint = (
-            "run step 03 (simulate) first"
-            if manifest.eeg.simulate
-            else "fix eeg.files / eeg.root in the manifest"
-        )
-        what = missing[0] if missing else manifest.resolve(manifest.eeg.root)
-        raise FileNotFoundError(f"EEG recording of sub-{subject} not found: {what}; {hint}.")
-    inputs = eeg_inputs + [paths.alive(layer)] + [paths.features(r.id, layer) for r in manifest.stimuli.runs]
-    config = dict(
-        eeg=manifest.eeg.model_dump(),
-        trf=manifest.trf.model_dump(),
-        stats=manifest.stats.model_dump(),
-        features=manifest.features.model_dump(),
-        layer=layer,
-    )
-    cache = StepCache(paths.cache_dir(), f"04_fit_trf-sub-{subject}", config, inputs)
-    outputs = dict(
-        sweep=paths.sweep(subject, layer),
-        permutation=paths.permutation(subject, layer),
-        table=paths.subject_table(subject, layer),
-        info=paths.info(subject),
-    )
-    if not force and cache.is_done():
-        logger.info(f"[04_fit_trf] sub-{subject} up to date, skipping")
-        return outputs
-    alive = _load_alive(paths, layer)
-    series = _load_series(manifest, paths, layer, alive)
-    with _timed(runtime, "align"):
-        raw = read_subject_eeg(manifest, subject, derivatives=paths.root)
-        train_runs, _ = manifest.split_runs()
-        aligned = align_subject(
-            raw,
-            series,
-            feature_set="sae",
-            l_freq=manifest.eeg.l_freq,
-            h_freq=manifest.eeg.h_freq,
-            sfreq=manifest.eeg.sfreq,
-            scale=manifest.features.scale,
-            prefix=manifest.eeg.onset_prefix,
-            # the Dryad reader applies the mastoid reference itself (the mastoids are not EEG)
-            reference=None if manifest.eeg.reference == "mastoids" else manifest.eeg.reference,
-            eeg_scaling=manifest.eeg.scaling,
-            train_runs=train_runs,
-        )
-    X_runs, Y_runs = aligned.X["sae"], aligned.Y
-    names = [f"f{int(f)}" for f in alive]
-    with _timed(runtime, "trf_sweep"):
-        sweep = univariate_sweep(
-            X_runs,
-            Y_runs,
-            sfreq=aligned.sfreq,
-            tmin=manifest.trf.tmin,
-            tmax=manifest.trf.tmax,
-            alphas=manifest.trf.alphas,
-            feature_names=names,
-            ch_names=aligned.info["ch_names"],
-        )
-        sweep.save(outputs["sweep"])
-    with _timed(runtime, "permutations"):
-        perm = sweep_permutation_test(
-            X_runs,
-            Y_runs,
-            sweep,
-            n_permutations=manifest.stats.n_permutations,
-            random_state=_subject_seed(manifest.stats.random_state, subject),
-            return_null=True,
-        )
-        perm.save(outputs["permutation"])
-    table = sweep.to_frame()
-    table.insert(0, "subject", subject)
-    table.insert(1, "layer", layer)
-    p_tab = perm.to_frame(alpha=manifest.stats.alpha).drop(columns=["r"])
-    table = table.merge(p_tab, on=["feature", "channel"], how="left", validate="one_to_one")
-    write_parquet(table, outputs["table"])
-    info = aligned.info.copy()
-    outputs["info"].parent.mkdir(parents=True, exist_ok=True)
-    from ..io import atomic_path
-
-    with atomic_path(outputs["info"]) as tmp:
-        tmp_fif = tmp.with_name(tmp.name + "-info.fif")
-        mne.io.write_info(tmp_fif, info)
-        tmp_fif.replace(tmp)
-    n_sig = int(np.sum(np.any(perm.p_fwe < manifest.stats.alpha, axis=1)))
-    logger.info(
-        f"[04_fit_trf] sub-{subject}: max held-out r {sweep.r.max():.3f}, "
-        f"{n_sig} features significant (max-T, p_FWE < {manifest.stats.alpha})"
-    )
-    cache.done(list(outputs.values()))
-    return outputs
+    return run_step(manifest, "fit", out, subject=subject, force=force, upstream=upstream,
+                    runtime=runtime)  # fmt: skip
 
 
-# --------------------------------------------------------------------- 05
-def _feature_correlations(manifest, paths, layer, feature_ids):
-    """Correlation of every feature series with every other, at the EEG rate, band-passed
-    like the EEG; used to tell "explained by a planted feature" from a false positive."""
-    import mne
-
-    from ..align import resample_features
-
-    sfreq = manifest.eeg.sfreq
-    blocks = []
-    for fs in _load_series(manifest, paths, layer, feature_ids).values():
-        x = resample_features(fs, sfreq, int(np.floor(fs.duration * sfreq)))
-        if manifest.eeg.l_freq is not None or manifest.eeg.h_freq is not None:
-            x = mne.filter.filter_data(
-                x.T.astype(np.float64), sfreq, manifest.eeg.l_freq, manifest.eeg.h_freq, verbose=False
-            ).T
-        blocks.append(x)
-    x = np.concatenate(blocks)
-    x = x - x.mean(0)
-    norms = np.linalg.norm(x, axis=0)
-    norms[norms == 0] = 1.0
-    x = x / norms
-    return x.T @ x
-
-
-def _recovery(planted, significant, corr, feature_ids, threshold=0.3):
-    pos = {int(f): i for i, f in enumerate(feature_ids)}
-    planted = [int(p) for p in planted]
-    significant = [int(s) for s in significant]
-    hits = sorted(set(planted) & set(significant))
-    misses = sorted(set(planted) - set(significant))
-    explained, false_pos = {}, []
-    for f in sorted(set(significant) - set(planted)):
-        rs = {p: float(corr[pos[f], pos[p]]) for p in planted}
-        best = max(rs, key=lambda p: abs(rs[p]))
-        if abs(rs[best]) >= threshold:
-            explained[str(f)] = dict(planted_feature=best, r=round(rs[best], 3))
-        else:
-            false_pos.append(f)
-    return dict(
-        hits=hits,
-        misses=misses,
-        false_positives=false_pos,
-        explained_by_planted=explained,
-        recovered_fraction=len(hits) / max(len(planted), 1),
-    )
-
-
+@fill_doc
 @verbose
-def group_step(manifest, out, *, force=False, runtime=None, verbose=None):
+def group_step(manifest, out, *, force=False, upstream=False, runtime=None, verbose=None):
     """Step 05: group-level max-T test across subjects, tables, planted-truth recovery.
 
     Parameters
@@ -501,137 +318,30 @@ def group_step(manifest, out, *, force=False, runtime=None, verbose=None):
     %(manifest)s
     %(out)s
     %(force)s
+    upstream : bool
+        See :func:`run_step`.
     %(runtime)s
     %(verbose)s
 
     Returns
     -------
     outputs : dict of str to pathlib.Path
-        ``group``, ``table``, ``significant`` and (simulated studies)
-        ``recovery`` files.
+        ``group``, ``table``, ``significant`` and (simulated studies) ``recovery`` files.
     """
-    import pandas as pd
-
-    from ..encoding import read_sweep_result
-    from ..stats import group_permutation_test, read_permutation_result
-
-    paths = StudyPaths(out)
-    layer = sae_layers(manifest, paths)[-1]
-    subjects = manifest.subjects
-    inputs = [paths.sweep(s, layer) for s in subjects] + [paths.permutation(s, layer) for s in subjects]
-    config = dict(stats=manifest.stats.model_dump(), subjects=subjects, layer=layer)
-    cache = StepCache(paths.cache_dir(), "05_group_stats", config, inputs)
-    outputs = dict(
-        group=paths.group_result(layer),
-        table=paths.group_table(layer),
-        significant=paths.significant_table(layer),
-    )
-    if manifest.eeg.simulate:
-        outputs["recovery"] = paths.recovery()
-    if not force and cache.is_done() and runtime is None:
-        logger.info("[05_group_stats] up to date, skipping")
-        return outputs
-    alpha = manifest.stats.alpha
-    with _timed(runtime, "group_stats"):
-        sweeps = [read_sweep_result(paths.sweep(s, layer)) for s in subjects]
-        perms = [read_permutation_result(paths.permutation(s, layer)) for s in subjects]
-        r_subjects = np.stack([sw.r for sw in sweeps])
-        nulls = [p.null for p in perms]
-        group = group_permutation_test(
-            r_subjects,
-            nulls,
-            method=manifest.stats.group_method,
-            n_permutations=manifest.stats.n_permutations,
-            random_state=manifest.stats.random_state,
-        )
-        group.save(outputs["group"])
-        table = group.to_frame()
-        table.insert(0, "layer", layer)
-        write_parquet(table, outputs["table"])
-        feature_names = list(sweeps[0].feature_names)
-        feature_ids = np.array([int(n.lstrip("f")) for n in feature_names])
-        sig_mask = group.p_fwe < alpha
-        best_ch = np.argmax(group.statistic, axis=1)
-        rows = []
-        for i in np.flatnonzero(sig_mask.any(axis=1)):
-            rows.append(
-                dict(
-                    layer=layer,
-                    feature=int(feature_ids[i]),
-                    n_channels=int(sig_mask[i].sum()),
-                    best_channel=sweeps[0].ch_names[best_ch[i]],
-                    r=float(group.statistic[i, best_ch[i]]),
-                    p_fwe=float(group.p_fwe[i].min()),
-                )
-            )
-        sig = pd.DataFrame(rows, columns=["layer", "feature", "n_channels", "best_channel", "r", "p_fwe"])
-        write_parquet(sig, outputs["significant"])
-    logger.info(f"[05_group_stats] {len(sig)} features significant at group level (p_FWE < {alpha})")
-    if manifest.eeg.simulate:
-        _write_recovery(manifest, paths, layer, sweeps, perms, sig, feature_ids, alpha, runtime)
-    cache.done([outputs[k] for k in ("group", "table", "significant")])
-    return outputs
+    return run_step(manifest, "group", out, force=force, upstream=upstream, runtime=runtime)
 
 
-def _write_recovery(manifest, paths, layer, sweeps, perms, sig, feature_ids, alpha, runtime):
-    truths = {s: json.loads(paths.truth(s).read_text()) for s in manifest.subjects}
-    planted = [int(p) for p in truths[manifest.subjects[0]]["planted_features"]]
-    corr = _feature_correlations(manifest, paths, layer, feature_ids)
-    pos = {int(f): i for i, f in enumerate(feature_ids)}
-    per_subject = {}
-    for s, sw, pm in zip(manifest.subjects, sweeps, perms):
-        sig_s = feature_ids[np.any(pm.p_fwe < alpha, axis=1)]
-        rec = _recovery(planted, sig_s, corr, feature_ids)
-        chan_r = {}
-        for p in planted:
-            k = truths[s]["planted_features"].index(p)
-            chans = truths[s]["planted_channels"][k]
-            idx = [sw.ch_names.index(c) for c in chans if c in sw.ch_names]
-            if idx:
-                chan_r[str(p)] = round(float(np.mean(sw.r[pos[p], idx])), 4)
-        rec["planted_channels_r"] = chan_r
-        per_subject[s] = rec
-    group = _recovery(planted, sig["feature"].tolist(), corr, feature_ids)
-    recovery = dict(
-        planted=planted,
-        hits=group["hits"],
-        misses=group["misses"],
-        false_positives=group["false_positives"],
-        explained_by_planted=group["explained_by_planted"],
-        recovered_fraction=group["recovered_fraction"],
-        alpha=alpha,
-        layer=layer,
-        n_features_tested=len(feature_ids),
-        subjects=per_subject,
-        runtime_s=dict(runtime or {}),
-    )
-    write_json(recovery, paths.recovery())
-    return recovery
-
-
-# --------------------------------------------------------------------- 06
+@fill_doc
 @verbose
-def sae_report_step(
-    manifest,
-    out,
-    *,
-    layers=None,
-    seeds=(0, 1),
-    expansion=8,
-    k=50,
-    n_steps=500,
-    batch_size=1024,
-    lr=2e-4,
-    device="cpu",
-    force=False,
-    verbose=None,
-):
+def sae_report_step(manifest, out, *, layers=None, seeds=(0, 1), expansion=8, k=50, n_steps=500,
+                    batch_size=1024, lr=2e-4, device="cpu", force=False, upstream=False,
+                    verbose=None):  # fmt: skip
     """Step 06: SAEs of every layer x seed of the study, their metrics and seed consistency.
 
-    Trains (one pass over the same batches) or reads one SAE per layer and seed from the
-    activations of step 01, then writes per-layer metrics and consistency tables as
-    parquet and a figure under ``<out>/stimuli/sae_report`` (see
-    :func:`neuro_sae.sae.sae_layer_report`).
+    Trains one SAE per layer and seed from the activations of step 01, then writes
+    per-layer metrics and consistency tables as parquet and a figure under
+    ``<out>/stimuli/sae_report`` (see :func:`neuro_sae.sae.sae_layer_report`). The SAEs
+    are reused only while the step's record matches its options and inputs.
 
     Parameters
     ----------
@@ -649,25 +359,16 @@ def sae_report_step(
         Adam learning rate.
     %(device)s
     %(force)s
+    upstream : bool
+        See :func:`run_step`.
     %(verbose)s
 
     Returns
     -------
-    result : dict
-        As returned by :func:`neuro_sae.sae.sae_layer_report` (tables, figure, paths).
+    outputs : dict | list of pathlib.Path
+        As returned by :func:`neuro_sae.sae.sae_layer_report` when the step ran, else
+        the recorded output files.
     """
-    from ..sae import sae_layer_report
-
-    paths = StudyPaths(out)
-    files = [paths.activations(r.id) for r in manifest.stimuli.runs]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"Activations missing ({missing[:2]}{' ...' if len(missing) > 2 else ''}): run step "
-            "01 first (neuro-sae extract, or analyses/01_extract.py)."
-        )
-    return sae_layer_report(
-        files, paths.root / "stimuli" / "sae_report", layers=layers, seeds=tuple(seeds),
-        expansion=expansion, k=k, n_steps=n_steps, batch_size=batch_size, lr=lr, device=device,
-        force=force,
-    )  # fmt: skip
+    options = dict(layers=layers, seeds=list(seeds), expansion=expansion, k=k, n_steps=n_steps,
+                   batch_size=batch_size, lr=lr, device=device)  # fmt: skip
+    return run_step(manifest, "sae-report", out, force=force, upstream=upstream, options=options)

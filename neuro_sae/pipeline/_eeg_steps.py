@@ -1,0 +1,374 @@
+"""EEG-side steps: simulated EEG (03), per-subject TRF sweep and null (04), group test and
+planted-truth recovery (05), figures and reports. Each function is the ``run``,
+``config``, ``inputs`` or ``outputs`` of a step record in
+:data:`neuro_sae.pipeline.steps.STEPS`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ..io import write_json, write_parquet
+from ..utils import check_random_state, logger
+from ._stim_steps import study_layers, timed
+
+
+def _layer(study):
+    return study_layers(study)[-1]
+
+
+def _load_alive(paths, layer):
+    return np.asarray(json.loads(paths.alive(layer).read_text())["feature_ids"], dtype=np.int64)
+
+
+def _load_series(paths, run_ids, layer, feature_ids=None):
+    from ..features import read_feature_series
+
+    series = {}
+    for rid in run_ids:
+        fs = read_feature_series(paths.features(rid, layer))
+        series[rid] = fs if feature_ids is None else fs.select(feature_ids)
+    return series
+
+
+def used_runs(manifest):
+    """The stimulus runs a subject's fit reads: the named split's dev then test runs, or all."""
+    if manifest.eeg.split is None:
+        return [r.id for r in manifest.stimuli.runs]
+    dev, test = manifest.split_runs()
+    return list(dev) + [r for r in test if r not in dev]
+
+
+def feature_name(feature_id):
+    """Name of an SAE feature in sweeps and tables (``"f<id>"``, the SAE's own id)."""
+    return f"f{int(feature_id)}"
+
+
+# ------------------------------------------------------------------------------ 03
+def simulate_config(study, subject):
+    """Config slice of step 03."""
+    m = study.manifest
+    return dict(simulation=m.simulation.model_dump(), eeg=dict(montage=m.eeg.montage, files=m.eeg.files),
+                subjects=list(m.subjects))  # fmt: skip
+
+
+def simulate_inputs(study, subject):
+    """Inputs of step 03: the feature files of the last SAE layer and its alive list."""
+    layer = _layer(study)
+    paths = study.paths
+    return [paths.features(r.id, layer) for r in study.manifest.stimuli.runs] + [paths.alive(layer)]
+
+
+def simulate_outputs(study, subject):
+    """Outputs of step 03: the recording and the planted truth of every subject."""
+    m = study.manifest
+    out = {}
+    for s in m.subjects:
+        out[f"eeg-{s}"] = m.eeg_file(s, study.root)
+        out[f"truth-{s}"] = study.paths.truth(s)
+    return out
+
+
+def simulate_run(study, subject, runtime):
+    """Step 03 (simulated studies only): EEG driven by the real SAE features.
+
+    The planted features are chosen once (for the first subject) and shared by every
+    subject; kernels, topographies and noise differ per subject.
+    """
+    from ..align import resample_features
+    from ..simulation import simulate_eeg, write_simulated_subject
+
+    manifest, paths = study.manifest, study.paths
+    layer = _layer(study)
+    alive = _load_alive(paths, layer)
+    series = _load_series(paths, [r.id for r in manifest.stimuli.runs], layer, alive)
+    sfreq = manifest.simulation.sfreq
+    outputs = simulate_outputs(study, subject)
+    with timed(runtime, "simulate"):
+        feats = {rid: resample_features(fs, sfreq, int(np.floor(fs.duration * sfreq)))
+                 for rid, fs in series.items()}  # fmt: skip
+        rng = check_random_state(manifest.simulation.random_state)
+        planted = None
+        for s in manifest.subjects:
+            raw, truth = simulate_eeg(
+                feats, planted=planted, feature_ids=alive, sfreq=sfreq, montage=manifest.eeg.montage,
+                n_planted=manifest.simulation.n_planted,
+                **({} if manifest.simulation.snr is None else dict(snr=manifest.simulation.snr)),
+                random_state=rng,
+            )  # fmt: skip
+            if planted is None:  # the same planted features, kernels and topographies for all
+                planted = [{k: p[k] for k in ("feature", "latency", "width", "sign", "center")}
+                           for p in truth["planted"]]  # fmt: skip
+            truth.update(subject=s, layer=layer,
+                         planted_features=[int(p["feature_id"]) for p in truth["planted"]])  # fmt: skip
+            write_simulated_subject(raw, truth, outputs[f"eeg-{s}"].parent, s, overwrite=True)
+            logger.info(f"[03_simulate] sub-{s}: planted features {truth['planted_features']}")
+    return outputs
+
+
+# ------------------------------------------------------------------------------ 04
+def _subject_seed(base, subject):
+    # a stable, distinct stream per subject derived from the manifest seed
+    return int(np.random.default_rng([int(base), *map(ord, str(subject))]).integers(0, 2**31 - 1))
+
+
+def fit_config(study, subject):
+    """Config slice of step 04 (only this subject's bad channels, only the split in use)."""
+    m = study.manifest
+    eeg = m.eeg.model_dump(exclude={"bads", "splits", "simulate", "files"})
+    eeg["bads"] = list(m.eeg.bads.get(str(subject), []))
+    if m.eeg.split is not None:
+        dev, test = m.split_runs()
+        eeg["split_runs"] = dict(dev=dev, test=test)
+    return dict(
+        eeg=eeg, trf=m.trf.model_dump(),
+        stats=m.stats.model_dump(include={"n_permutations", "alpha", "random_state"}),
+        features=dict(scale=m.features.scale),
+    )  # fmt: skip
+
+
+def fit_inputs(study, subject):
+    """Inputs of step 04: the subject's EEG files, the alive list, the used runs' features."""
+    from ..io import subject_eeg_files
+
+    m, paths = study.manifest, study.paths
+    layer = _layer(study)
+    eeg = subject_eeg_files(m, subject, derivatives=study.root)
+    return list(eeg) + [paths.alive(layer)] + [paths.features(r, layer) for r in used_runs(m)]
+
+
+def fit_outputs(study, subject):
+    """Outputs of step 04."""
+    paths, layer = study.paths, _layer(study)
+    return dict(sweep=paths.sweep(subject, layer), permutation=paths.permutation(subject, layer),
+                table=paths.subject_table(subject, layer), info=paths.info(subject))  # fmt: skip
+
+
+def inner_window_peaks(coef, times, tmin, tmax):
+    """Lag and signed value of the largest absolute weight within ``[tmin, tmax]``.
+
+    Parameters
+    ----------
+    coef : array, shape (n_features, n_channels, n_lags)
+        Kernels fitted on a wider lag window.
+    times : array, shape (n_lags,)
+        Their lags in s.
+    tmin, tmax : float
+        The window shown and reported (the edges beyond it absorb the fit's edge
+        artefacts and are ignored).
+
+    Returns
+    -------
+    peak_lag_s, peak_amplitude : array, shape (n_features, n_channels)
+    """
+    times = np.asarray(times)
+    inner = np.flatnonzero((times >= tmin - 1e-9) & (times <= tmax + 1e-9))
+    sub = np.asarray(coef)[..., inner]
+    idx = np.argmax(np.abs(sub), axis=-1)
+    amp = np.take_along_axis(sub, idx[..., np.newaxis], axis=-1)[..., 0]
+    return times[inner][idx], amp
+
+
+def fit_run(study, subject, runtime):
+    """Step 04: align one subject's EEG with the features, sweep TRFs, permutation null.
+
+    The TRFs are fitted on ``[trf.tmin - trf.edge_s, trf.tmax + trf.edge_s]``; the
+    inner window ``[trf.tmin, trf.tmax]`` is recorded in the sweep's provenance
+    (``inner_tmin``, ``inner_tmax``, ``edge_s``) and in the table, whose peak lags and
+    amplitudes are searched within it.
+    """
+    import mne
+
+    from ..align import align_subject
+    from ..encoding import univariate_sweep
+    from ..io import atomic_path, read_subject_eeg
+    from ..stats import sweep_permutation_test
+
+    manifest, paths = study.manifest, study.paths
+    layer = _layer(study)
+    outputs = fit_outputs(study, subject)
+    alive = _load_alive(paths, layer)
+    runs = used_runs(manifest)
+    series = _load_series(paths, runs, layer, alive)
+    trf, stats = manifest.trf, manifest.stats
+    dev, _ = manifest.split_runs()
+    with timed(runtime, "align"):
+        raw = read_subject_eeg(manifest, subject, derivatives=paths.root)
+        aligned = align_subject(
+            raw, series, feature_set="sae", l_freq=manifest.eeg.l_freq, h_freq=manifest.eeg.h_freq,
+            sfreq=manifest.eeg.sfreq, scale=manifest.features.scale, prefix=manifest.eeg.onset_prefix,
+            # the Dryad reader applies the mastoid reference itself (the mastoids are not EEG)
+            reference=None if manifest.eeg.reference == "mastoids" else manifest.eeg.reference,
+            eeg_scaling=manifest.eeg.scaling, train_runs=[r for r in dev if r in runs],
+        )  # fmt: skip
+    X_runs, Y_runs = aligned.X["sae"], aligned.Y
+    with timed(runtime, "trf_sweep"):
+        sweep = univariate_sweep(
+            X_runs, Y_runs, sfreq=aligned.sfreq, tmin=trf.tmin - trf.edge_s,
+            tmax=trf.tmax + trf.edge_s, alphas=trf.alphas,
+            feature_names=[feature_name(f) for f in alive], ch_names=aligned.info["ch_names"],
+        )  # fmt: skip
+        sweep.provenance.update(inner_tmin=trf.tmin, inner_tmax=trf.tmax, edge_s=trf.edge_s,
+                                runs=list(aligned.run_ids), subject=subject, layer=layer)  # fmt: skip
+        sweep.save(outputs["sweep"], overwrite=True)
+    with timed(runtime, "permutations"):
+        perm = sweep_permutation_test(
+            X_runs, Y_runs, sweep, n_permutations=stats.n_permutations,
+            random_state=_subject_seed(stats.random_state, subject), return_null=True,
+            alpha=stats.alpha,
+        )  # fmt: skip
+        perm.save(outputs["permutation"], overwrite=True)
+    table = sweep.to_frame()
+    lag, amp = inner_window_peaks(sweep.coef, sweep.times, trf.tmin, trf.tmax)
+    table["peak_lag_s"] = lag.ravel()
+    table["peak_amplitude"] = amp.ravel()
+    table = table.rename(columns={"feature": "feature_name"})
+    table.insert(0, "subject", subject)
+    table.insert(1, "layer", layer)
+    table.insert(2, "feature", np.repeat(alive, sweep.n_channels))
+    p_tab = perm.to_frame(alpha=stats.alpha).drop(columns=["r"]).rename(columns={"feature": "feature_name"})
+    table = table.merge(p_tab, on=["feature_name", "channel"], how="left", validate="one_to_one")
+    table["inner_tmin"], table["inner_tmax"], table["edge_s"] = trf.tmin, trf.tmax, trf.edge_s
+    write_parquet(table, outputs["table"])
+    with atomic_path(outputs["info"]) as tmp:
+        tmp_fif = tmp.with_name(tmp.name + "-info.fif")
+        mne.io.write_info(tmp_fif, aligned.info.copy())
+        tmp_fif.replace(tmp)
+    n_sig = int(np.sum(np.any(perm.p_fwe < stats.alpha, axis=1)))
+    logger.info(
+        f"[04_fit_trf] sub-{subject}: max held-out r {sweep.r.max():.3f}, {n_sig} features "
+        f"significant (max-T, p_FWE < {stats.alpha})"
+    )
+    return outputs
+
+
+# ------------------------------------------------------------------------------ 05
+def group_config(study, subject):
+    """Config slice of step 05."""
+    m = study.manifest
+    cfg = dict(stats=m.stats.model_dump(include={"alpha", "group_method", "n_permutations",
+                                                  "random_state"}),
+               subjects=list(m.subjects))  # fmt: skip
+    if m.eeg.simulate:  # the recovery correlations band-pass the features like the EEG
+        cfg["eeg"] = m.eeg.model_dump(include={"sfreq", "l_freq", "h_freq"})
+    return cfg
+
+
+def group_inputs(study, subject):
+    """Inputs of step 05: every subject's sweep and null (and, simulated, truth and features)."""
+    m, paths, layer = study.manifest, study.paths, _layer(study)
+    files = [paths.sweep(s, layer) for s in m.subjects] + [paths.permutation(s, layer) for s in m.subjects]
+    if m.eeg.simulate:
+        files += [paths.truth(s) for s in m.subjects] + [paths.alive(layer)]
+        files += [paths.features(r, layer) for r in used_runs(m)]
+    return files
+
+
+def group_outputs(study, subject):
+    """Outputs of step 05 (``recovery.json`` for simulated studies)."""
+    paths, layer = study.paths, _layer(study)
+    out = dict(group=paths.group_result(layer), table=paths.group_table(layer),
+               significant=paths.significant_table(layer))  # fmt: skip
+    if study.manifest.eeg.simulate:
+        out["recovery"] = paths.recovery()
+    return out
+
+
+def group_run(study, subject, runtime):
+    """Step 05: group-level max-T test across subjects, tables, planted-truth recovery.
+
+    Every subject's sweep must share lags, rate, feature and channel names
+    (:func:`neuro_sae.encoding.check_sweeps_compatible`, the error names the subject);
+    tables name features by SAE feature id (``feature``, int, and ``feature_name``) and
+    channels by name.
+    """
+    import pandas as pd
+
+    from ..encoding import check_sweeps_compatible, read_sweep_result
+    from ..stats import group_permutation_test, read_permutation_result
+
+    manifest, paths = study.manifest, study.paths
+    layer, subjects = _layer(study), list(manifest.subjects)
+    alpha = manifest.stats.alpha
+    outputs = group_outputs(study, subject)
+    labels = [f"sub-{s}" for s in subjects]
+    with timed(runtime, "group_stats"):
+        sweeps = check_sweeps_compatible([read_sweep_result(paths.sweep(s, layer)) for s in subjects],
+                                         labels)  # fmt: skip
+        perms = [read_permutation_result(paths.permutation(s, layer)) for s in subjects]
+        names = list(sweeps[0].feature_names)
+        feature_ids = np.array([int(n.removeprefix("f")) for n in names])
+        group = group_permutation_test(
+            sweeps, perms, method=manifest.stats.group_method,
+            n_permutations=manifest.stats.n_permutations, alpha=alpha, labels=labels,
+            random_state=manifest.stats.random_state,
+        )  # fmt: skip
+        group.save(outputs["group"], overwrite=True)
+        table = group.to_frame().rename(columns={"feature": "feature_name"})
+        table.insert(0, "layer", layer)
+        table.insert(1, "feature", np.repeat(feature_ids, len(sweeps[0].ch_names)))
+        write_parquet(table, outputs["table"])
+        sig_mask = group.p_fwe < alpha
+        best_ch = np.argmax(group.statistic, axis=1)
+        rows = [
+            dict(layer=layer, feature=int(feature_ids[i]), feature_name=names[i],
+                 n_channels=int(sig_mask[i].sum()), best_channel=sweeps[0].ch_names[best_ch[i]],
+                 r=float(group.statistic[i, best_ch[i]]), p_fwe=float(group.p_fwe[i].min()))
+            for i in np.flatnonzero(sig_mask.any(axis=1))
+        ]  # fmt: skip
+        sig = pd.DataFrame(rows, columns=["layer", "feature", "feature_name", "n_channels",
+                                          "best_channel", "r", "p_fwe"])  # fmt: skip
+        write_parquet(sig, outputs["significant"])
+    logger.info(f"[05_group_stats] {len(sig)} features significant at group level (p_FWE < {alpha})")
+    if manifest.eeg.simulate:
+        _write_recovery(study, layer, sweeps, perms, sig, feature_ids, alpha)
+    return outputs
+
+
+def _write_recovery(study, layer, sweeps, perms, sig, feature_ids, alpha):
+    from ..align import resample_features
+    from ..simulation import feature_correlations, score_recovery
+
+    manifest, paths = study.manifest, study.paths
+    truths = {s: json.loads(paths.truth(s).read_text()) for s in manifest.subjects}
+    planted = [int(p) for p in truths[manifest.subjects[0]]["planted_features"]]
+    sfreq = manifest.eeg.sfreq
+    runs = [resample_features(fs, sfreq, int(np.floor(fs.duration * sfreq)))
+            for fs in _load_series(paths, used_runs(manifest), layer, feature_ids).values()]  # fmt: skip
+    corr = feature_correlations(runs, sfreq=sfreq, l_freq=manifest.eeg.l_freq, h_freq=manifest.eeg.h_freq)
+    pos = {int(f): i for i, f in enumerate(feature_ids)}
+    per_subject = {}
+    for s, sw, pm in zip(manifest.subjects, sweeps, perms):
+        rec = score_recovery(planted, feature_ids[np.any(pm.p_fwe < alpha, axis=1)], corr, feature_ids)
+        chan_r = {}
+        for p in planted:
+            k = truths[s]["planted_features"].index(p)
+            idx = [sw.ch_names.index(c) for c in truths[s]["planted_channels"][k] if c in sw.ch_names]
+            if idx:
+                chan_r[str(p)] = round(float(np.mean(sw.r[pos[p], idx])), 4)
+        rec["planted_channels_r"] = chan_r
+        per_subject[s] = rec
+    group = score_recovery(planted, sig["feature"].tolist(), corr, feature_ids)
+    recovery = dict(planted=planted, **{k: group[k] for k in ("hits", "misses", "false_positives",
+                    "explained_by_planted", "recovered_fraction")}, alpha=alpha, layer=layer,
+                    n_features_tested=len(feature_ids), subjects=per_subject)  # fmt: skip
+    write_json(recovery, paths.recovery())
+    return recovery
+
+
+# ------------------------------------------------------------------------ figures, report
+def figures_run(study, subject, runtime):
+    """Draw the study figures from saved results (:func:`neuro_sae.pipeline.make_figures`)."""
+    from .figures import make_figures
+
+    with timed(runtime, "figures"):
+        return list(make_figures(study.manifest, study.root))
+
+
+def report_run(study, subject, runtime):
+    """Write one subject's ``mne.Report`` (:func:`neuro_sae.report.make_subject_report`)."""
+    from ..report import make_subject_report
+
+    with timed(runtime, "figures"):
+        return [make_subject_report(study.manifest, study.root, subject)]

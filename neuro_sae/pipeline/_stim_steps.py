@@ -1,0 +1,330 @@
+"""Stimulus-side steps: backbone activations (01), SAEs and feature series (02), the SAE
+report (06). Each function is the ``run``, ``config``, ``inputs`` or ``outputs`` of a step
+record in :data:`neuro_sae.pipeline.steps.STEPS`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..io import write_json
+from ..utils import logger, torch_num_threads
+
+
+class timed:
+    """Add the seconds spent in a block to ``runtime[key]``."""
+
+    def __init__(self, runtime, key):
+        self.runtime, self.key = runtime, key
+
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc):
+        if self.runtime is not None:
+            dt = time.perf_counter() - self.t0
+            self.runtime[self.key] = round(self.runtime.get(self.key, 0.0) + dt, 2)
+
+
+def _n_layers_of(manifest, paths):
+    from ..activations import read_activations
+
+    fname = paths.activations(manifest.stimuli.runs[0].id)
+    if not fname.is_file():
+        raise FileNotFoundError(
+            f"Activations {fname} not found; run `neuro-sae extract` first (the SAE layer "
+            "'last' is read from them)."
+        )
+    return max(read_activations(fname).layers)
+
+
+def resolved_layers(manifest, paths):
+    """The SAE layers of the study (``sae.layers: last`` read from the activations)."""
+    if manifest.sae.layers == "last":
+        return [_n_layers_of(manifest, paths)]
+    return list(manifest.sae.layers)
+
+
+def study_layers(study):
+    """:func:`resolved_layers`, remembered for the study until files change."""
+    if "layers" not in study.memo:
+        study.memo["layers"] = resolved_layers(study.manifest, study.paths)
+    return study.memo["layers"]
+
+
+# ----------------------------------------------------------------- backbone identity
+def backbone_spec(manifest):
+    """The ``spec`` given to :func:`neuro_sae.backbones.load_backbone`.
+
+    A folder is looked up relative to the manifest's folder first, then the current one.
+    """
+    name = str(manifest.backbone.name)
+    if "/" in name or name.startswith((".", "~")):
+        cand = manifest.resolve(name)
+        if cand.is_dir():
+            return str(cand)
+    return name
+
+
+def backbone_identity(manifest):
+    """What ``backbone.name`` resolves to: the model and a hash of its weights.
+
+    ``"auto"`` and the explicit name it resolves to give the same identity, so the
+    extract step's key does not depend on how the model was named.
+
+    Returns
+    -------
+    identity : dict
+        ``name`` (the resolved model) and ``weights`` (a content hash of the weights:
+        the converted checkpoint's sha256 for the demo models, the folder's file tree
+        for a local folder, the snapshot revision for a hub model).
+    """
+    from ..backbones import HUB_NAMES, get_demo_whisper, installed_demo_models
+
+    spec = backbone_spec(manifest)
+    installed = installed_demo_models()
+    if spec == "auto":
+        if not installed:
+            return dict(name="auto", weights=None)
+        spec = installed[0]
+    if spec in installed:
+        folder = get_demo_whisper(spec)
+        conv = json.loads((Path(folder) / "neuro_sae_conversion.json").read_text())
+        return dict(name=spec, weights=f"sha256:{conv['model_sha256']}")
+    if spec == "hubert-base-random":
+        return dict(name=spec, weights="random-init")
+    if Path(spec).is_dir():
+        from ._cache import hash_path
+
+        return dict(name=Path(spec).name, weights=hash_path(spec))
+    hub_id = HUB_NAMES.get(spec, spec)
+    try:
+        from huggingface_hub import snapshot_download
+
+        snap = snapshot_download(hub_id, local_files_only=True, allow_patterns=["*.json"])
+        return dict(name=hub_id, weights=f"revision:{Path(snap).name}")
+    except Exception:  # noqa: BLE001 - not in the local cache: the extraction will say so
+        return dict(name=hub_id, weights=None)
+
+
+# ------------------------------------------------------------------------------ 01
+def extract_config(study, subject):
+    """Config slice of step 01."""
+    m = study.manifest
+    if "backbone" not in study.memo:
+        study.memo["backbone"] = backbone_identity(m)
+    b = m.backbone
+    return dict(
+        backbone=dict(layers=b.layers, window_s=b.window_s, context_s=b.context_s,
+                      resolved=study.memo["backbone"]),
+        stimuli=dict(runs={r.id: r.file for r in m.stimuli.runs}),
+    )  # fmt: skip
+
+
+def extract_inputs(study, subject):
+    """Inputs of step 01: the stimulus audio files."""
+    return list(study.manifest.stimulus_files(check=False).values())
+
+
+def extract_outputs(study, subject):
+    """Outputs of step 01: one activation file per run."""
+    return {r.id: study.paths.activations(r.id) for r in study.manifest.stimuli.runs}
+
+
+def extract_run(study, subject, runtime):
+    """Step 01: read every stimulus, run the backbone, save all layers' activations."""
+    from ..activations import extract_activations
+    from ..backbones import load_backbone
+    from ..io import read_audio
+
+    manifest = study.manifest
+    stim = manifest.stimulus_files(check=True)
+    outputs = extract_outputs(study, subject)
+    with timed(runtime, "extract"):
+        backbone = load_backbone(backbone_spec(manifest), device=manifest.backbone.device,
+                                 encoder_only=True)  # fmt: skip
+        layers = None if manifest.backbone.layers == "all" else manifest.backbone.layers
+        logger.info(f"[01_extract] {backbone.name}: {len(stim)} runs")
+        for rid, fname in stim.items():
+            audio, sfreq = read_audio(fname, sfreq=16000)
+            acts = extract_activations(
+                backbone, audio, sfreq=sfreq, layers=layers, window_s=manifest.backbone.window_s,
+                context_s=manifest.backbone.context_s, stimulus_id=rid,
+            )  # fmt: skip
+            acts.save(outputs[rid])
+    return outputs
+
+
+# ------------------------------------------------------------------------------ 02
+_EXECUTION_ONLY = ("device", "torch_threads")
+
+
+def train_config(study, subject):
+    """Config slice of step 02 (execution settings such as the device left out)."""
+    m = study.manifest
+    sae = {k: v for k, v in m.sae.model_dump().items() if k not in _EXECUTION_ONLY}
+    sae["pretrained"] = sorted(int(layer) for layer in (m.sae.pretrained or {}))
+    feats = m.features.model_dump(include={"mode", "min_rate", "max_features"})
+    return dict(sae=sae, features=feats)
+
+
+def pretrained_folders(manifest):
+    """``sae.pretrained`` as ``{layer: folder}`` (resolved against the manifest's folder)."""
+    return {int(layer): manifest.resolve(folder) for layer, folder in (manifest.sae.pretrained or {}).items()}
+
+
+def train_inputs(study, subject):
+    """Inputs of step 02: every activation file and the pretrained SAE folders."""
+    m = study.manifest
+    return [study.paths.activations(r.id) for r in m.stimuli.runs] + list(
+        pretrained_folders(m).values()
+    )
+
+
+def train_outputs(study, subject):
+    """Outputs of step 02: per layer the SAE folder, the feature files and the alive list."""
+    paths = study.paths
+    out = {}
+    for layer in study_layers(study):
+        out[f"sae-{layer}"] = paths.sae_dir(layer)
+        out[f"alive-{layer}"] = paths.alive(layer)
+        for r in study.manifest.stimuli.runs:
+            out[f"features-{layer}-{r.id}"] = paths.features(r.id, layer)
+    return out
+
+
+def _load_pretrained(folder, layer, manifest):
+    from ..sae import load_sae
+
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"sae.pretrained[{layer}] in {manifest.path or 'the manifest'}: {folder} is not a "
+            "folder; point it at an SAE checkpoint folder (native cfg.json + sae.safetensors, "
+            "SAELens, or AudioSAE [layer_<n>/]ae.pt)."
+        )
+    if (folder / f"layer_{layer}").is_dir():
+        return load_sae(folder, layer=layer)
+    return load_sae(folder)
+
+
+def train_run(study, subject, runtime):
+    """Step 02: train (or read, ``sae.pretrained``) one SAE per layer, encode every run."""
+    from ..activations import read_activations
+    from ..features import encode_features, select_alive_features
+    from ..sae import SAEConfig, TrainConfig, train_sae
+
+    manifest, paths = study.manifest, study.paths
+    run_ids = [r.id for r in manifest.stimuli.runs]
+    outputs = train_outputs(study, subject)
+    pretrained = pretrained_folders(manifest)
+    fcfg = manifest.features
+    unknown = sorted(set(pretrained) - set(study_layers(study)))
+    if unknown:
+        raise ValueError(
+            f"sae.pretrained in {manifest.path or 'the manifest'} names layers {unknown}, which "
+            f"are not SAE layers of the study ({study_layers(study)}, from sae.layers="
+            f"{manifest.sae.layers!r}); list them in sae.layers or remove them."
+        )
+    for layer in study_layers(study):
+        acts = {r: read_activations(paths.activations(r), layers=[layer]) for r in run_ids}
+        first = next(iter(acts.values()))
+        if layer in pretrained:
+            sae = _load_pretrained(pretrained[layer], layer, manifest)
+            logger.info(f"[02_train_sae] layer {layer}: pretrained SAE {pretrained[layer]}")
+            sae.save(outputs[f"sae-{layer}"],
+                     metadata=dict(pretrained_from=study.labels.label(pretrained[layer])))  # fmt: skip
+        else:
+            x = np.concatenate([a.get(layer) for a in acts.values()]).astype(np.float32)
+            d_in = x.shape[1]
+            sae_cfg = SAEConfig(
+                d_in=d_in, d_sae=d_in * manifest.sae.expansion, k=manifest.sae.k,
+                backbone=first.backbone, layer=layer, frame_rate=first.sfreq,
+                seed=manifest.sae.random_state,
+            )  # fmt: skip
+            train_cfg = TrainConfig(
+                lr=manifest.sae.lr, batch_size=min(manifest.sae.batch_size, len(x)),
+                n_steps=manifest.sae.n_steps,
+            )  # fmt: skip
+            logger.info(
+                f"[02_train_sae] layer {layer}: {len(x):,} frames, d_in={d_in}, "
+                f"d_sae={sae_cfg.d_sae}, k={sae_cfg.k}, {train_cfg.n_steps} steps"
+            )
+            with timed(runtime, "sae_train"), torch_num_threads(manifest.sae.torch_threads):
+                sae, _ = train_sae(x, sae_cfg, train_cfg, random_state=manifest.sae.random_state,
+                                   device=manifest.sae.device)  # fmt: skip
+            sae.save(outputs[f"sae-{layer}"])
+        with timed(runtime, "features"):
+            series = {}
+            for r in run_ids:
+                fs = encode_features(sae, acts[r], layer=layer, mode=fcfg.mode,
+                                     sae_id=f"layer-{layer:02d}")  # fmt: skip
+                fs.save(outputs[f"features-{layer}-{r}"])
+                series[r] = fs
+            alive, rates, n_alive = select_alive_features(
+                list(series.values()), min_rate=fcfg.min_rate, max_features=fcfg.max_features,
+                return_rates=True,
+            )  # fmt: skip
+            write_json(
+                dict(layer=layer, min_rate=fcfg.min_rate, n_alive=n_alive,
+                     max_features=fcfg.max_features, feature_ids=[int(f) for f in alive],
+                     firing_rate=[float(r) for r in rates]),
+                outputs[f"alive-{layer}"],
+            )  # fmt: skip
+        logger.info(
+            f"[02_train_sae] layer {layer}: {n_alive} alive features (>= {fcfg.min_rate}/s), "
+            f"{len(alive)} kept"
+        )
+    return outputs
+
+
+# ------------------------------------------------------------------------------ 06
+SAE_REPORT_OPTIONS = (
+    ("--layers", dict(type=int, nargs="*", default=None, help="1-based layers (default: all)")),
+    ("--seeds", dict(type=int, nargs="+", default=[0, 1], help="SAE seeds per layer")),
+    ("--expansion", dict(type=int, default=8, help="dictionary size / layer width")),
+    ("--k", dict(type=int, default=50, help="active features per frame")),
+    ("--n-steps", dict(type=int, default=500, help="training steps")),
+    ("--batch-size", dict(type=int, default=1024, help="frames per step")),
+    ("--lr", dict(type=float, default=2e-4, help="Adam learning rate")),
+    ("--device", dict(default="cpu", help="torch device of the training")),
+)
+
+
+def sae_report_options(study):
+    """The options of step 06, defaults filled in."""
+    opts = {flag.lstrip("-").replace("-", "_"): kw["default"] for flag, kw in SAE_REPORT_OPTIONS}
+    opts.update({k: v for k, v in study.options.items() if k in opts})
+    opts["seeds"] = [int(s) for s in opts["seeds"]]
+    return opts
+
+
+def sae_report_config(study, subject):
+    """Config slice of step 06: its options (the device left out)."""
+    opts = sae_report_options(study)
+    opts.pop("device")
+    return {"sae-report": opts}
+
+
+def sae_report_inputs(study, subject):
+    """Inputs of step 06: every activation file."""
+    return [study.paths.activations(r.id) for r in study.manifest.stimuli.runs]
+
+
+def sae_report_run(study, subject, runtime):
+    """Step 06: SAEs of every layer x seed, their metrics and seed consistency.
+
+    The SAEs are retrained whenever the step runs (the step's record, not the
+    presence of ``cfg.json``, decides whether earlier ones are still valid).
+    """
+    from ..sae import sae_layer_report
+
+    opts = sae_report_options(study)
+    return sae_layer_report(
+        sae_report_inputs(study, subject), study.paths.root / "stimuli" / "sae_report",
+        layers=opts["layers"], seeds=tuple(opts["seeds"]), expansion=opts["expansion"],
+        k=opts["k"], n_steps=opts["n_steps"], batch_size=opts["batch_size"], lr=opts["lr"],
+        device=opts["device"], force=True,
+    )  # fmt: skip
