@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from ..io._atomic import atomic_path
-from ..utils import check_fname
-
-_FORMAT_VERSION = 1
+from ..io import SavedResult, read_result
+from ..utils import fill_doc, verbose
 
 
-@dataclass
-class Activations:
+@dataclass(repr=False)
+class Activations(SavedResult):
     """Encoder activations of one stimulus.
 
     Parameters
@@ -99,43 +95,69 @@ class Activations:
             f"at {self.sfreq:g} Hz, layers {self.layers}, d_model={d}>"
         )
 
-    def save(self, fname, *, dtype=np.float16):
-        """Save to an ``.npz`` file atomically (no pickles).
+    _kind = "Activations"
+    _compress = False  # large float arrays: compression costs time and gains little
+
+    @verbose
+    def save(self, fname, *, overwrite=False, provenance=None, dtype=np.float16, verbose=None):
+        """Save to an ``.npz`` file atomically (no pickles), with provenance.
 
         Parameters
         ----------
         fname : str | os.PathLike
-            Destination (``.npz``).
+            Destination, ending in ``.npz``.
+        overwrite : bool
+            Replace an existing file (refused by default).
+        provenance : dict | None
+            Extra provenance for the file's record (e.g. ``config_hash``,
+            ``input_hashes``); see :func:`neuro_sae.io.read_provenance`.
         dtype : dtype
             Storage dtype of the activations (float16 halves the size).
+        %(verbose)s
 
         Returns
         -------
         fname : pathlib.Path
             The written path.
         """
-        meta = dict(
-            format_version=_FORMAT_VERSION,
-            sfreq=self.sfreq,
-            backbone=self.backbone,
-            stimulus_id=self.stimulus_id,
-            provenance=self.provenance,
-            layers=self.layers,
-        )
+        return self._save(fname, overwrite=overwrite, provenance=provenance, dtype=dtype)
+
+    def _to_saved(self, dtype=np.float16):
         arrays = {f"layer_{k}": np.asarray(v, dtype=dtype) for k, v in self.data.items()}
-        with atomic_path(fname) as tmp:
-            with open(tmp, "wb") as fid:
-                np.savez(
-                    fid,
-                    times=self.times,
-                    mask=self.mask,
-                    meta=np.array(json.dumps(meta)),
-                    **arrays,
-                )
-        return Path(fname)
+        arrays.update(times=self.times, mask=self.mask)
+        fields = dict(
+            sfreq=self.sfreq, backbone=self.backbone, stimulus_id=self.stimulus_id,
+            provenance=self.provenance, layers=self.layers,
+        )  # fmt: skip
+        return arrays, fields
+
+    @classmethod
+    def _from_saved(cls, arrays, fields, fname, layers=None, dtype=np.float32):
+        have = [int(k) for k in fields["layers"]]
+        want = have if layers is None else [int(k) for k in layers]
+        missing = sorted(set(want) - set(have))
+        if missing:
+            raise KeyError(
+                f"Layers {missing} are not in {fname}; it holds {have}. Pass layers= "
+                "among those or re-extract with the missing layers."
+            )
+        return cls(
+            data={k: np.asarray(arrays[f"layer_{k}"], dtype=dtype) for k in want},
+            times=arrays["times"],
+            mask=arrays["mask"],
+            sfreq=fields["sfreq"],
+            backbone=fields["backbone"],
+            stimulus_id=fields["stimulus_id"],
+            provenance=fields["provenance"],
+        )
 
 
-def read_activations(fname, *, layers=None, dtype=np.float32):
+fill_doc(Activations.save)
+
+
+@fill_doc
+@verbose
+def read_activations(fname, *, layers=None, dtype=np.float32, verbose=None):
     """Read activations saved by :meth:`Activations.save`.
 
     Parameters
@@ -143,29 +165,14 @@ def read_activations(fname, *, layers=None, dtype=np.float32):
     fname : str | os.PathLike
         The ``.npz`` file.
     layers : list of int | None
-        Only these layers (``None``: all).
+        Only these layers (``None``: all); the others are not loaded.
     dtype : dtype
         Dtype of the returned arrays.
+    %(verbose)s
 
     Returns
     -------
     acts : Activations
         The activations.
     """
-    fname = check_fname(fname, "fname")
-    with np.load(fname, allow_pickle=False) as npz:
-        meta = json.loads(str(npz["meta"]))
-        want = meta["layers"] if layers is None else list(layers)
-        missing = sorted(set(want) - set(meta["layers"]))
-        if missing:
-            raise KeyError(f"Layers {missing} are not in {fname}; it holds {meta['layers']}.")
-        data = {int(k): npz[f"layer_{k}"].astype(dtype) for k in want}
-        return Activations(
-            data=data,
-            times=npz["times"],
-            mask=npz["mask"],
-            sfreq=meta["sfreq"],
-            backbone=meta["backbone"],
-            stimulus_id=meta["stimulus_id"],
-            provenance=meta["provenance"],
-        )
+    return read_result(fname, Activations, layers=layers, dtype=dtype)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,10 +9,18 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from .. import __version__
-from ..io import save_npz
-from ..utils import check_fname, fill_doc, logger, progress_bar, validate_type, verbose
+from ..io import SavedResult, read_result
+from ..utils import (
+    check_int,
+    check_names,
+    fill_doc,
+    logger,
+    progress_bar,
+    tidy_frame,
+    validate_type,
+    verbose,
+)
 from ._lagged import (
-    _as_int,
     _check_run_length,
     _check_runs,
     _RunStats,
@@ -22,11 +29,15 @@ from ._lagged import (
 )
 from ._ridge import _check_alphas, _default_alphas, _Fold
 
-_FORMAT_VERSION = 1
+_ARRAYS = (
+    "r", "r_folds", "alpha", "coef", "intercept", "alpha_final", "weights",
+    "intercepts", "alphas", "delays", "n_times", "peak_lag_s", "peak_amplitude",
+)  # fmt: skip
+_META = ("sfreq", "tmin", "tmax", "feature_names", "ch_names", "provenance", "layers")
 
 
-@dataclass
-class SweepResult:
+@dataclass(repr=False)
+class SweepResult(SavedResult):
     """Results of :func:`univariate_sweep` (one TRF per feature and channel).
 
     Attributes
@@ -145,7 +156,7 @@ class SweepResult:
             ``peak_lag_s`` and ``peak_amplitude`` (the signed kernel value at the
             delay of largest absolute weight).
         """
-        df = _tidy_frame(
+        df = tidy_frame(
             self.feature_names,
             self.ch_names,
             r=self.r,
@@ -158,22 +169,100 @@ class SweepResult:
             df.insert(1, "layer", layers)
         return df
 
-    @verbose
-    def save(self, fname, *, verbose=None):
-        """Save to ``.npz`` (arrays plus JSON metadata, no pickles, atomic).
+    _kind = "SweepResult"
 
-        Parameters
-        ----------
-        fname : str | os.PathLike
-            Destination, ending in ``.npz``.
-        %(verbose)s
+    def _to_saved(self):
+        arrays = {k: np.asarray(getattr(self, k)) for k in _ARRAYS}
+        return arrays, {k: getattr(self, k) for k in _META}
 
-        Returns
-        -------
-        fname : pathlib.Path
-            The written path.
-        """
-        return _save_result(self, fname, "SweepResult")
+    @classmethod
+    def _from_saved(cls, arrays, fields, fname):
+        data = {k: arrays[k] for k in _ARRAYS if k in arrays}  # old files: no peaks
+        data.update(fields)
+        data["feature_names"] = list(data["feature_names"])
+        data["ch_names"] = list(data["ch_names"])
+        data["layers"] = list(data.get("layers") or [])
+        return cls(**data)
+
+
+@fill_doc
+@verbose
+def check_sweeps_compatible(sweeps, labels=None, *, verbose=None):
+    """Check that sweeps (e.g. one per subject) can enter one group test.
+
+    Parameters
+    ----------
+    sweeps : list of SweepResult
+        The sweeps, e.g. one per subject.
+    labels : list of str | None
+        A label per sweep for the error message (e.g. ``"sub-01"``); ``None`` uses
+        the positions ``"sweeps[0]"``, ...
+    %(verbose)s
+
+    Returns
+    -------
+    sweeps : list of SweepResult
+        The same sweeps.
+
+    Raises
+    ------
+    ValueError
+        When a sweep differs from the first one in its lags (delays, ``tmin``,
+        ``tmax``), ``sfreq``, feature names (or layers) or channel names; the
+        message names the sweep's label and what differs.
+    """
+    sweeps = list(sweeps)
+    if not sweeps:
+        raise ValueError("sweeps is empty; pass one SweepResult per subject.")
+    if labels is None:
+        labels = [f"sweeps[{ii}]" for ii in range(len(sweeps))]
+    labels = [str(lb) for lb in labels]
+    if len(labels) != len(sweeps):
+        raise ValueError(f"labels has {len(labels)} entries but sweeps has {len(sweeps)}.")
+    for lb, sw in zip(labels, sweeps):
+        validate_type(sw, SweepResult, f"the sweep of {lb}")
+    ref, ref_lb = sweeps[0], labels[0]
+
+    def _diff_list(a, b, what):
+        a, b = list(a), list(b)
+        if a == b:
+            return None
+        if len(a) != len(b):
+            return f"{len(b)} {what} instead of {len(a)}"
+        pos = [ii for ii, (u, v) in enumerate(zip(a, b)) if u != v]
+        ii = pos[0]
+        return (
+            f"{what} differ at {len(pos)} position(s), first at position {ii}: "
+            f"{b[ii]!r} instead of {a[ii]!r}"
+        )
+
+    for lb, sw in zip(labels[1:], sweeps[1:]):
+        diffs = []
+        if float(sw.sfreq) != float(ref.sfreq):
+            diffs.append(f"sfreq {sw.sfreq:g} Hz instead of {ref.sfreq:g} Hz")
+        if not np.array_equal(np.asarray(sw.delays), np.asarray(ref.delays)) or (
+            (sw.tmin, sw.tmax) != (ref.tmin, ref.tmax)
+        ):
+            diffs.append(
+                f"lags {sw.tmin:g} ... {sw.tmax:g} s ({len(sw.delays)} delays) instead of "
+                f"{ref.tmin:g} ... {ref.tmax:g} s ({len(ref.delays)} delays)"
+            )
+        for what, a, b in (
+            ("feature names", ref.feature_names, sw.feature_names),
+            ("layers", ref.layers, sw.layers),
+            ("channel names", ref.ch_names, sw.ch_names),
+        ):
+            d = _diff_list(a, b, what)
+            if d is not None:
+                diffs.append(d)
+        if diffs:
+            raise ValueError(
+                f"The sweep of {lb} does not match the sweep of {ref_lb}: "
+                + "; ".join(diffs)
+                + ". Refit the sweeps with the same trf settings, features and channels "
+                "(or leave that subject out) before the group test."
+            )
+    return sweeps
 
 
 def _peaks(coef, times):
@@ -183,74 +272,7 @@ def _peaks(coef, times):
     return times[peak], amp
 
 
-def _tidy_frame(feature_names, ch_names, **arrays):
-    """One row per feature x channel from (n_features, n_channels) arrays."""
-    import pandas as pd
-
-    F, C = len(feature_names), len(ch_names)
-    cols = dict(
-        feature=np.repeat(np.asarray(feature_names, dtype=str), C),
-        channel=np.tile(np.asarray(ch_names, dtype=str), F),
-    )
-    for key, val in arrays.items():
-        val = np.asarray(val)
-        if val.shape != (F, C):
-            raise ValueError(f"{key} has shape {val.shape}, expected ({F}, {C}).")
-        cols[key] = val.ravel()
-    return pd.DataFrame(cols)
-
-
 fill_doc(SweepResult.to_frame)
-fill_doc(SweepResult.save)
-
-_ARRAYS = {
-    "SweepResult": (
-        "r", "r_folds", "alpha", "coef", "intercept", "alpha_final", "weights",
-        "intercepts", "alphas", "delays", "n_times", "peak_lag_s", "peak_amplitude",
-    ),
-}  # fmt: skip
-_META = {
-    "SweepResult": (
-        "sfreq", "tmin", "tmax", "feature_names", "ch_names", "provenance", "layers",
-    ),
-}  # fmt: skip
-
-
-def _save_result(obj, fname, kind, arrays=None, meta=None):
-    """Write a result dataclass as npz + JSON metadata (shared by encoding and stats)."""
-    fname = check_fname(fname, "fname", must_exist=False)
-    if fname.suffix != ".npz":
-        raise ValueError(f"fname must end with '.npz', got {fname.name!r}; e.g. 'sub-01_sweep.npz'.")
-    arrays = _ARRAYS[kind] if arrays is None else arrays
-    meta = _META[kind] if meta is None else meta
-    md = {k: getattr(obj, k) for k in meta}
-    md.update(kind=kind, format_version=_FORMAT_VERSION, neuro_sae_version=__version__)
-    from ..io._atomic import _json_default
-
-    text = json.dumps(md, default=_json_default)
-    data = {k: np.asarray(getattr(obj, k)) for k in arrays}
-    logger.info(f"Writing {kind} to {fname}")
-    return save_npz(fname, metadata=np.array(text), **data)
-
-
-def _read_result(fname, kind):
-    """Read arrays and metadata written by :func:`_save_result`."""
-    fname = check_fname(fname, "fname")
-    with np.load(fname, allow_pickle=False) as npz:
-        data = {k: npz[k] for k in npz.files}
-    md = json.loads(str(data.pop("metadata")))
-    if md.get("kind") != kind:
-        raise ValueError(f"{fname} holds a {md.get('kind')!r}, not a {kind!r}.")
-    version = md.pop("format_version")
-    if version > _FORMAT_VERSION:
-        raise ValueError(
-            f"{fname} has format_version {version} but this neuro_sae reads up to "
-            f"{_FORMAT_VERSION}; upgrade neuro_sae."
-        )
-    md.pop("kind")
-    md.pop("neuro_sae_version", None)
-    data.update(md)
-    return data
 
 
 @verbose
@@ -268,23 +290,10 @@ def read_sweep_result(fname, *, verbose=None):
     sweep : SweepResult
         The result.
     """
-    data = _read_result(fname, "SweepResult")
-    data["feature_names"] = list(data["feature_names"])
-    data["ch_names"] = list(data["ch_names"])
-    data["layers"] = list(data.get("layers", []))
-    return SweepResult(**data)
+    return read_result(fname, SweepResult)
 
 
 fill_doc(read_sweep_result)
-
-
-def _names(names, n, prefix, param):
-    if names is None:
-        return [f"{prefix}{ii}" for ii in range(n)]
-    names = [str(nm) for nm in names]
-    if len(names) != n:
-        raise ValueError(f"{param} has {len(names)} names but the data have {n}; give one per column.")
-    return names
 
 
 @fill_doc
@@ -360,7 +369,7 @@ def univariate_sweep(
         X_runs, Y_runs, allow_sparse=True, x_name="X_runs", y_name="Y_runs"
     )
     delays = _times_to_delays(tmin, tmax, sfreq)
-    chunk_size = _as_int(chunk_size, "chunk_size")
+    chunk_size = check_int(chunk_size, "chunk_size")
     R = len(X_runs)
     F, C, L = X_runs[0].shape[1], Y_runs[0].shape[1], len(delays)
     for ii, x in enumerate(X_runs):
@@ -374,8 +383,8 @@ def univariate_sweep(
             f"{A} alpha(s), got {R}. Split the recording into more runs"
             + (" or give a single alpha." if A > 1 else ".")
         )
-    feature_names = _names(feature_names, F, "f", "feature_names")
-    ch_names = _names(ch_names, C, "ch", "ch_names")
+    feature_names = check_names(feature_names, F, "f", "feature_names")
+    ch_names = check_names(ch_names, C, "ch", "ch_names")
     logger.info(
         f"Univariate sweep: {F} features x {C} channels, {L} delays, {A} alphas, {R} runs "
         f"(nested leave-one-run-out), chunks of {chunk_size} features"
@@ -463,7 +472,7 @@ def _merge_layers(X_runs, feature_names):
     merged, all_names, layers = [], [], []
     for layer, runs in X_runs.items():
         n_feat = runs[0].shape[1]
-        all_names += _names(names.get(layer), n_feat, "f", f"feature_names[{layer!r}]")
+        all_names += check_names(names.get(layer), n_feat, "f", f"feature_names[{layer!r}]")
         layers += [str(layer)] * n_feat
     for parts in zip(*X_runs.values()):
         if any(sp.issparse(p) for p in parts):

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..io._atomic import atomic_path
-from ..utils import check_fname
-
-_FORMAT_VERSION = 1
+from ..io import SavedResult, read_result
+from ..utils import fill_doc, verbose
 
 
-@dataclass
-class FeatureSeries:
+@dataclass(repr=False)
+class FeatureSeries(SavedResult):
     """SAE feature time series of one stimulus.
 
     Parameters
@@ -139,69 +135,54 @@ class FeatureSeries:
             f"density {dens:.2%}>"
         )
 
-    def save(self, fname):
-        """Save to ``.npz`` atomically (sparse CSR parts, JSON metadata, no pickles).
+    _kind = "FeatureSeries"
 
-        Parameters
-        ----------
-        fname : str | os.PathLike
-            Destination (``.npz``).
-
-        Returns
-        -------
-        fname : pathlib.Path
-            The written path.
-        """
-        meta = dict(
-            format_version=_FORMAT_VERSION,
-            sfreq=self.sfreq,
-            stimulus_id=self.stimulus_id,
-            layer=self.layer,
-            sae_id=self.sae_id,
-            provenance=self.provenance,
-            shape=list(self.data.shape),
-        )
+    def _to_saved(self):
         csr = self.data.tocsr()
-        with atomic_path(fname) as tmp:
-            with open(tmp, "wb") as fid:
-                np.savez_compressed(
-                    fid,
-                    values=csr.data.astype(np.float32),
-                    indices=csr.indices.astype(np.int32),
-                    indptr=csr.indptr.astype(np.int64),
-                    times=self.times,
-                    feature_ids=self.feature_ids,
-                    meta=np.array(json.dumps(meta)),
-                )
-        return Path(fname)
+        arrays = dict(
+            values=csr.data.astype(np.float32),
+            indices=csr.indices.astype(np.int32),
+            indptr=csr.indptr.astype(np.int64),
+            times=self.times,
+            feature_ids=self.feature_ids,
+        )
+        fields = dict(
+            sfreq=self.sfreq, stimulus_id=self.stimulus_id, layer=self.layer,
+            sae_id=self.sae_id, provenance=self.provenance, shape=list(self.data.shape),
+        )  # fmt: skip
+        return arrays, fields
+
+    @classmethod
+    def _from_saved(cls, arrays, fields, fname):
+        data = sp.csr_array(
+            (arrays["values"], arrays["indices"], arrays["indptr"]), shape=tuple(fields["shape"])
+        )
+        return cls(
+            data=data,
+            times=arrays["times"],
+            feature_ids=arrays["feature_ids"],
+            sfreq=fields["sfreq"],
+            stimulus_id=fields["stimulus_id"],
+            layer=fields["layer"],
+            sae_id=fields["sae_id"],
+            provenance=fields["provenance"],
+        )
 
 
-def read_feature_series(fname):
+@fill_doc
+@verbose
+def read_feature_series(fname, *, verbose=None):
     """Read a :class:`FeatureSeries` saved with :meth:`FeatureSeries.save`.
 
     Parameters
     ----------
     fname : str | os.PathLike
         The ``.npz`` file.
+    %(verbose)s
 
     Returns
     -------
     series : FeatureSeries
         The series.
     """
-    fname = check_fname(fname, "fname")
-    with np.load(fname, allow_pickle=False) as npz:
-        meta = json.loads(str(npz["meta"]))
-        data = sp.csr_array(
-            (npz["values"], npz["indices"], npz["indptr"]), shape=tuple(meta["shape"])
-        )
-        return FeatureSeries(
-            data=data,
-            times=npz["times"],
-            feature_ids=npz["feature_ids"],
-            sfreq=meta["sfreq"],
-            stimulus_id=meta["stimulus_id"],
-            layer=meta["layer"],
-            sae_id=meta["sae_id"],
-            provenance=meta["provenance"],
-        )
+    return read_result(fname, FeatureSeries)

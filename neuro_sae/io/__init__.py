@@ -3,12 +3,22 @@
 from ._atomic import (
     atomic_dir,
     atomic_path,
+    current_umask,
     hash_array,
     hash_config,
     hash_file,
+    json_default,
     save_npz,
     write_json,
     write_parquet,
+)
+from ._result import (
+    FORMAT_VERSIONS,
+    SavedResult,
+    make_record,
+    read_provenance,
+    read_result,
+    register_migration,
 )
 from ._audio import read_audio
 from ._bids import read_bids_runs
@@ -29,6 +39,14 @@ from ._eeg import (
 from ._stim import read_stim_tsv, write_stim_tsv
 
 __all__ = [
+    "FORMAT_VERSIONS",
+    "SavedResult",
+    "current_umask",
+    "json_default",
+    "make_record",
+    "read_provenance",
+    "read_result",
+    "register_migration",
     "atomic_dir",
     "atomic_path",
     "broderick_runs",

@@ -12,6 +12,26 @@ from pathlib import Path
 import numpy as np
 
 
+def current_umask():
+    """The process umask, read without changing it where the system allows.
+
+    Returns
+    -------
+    umask : int
+        The umask (e.g. ``0o022``).
+    """
+    try:
+        with open("/proc/self/status") as fid:
+            for line in fid:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # no /proc: set and restore (not thread-safe, rare)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(fname):
     """Yield a temporary path next to ``fname``; rename it onto ``fname`` on success.
@@ -25,7 +45,8 @@ def atomic_path(fname):
     ------
     tmp : pathlib.Path
         Where to write. On an exception the temporary file is removed and
-        ``fname`` is left untouched.
+        ``fname`` is left untouched. The final file gets the mode ``0o666 & ~umask``
+        (as a plain ``open()`` would), not the ``0o600`` of temporary files.
     """
     fname = Path(fname)
     fname.parent.mkdir(parents=True, exist_ok=True)
@@ -34,6 +55,9 @@ def atomic_path(fname):
     tmp = Path(tmp)
     try:
         yield tmp
+        # mkstemp creates 0600: give the file the mode a plain open() would
+        if tmp.exists():
+            os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, fname)
     finally:
         if tmp.exists():
@@ -54,7 +78,8 @@ def atomic_dir(dirname):
     Yields
     ------
     tmp : pathlib.Path
-        The folder to fill.
+        The folder to fill. The final folder gets the mode ``0o777 & ~umask`` (as a
+        plain ``mkdir()`` would), not the ``0o700`` of temporary folders.
     """
     import shutil
 
@@ -63,6 +88,8 @@ def atomic_dir(dirname):
     tmp = Path(tempfile.mkdtemp(prefix=f".{dirname.name}.", suffix=".tmp", dir=dirname.parent))
     try:
         yield tmp
+        # mkdtemp creates 0700: give the folder the mode a plain mkdir() would
+        os.chmod(tmp, 0o777 & ~current_umask())
         if dirname.exists():
             old = dirname.with_name(f".{dirname.name}.old")
             if old.exists():
@@ -96,22 +123,34 @@ def write_json(obj, fname, *, indent=2):
     """
     with atomic_path(fname) as tmp:
         with open(tmp, "w") as fid:
-            json.dump(obj, fid, indent=indent, default=_json_default)
+            json.dump(obj, fid, indent=indent, default=json_default)
             fid.write("\n")
     return Path(fname)
 
 
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.bool_):
-        return bool(o)
+def json_default(o):
+    """Convert numpy scalars and arrays and paths for :func:`json.dump` (``default=``).
+
+    The one JSON encoder of the package: ``json.dumps(obj, default=json_default)``.
+
+    Parameters
+    ----------
+    o : object
+        An object :mod:`json` cannot serialise by itself.
+
+    Returns
+    -------
+    value : int | float | bool | list | str
+        The JSON-serialisable equivalent.
+    """
     if isinstance(o, np.ndarray):
         return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
+    if isinstance(o, np.generic):  # numpy scalars: int, float, bool, str
+        return o.item()
+    if isinstance(o, (Path, os.PathLike)):
+        return os.fspath(o)
+    if isinstance(o, (set, frozenset)):  # sorted: hashes of configs stay stable
+        return sorted(o, key=str)
     raise TypeError(f"Object of type {type(o).__name__} is not JSON serialisable")
 
 
@@ -218,5 +257,5 @@ def hash_config(config):
     digest : str
         The first 16 hex characters of the sha256 of its sorted JSON.
     """
-    text = json.dumps(config, sort_keys=True, default=_json_default)
+    text = json.dumps(config, sort_keys=True, default=json_default)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

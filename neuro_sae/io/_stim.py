@@ -60,10 +60,10 @@ def write_stim_tsv(fname, data, sfreq, columns, *, start_time=0.0, extra=None, o
     fname : pathlib.Path
         The ``.tsv.gz`` path.
     """
-    from ..features import FeatureSeries
-
     fname, side = _stim_names(fname)
-    if isinstance(data, FeatureSeries):
+    # a FeatureSeries, recognised by its interface: io does not import features
+    # (features imports io; no import cycle)
+    if all(hasattr(data, a) for a in ("to_dense", "feature_ids", "sfreq", "times")):
         series = data
         data, sfreq = series.to_dense(), series.sfreq
         start_time = float(series.times[0]) if series.n_frames else 0.0

@@ -16,6 +16,7 @@ from ._permutation import (
     sweep_permutation_test,
 )
 from ._protocol import paper_protocol
+from ._tail import gpd_pvalue
 
 __all__ = [
     "ClusterResult",
@@ -24,6 +25,7 @@ __all__ = [
     "channel_adjacency",
     "cluster_test",
     "fdr_correction",
+    "gpd_pvalue",
     "group_permutation_test",
     "group_permuted_ols",
     "layer_mixedlm",

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import numpy as np
 import scipy.sparse as sp
 
 from .. import __version__
-from ..encoding._lagged import _as_int
-from ..utils import check_array, check_option, fill_doc, logger, verbose
+from ..io import SavedResult, read_result
+from ..utils import check_array, check_int, check_option, fill_doc, logger, verbose
 from ._group import group_permutation_test
 from ._models import _check_subjects, _seed
 
@@ -71,7 +70,7 @@ def _check_adjacency(adjacency, n_channels):
 
 
 @dataclass
-class ClusterResult:
+class ClusterResult(SavedResult):
     """Spatio-temporal clusters of one feature's kernels (see :func:`cluster_test`).
 
     Attributes
@@ -156,41 +155,36 @@ class ClusterResult:
                                            "n_channels", "channels", "significant"])  # fmt: skip
 
 
-    @verbose
-    def save(self, fname, *, verbose=None):
-        """Save to ``.npz`` (arrays plus JSON metadata and provenance, no pickles).
+    _kind = "ClusterResult"
 
-        Parameters
-        ----------
-        fname : str | os.PathLike
-            Destination, ending in ``.npz``.
-        %(verbose)s
-
-        Returns
-        -------
-        fname : pathlib.Path
-            The written path.
-        """
-        from ..encoding._sweep import _save_result
-
+    def _to_saved(self):
         shape = (len(self.clusters),) + self.t_obs.shape
         stacked = np.zeros(shape, bool)
         for ii, c in enumerate(self.clusters):
             stacked[ii] = c
-        view = SimpleNamespace(
-            t_obs=self.t_obs, cluster_masks=stacked, cluster_p=self.cluster_p, times=self.times,
-            ch_names=list(self.ch_names), feature=self.feature, provenance=self.provenance,
+        arrays = dict(
+            t_obs=np.asarray(self.t_obs), cluster_masks=stacked,
+            cluster_p=np.asarray(self.cluster_p), times=np.asarray(self.times),
         )  # fmt: skip
-        return _save_result(view, fname, "ClusterResult", _CLUSTER_ARRAYS, _CLUSTER_META)
+        fields = dict(ch_names=list(self.ch_names), feature=self.feature,
+                      provenance=self.provenance)  # fmt: skip
+        return arrays, fields
 
-
-_CLUSTER_ARRAYS = ("t_obs", "cluster_masks", "cluster_p", "times")
-_CLUSTER_META = ("ch_names", "feature", "provenance")
+    @classmethod
+    def _from_saved(cls, arrays, fields, fname):
+        return cls(
+            t_obs=arrays["t_obs"],
+            clusters=[np.asarray(m, bool) for m in arrays["cluster_masks"]],
+            cluster_p=arrays["cluster_p"],
+            times=arrays["times"],
+            ch_names=list(fields["ch_names"]),
+            feature=str(fields["feature"]),
+            provenance=fields["provenance"],
+        )
 
 
 fill_doc(ClusterResult.significant_mask)
 fill_doc(ClusterResult.to_frame)
-fill_doc(ClusterResult.save)
 
 
 @fill_doc
@@ -209,14 +203,7 @@ def read_cluster_result(fname, *, verbose=None):
     result : ClusterResult
         The result.
     """
-    from ..encoding._sweep import _read_result
-
-    data = _read_result(fname, "ClusterResult")
-    masks = data.pop("cluster_masks")
-    data["clusters"] = [np.asarray(m, bool) for m in masks]
-    data["ch_names"] = list(data["ch_names"])
-    data["feature"] = str(data["feature"])
-    return ClusterResult(**data)
+    return read_result(fname, ClusterResult)
 
 
 @fill_doc
@@ -283,7 +270,7 @@ def cluster_test(
     S, L, C = k.shape
     _check_subjects(S, "kernels")
     adjacency = _check_adjacency(adjacency, C)
-    n_permutations = _as_int(n_permutations, "n_permutations")
+    n_permutations = check_int(n_permutations, "n_permutations")
     _check_n_permutations(min(n_permutations, 2 ** (S - 1)), alpha)
     if tfce:
         threshold = dict(start=0.0, step=0.2)

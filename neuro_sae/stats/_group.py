@@ -7,20 +7,21 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import __version__
-from ..encoding._lagged import _as_int
-from ..encoding._sweep import _names, _read_result, _save_result, _tidy_frame
-from ..io import hash_config
+from ..encoding import SweepResult, check_sweeps_compatible
+from ..io import SavedResult, hash_config, read_result
 from ..utils import (
     check_array,
-    check_fname,
+    check_int,
+    check_names,
     check_option,
     check_random_state,
     fill_doc,
     logger,
+    tidy_frame,
     verbose,
 )
+from ._common import _rs_repr, _save_table
 from ._multicomp import _check_n_permutations
-from ._permutation import _rs_repr
 
 _BLOCK = 256  # at most this many permutations per block
 _MAX_BYTES = 64e6  # and a block (permutations x features x channels) stays below this
@@ -31,20 +32,21 @@ def _block(n_cells):
     return int(max(1, min(_BLOCK, _MAX_BYTES // (8 * max(n_cells, 1)))))
 
 
-@dataclass
-class GroupResult:
+@dataclass(repr=False)
+class GroupResult(SavedResult):
     """Results of :func:`group_permutation_test`.
 
     Attributes
     ----------
-    statistic : ndarray, shape (n_features, n_channels)
+    statistic : ndarray, shape (n_features, n_channels[, n_times])
         The group statistic (mean r over subjects, or the one-sample t).
-    p_fwe : ndarray, shape (n_features, n_channels)
-        Family-wise corrected p-values (max-T over features x channels).
-    p_uncorrected : ndarray, shape (n_features, n_channels)
+    p_fwe : ndarray, shape (n_features, n_channels[, n_times])
+        Family-wise corrected p-values (max-T over every cell: features x channels,
+        x times when given).
+    p_uncorrected : ndarray, shape (n_features, n_channels[, n_times])
         Uncorrected p-values from the same permutations.
     max_null : ndarray, shape (n_permutations,)
-        Maximum over features x channels of each permutation (after the tail).
+        Maximum over every cell of each permutation (after the tail).
     method : str
         ``"pooled-null"`` or ``"sign-flip"``.
     statistic_name : str
@@ -61,9 +63,12 @@ class GroupResult:
     random_state : int | str | None
         The random state given.
     feature_names, ch_names : list of str
-        Names.
+        Names of the features and channels (as given to the test or taken from the
+        sweeps; positional ``"f0"``, ``"ch0"`` only when none were given).
+    times : ndarray, shape (n_times,) | None
+        Times (s) of the last axis of per-lag statistics (e.g. kernels), else ``None``.
     provenance : dict
-        Versions.
+        Versions and the configuration hash.
     """
 
     statistic: np.ndarray
@@ -81,6 +86,9 @@ class GroupResult:
     feature_names: list = field(default_factory=list)
     ch_names: list = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
+    times: np.ndarray | None = None
+
+    _kind = "GroupResult"
 
     @property
     def significant(self):
@@ -105,58 +113,68 @@ class GroupResult:
         Returns
         -------
         df : pandas.DataFrame
-            Columns ``feature``, ``channel``, ``statistic``, ``p_uncorrected``,
-            ``p_fwe``, ``significant``.
+            Columns ``feature``, ``channel`` (their names), ``time`` (only for
+            per-lag statistics, in s), ``statistic``, ``p_uncorrected``, ``p_fwe``,
+            ``significant``.
         """
-        return _tidy_frame(
-            self.feature_names,
-            self.ch_names,
+        cols = dict(
             statistic=self.statistic,
             p_uncorrected=self.p_uncorrected,
             p_fwe=self.p_fwe,
             significant=self.significant,
         )
+        if self.times is None:
+            return tidy_frame(self.feature_names, self.ch_names, **cols)
+        import pandas as pd
 
-    @verbose
-    def save(self, fname, *, verbose=None):
-        """Save to ``.npz`` (arrays plus JSON metadata and provenance, no pickles).
+        F, C, T = self.statistic.shape
+        df = pd.DataFrame(dict(
+            feature=np.repeat(np.asarray(self.feature_names, dtype=str), C * T),
+            channel=np.tile(np.repeat(np.asarray(self.ch_names, dtype=str), T), F),
+            time=np.tile(np.asarray(self.times, dtype=float), F * C),
+            **{k: np.asarray(v).ravel() for k, v in cols.items()},
+        ))  # fmt: skip
+        return df
 
-        Parameters
-        ----------
-        fname : str | os.PathLike
-            Destination, ending in ``.npz``.
-        %(verbose)s
+    def _to_saved(self):
+        arrays = {k: np.asarray(getattr(self, k)) for k in _GROUP_ARRAYS}
+        if self.times is not None:
+            arrays["times"] = np.asarray(self.times, dtype=float)
+        return arrays, {k: getattr(self, k) for k in _GROUP_META}
 
-        Returns
-        -------
-        fname : pathlib.Path
-            The written path.
-        """
-        arrays = ("statistic", "p_fwe", "p_uncorrected", "max_null")
-        return _save_result(self, fname, "GroupResult", arrays, _GROUP_META)
+    @classmethod
+    def _from_saved(cls, arrays, fields, fname):
+        data = {k: arrays[k] for k in _GROUP_ARRAYS}
+        data["times"] = arrays["times"] if "times" in arrays else None
+        data.update(fields)
+        data["feature_names"] = list(data["feature_names"])
+        data["ch_names"] = list(data["ch_names"])
+        return cls(**data)
 
-    def save_table(self, fname):
+    def save_table(self, fname, *, overwrite=False):
         """Write :meth:`to_frame` to parquet (atomic; provenance in the file metadata).
 
         Parameters
         ----------
         fname : str | os.PathLike
             Destination ending in ``.parquet``.
+        overwrite : bool
+            Replace an existing file.
 
         Returns
         -------
         fname : pathlib.Path
             The written path.
         """
-        return _save_table(self.to_frame(), fname, self.provenance)
+        return _save_table(self.to_frame(), fname, self.provenance, overwrite=overwrite)
 
 
+_GROUP_ARRAYS = ("statistic", "p_fwe", "p_uncorrected", "max_null")
 _GROUP_META = (
     "method", "statistic_name", "tail", "alpha", "n_subjects", "n_permutations", "exact",
     "random_state", "feature_names", "ch_names", "provenance",
 )  # fmt: skip
 fill_doc(GroupResult.to_frame)
-fill_doc(GroupResult.save)
 
 
 @fill_doc
@@ -175,22 +193,7 @@ def read_group_result(fname, *, verbose=None):
     result : GroupResult
         The result.
     """
-    return GroupResult(**_read_result(fname, "GroupResult"))
-
-
-def _save_table(df, fname, provenance):
-    """Tidy table to parquet, provenance as JSON in ``df.attrs`` (kept by pyarrow)."""
-    import json
-
-    from ..io import write_parquet
-    from ..io._atomic import _json_default
-
-    fname = check_fname(fname, "fname", must_exist=False)
-    if fname.suffix != ".parquet":
-        raise ValueError(f"fname must end with '.parquet', got {fname.name!r}.")
-    df.attrs["provenance"] = json.dumps(provenance, default=_json_default)
-    write_parquet(df, fname)
-    return fname
+    return read_result(fname, GroupResult)
 
 
 def _tol(observed):
@@ -215,6 +218,8 @@ def group_permutation_test(
     alpha=0.05,
     feature_names=None,
     ch_names=None,
+    times=None,
+    labels=None,
     random_state=None,
     verbose=None,
 ):
@@ -222,11 +227,16 @@ def group_permutation_test(
 
     Parameters
     ----------
-    r_subjects : array, shape (n_subjects, n_features, n_channels)
-        Per-subject statistics, e.g. ``sweep.r`` of each subject.
-    null_subjects : list of array, shape (n_permutations_i, n_features, n_channels) | None
-        Per-subject nulls (``sweep_permutation_test(..., return_null=True).null``);
-        required by ``"pooled-null"``, ignored by ``"sign-flip"``.
+    r_subjects : array, shape (n_subjects, n_features, n_channels[, n_times]) | list of SweepResult
+        Per-subject statistics, e.g. ``sweep.r`` of each subject, or per-lag values
+        (e.g. kernels) with a last axis of ``n_times`` lags. A list of
+        :class:`~neuro_sae.encoding.SweepResult` is checked with
+        :func:`~neuro_sae.encoding.check_sweeps_compatible` (same lags, rate,
+        feature and channel names), its ``r`` stacked, and its names used.
+    null_subjects : list of array, shape (n_permutations_i, n_features, n_channels[, n_times]) | list of PermutationResult | None
+        Per-subject nulls (``sweep_permutation_test(..., return_null=True).null``, or
+        the results themselves); required by ``"pooled-null"``, ignored by
+        ``"sign-flip"``.
     method : str
         ``"pooled-null"``: the group statistic is the mean r over subjects; each null
         draw averages one independently drawn permutation of every subject (their
@@ -247,9 +257,14 @@ def group_permutation_test(
         Family-wise error level of ``significant``. Sign flipping refuses to run when
         its smallest attainable p-value exceeds ``alpha``.
     feature_names : list of str | None
-        Feature names (default ``"f0"``, ...).
+        Feature names (e.g. the SAE feature ids as str). ``None``: the sweeps' names
+        when sweeps are given, else positional ``"f0"``, ...
     ch_names : list of str | None
-        Channel names (default ``"ch0"``, ...).
+        Channel names. ``None``: the sweeps' names when given, else ``"ch0"``, ...
+    times : array, shape (n_times,) | None
+        Times (s) of the last axis when ``r_subjects`` has one (required then).
+    labels : list of str | None
+        Subject labels for error messages (e.g. ``["sub-01", "sub-02"]``).
     %(random_state)s
     %(verbose)s
 
@@ -266,9 +281,51 @@ def group_permutation_test(
     """
     check_option("method", method, ("pooled-null", "sign-flip"))
     check_option("tail", tail, (1, -1, 0))
-    n_permutations = _as_int(n_permutations, "n_permutations")
-    r = check_array(r_subjects, "r_subjects", ndim=3)
-    S, F, C = r.shape
+    n_permutations = check_int(n_permutations, "n_permutations")
+    if isinstance(r_subjects, (list, tuple)) and any(
+        isinstance(sw, SweepResult) for sw in r_subjects
+    ):
+        sweeps = check_sweeps_compatible(r_subjects, labels)
+        r_subjects = np.stack([sw.r for sw in sweeps])
+        feature_names = sweeps[0].feature_names if feature_names is None else feature_names
+        ch_names = sweeps[0].ch_names if ch_names is None else ch_names
+    if null_subjects is not None:
+        null_subjects = [getattr(nu, "null", nu) for nu in null_subjects]
+        for ii, nu in enumerate(null_subjects):
+            if nu is None:
+                who = labels[ii] if labels is not None else f"null_subjects[{ii}]"
+                raise ValueError(
+                    f"The permutation result of {who} holds no null; rerun "
+                    "sweep_permutation_test(..., return_null=True)."
+                )
+    r = check_array(r_subjects, "r_subjects", ndim=(3, 4))
+    S, F, C = r.shape[:3]
+    if r.ndim == 4:
+        if times is None:
+            raise ValueError(
+                f"r_subjects has a 4th axis of {r.shape[3]} values (lags) but times is "
+                "None; pass times=<the lag of each, in s> (e.g. sweep.times)."
+            )
+        times = check_array(times, "times", ndim=1)
+        if len(times) != r.shape[3]:
+            raise ValueError(
+                f"times has {len(times)} values but r_subjects has {r.shape[3]} on its "
+                "last axis; give one time per lag."
+            )
+        cell_shape = (F, C, r.shape[3])
+        r = r.reshape(S, F, -1)
+        if null_subjects is not None:
+            null_subjects = [
+                np.asarray(nu).reshape(len(nu), F, -1) if np.ndim(nu) == 4 else nu
+                for nu in null_subjects
+            ]
+    elif times is not None:
+        raise ValueError(
+            "times was given but r_subjects has no lag axis (shape (n_subjects, "
+            "n_features, n_channels)); pass times=None or per-lag values."
+        )
+    else:
+        cell_shape = (F, C)
     if statistic is None:
         statistic = "mean" if method == "pooled-null" else "t"
     allowed_stats = ("mean",) if method == "pooled-null" else ("mean", "t")
@@ -281,8 +338,8 @@ def group_permutation_test(
     if method == "pooled-null":
         _check_n_permutations(n_permutations, alpha)
     rng = check_random_state(random_state)
-    feature_names = _names(feature_names, F, "f", "feature_names")
-    ch_names = _names(ch_names, C, "ch", "ch_names")
+    feature_names = check_names(feature_names, F, "f", "feature_names")
+    ch_names = check_names(ch_names, C, "ch", "ch_names")
     if method == "pooled-null":
         stat, max_null, count, n_draws, exact = _pooled(r, null_subjects, n_permutations, tail, rng)
     else:
@@ -296,9 +353,9 @@ def group_permutation_test(
     else:
         p_fwe, p_unc = (1 + n_ge) / (1 + n_draws), (1 + count) / (1 + n_draws)
     return GroupResult(
-        statistic=stat,
-        p_fwe=p_fwe,
-        p_uncorrected=p_unc,
+        statistic=stat.reshape(cell_shape),
+        p_fwe=p_fwe.reshape(cell_shape),
+        p_uncorrected=p_unc.reshape(cell_shape),
         max_null=max_null,
         method=method,
         statistic_name=statistic,
@@ -310,6 +367,7 @@ def group_permutation_test(
         random_state=_rs_repr(random_state),
         feature_names=feature_names,
         ch_names=ch_names,
+        times=times,
         provenance=dict(
             neuro_sae_version=__version__,
             config_hash=hash_config(

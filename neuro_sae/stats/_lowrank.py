@@ -32,7 +32,7 @@ import numbers
 
 import numpy as np
 
-from ..encoding._ridge import _eig
+from ..encoding import eigh_psd as _eig
 
 
 def _check_rank_tol(rank_tol):

@@ -16,8 +16,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ..encoding._lagged import _lag_matrix, _univariate_run_stats
-from ..encoding._ridge import _eig, _safe_r
+from ..encoding import eigh_psd as _eig
+from ..encoding import lag_matrix as _lag_matrix
+from ..encoding import safe_r as _safe_r
+from ..encoding import univariate_run_stats as _univariate_run_stats
 
 
 def _crop(X_runs, Y_runs):

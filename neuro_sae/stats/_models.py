@@ -8,13 +8,20 @@ import warnings
 import numpy as np
 
 from .. import __version__
-from ..encoding._lagged import _as_int
-from ..encoding._sweep import _names
 from ..io import hash_config
-from ..utils import check_array, check_option, check_random_state, fill_doc, logger, verbose
+from ..utils import (
+    check_array,
+    check_int,
+    check_names,
+    check_option,
+    check_random_state,
+    fill_doc,
+    logger,
+    verbose,
+)
+from ._common import _rs_repr
 from ._group import GroupResult
 from ._multicomp import _check_n_permutations
-from ._permutation import _rs_repr
 
 
 def _seed(random_state):
@@ -89,7 +96,7 @@ def group_permuted_ols(
     from scipy import stats
 
     check_option("tail", tail, (1, 0))
-    n_permutations = _as_int(n_permutations, "n_permutations")
+    n_permutations = check_int(n_permutations, "n_permutations")
     r = check_array(r_subjects, "r_subjects", ndim=3)
     S, F, C = r.shape
     _check_subjects(S, "r_subjects")
@@ -133,8 +140,8 @@ def group_permuted_ols(
         n_permutations=int(n_permutations),
         exact=False,
         random_state=_rs_repr(random_state),
-        feature_names=_names(feature_names, F, "f", "feature_names"),
-        ch_names=_names(ch_names, C, "ch", "ch_names"),
+        feature_names=check_names(feature_names, F, "f", "feature_names"),
+        ch_names=check_names(ch_names, C, "ch", "ch_names"),
         provenance=dict(
             neuro_sae_version=__version__,
             nilearn_seed=seed,

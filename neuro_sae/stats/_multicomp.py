@@ -9,7 +9,7 @@ from ..utils import check_array, check_option, fill_doc, verbose, warn
 
 @fill_doc
 @verbose
-def fdr_correction(pvals, *, method="bh", verbose=None):
+def fdr_correction(pvals, *, method="bh", n_permutations=None, q=0.05, verbose=None):
     """False discovery rate adjusted p-values (Benjamini-Hochberg).
 
     Parameters
@@ -19,6 +19,13 @@ def fdr_correction(pvals, *, method="bh", verbose=None):
     method : str
         ``"bh"``: Benjamini-Hochberg 1995 (independent or positively dependent
         tests). The only method for now, named so that it is never implicit.
+    n_permutations : int | None
+        When the p-values come from ``n_permutations`` permutations (smallest
+        attainable value ``1 / (n_permutations + 1)``), a warning says when tests
+        at that floor cannot be rejected at level ``q`` and how many permutations
+        it would take.
+    q : float
+        The FDR level of that check.
     %(verbose)s
 
     Returns
@@ -35,12 +42,32 @@ def fdr_correction(pvals, *, method="bh", verbose=None):
     m = flat.size
     if m == 0:
         return p.copy()
+    if n_permutations is not None:
+        msg = _fdr_floor_message(flat, int(n_permutations), float(q))
+        if msg:
+            warn(msg + '; use more permutations or tail="gpd" in sweep_permutation_test.')
     order = np.argsort(flat)
     ranked = flat[order] * m / np.arange(1, m + 1)
     ranked = np.minimum.accumulate(ranked[::-1])[::-1]
     out = np.empty(m)
     out[order] = np.minimum(ranked, 1.0)
     return out.reshape(p.shape)
+
+
+def _fdr_floor_message(p, n_permutations, q):
+    """Why BH cannot reject tests at the permutation floor (``""`` when it can)."""
+    floor = 1.0 / (n_permutations + 1)
+    m = np.size(p)
+    n_floor = int(np.sum(np.asarray(p) <= floor * (1 + 1e-9)))
+    if n_floor == 0 or floor <= n_floor * q / m or floor > q:  # floor > q: warned already
+        return ""
+    need = int(np.ceil(m / (n_floor * q))) - 1
+    return (
+        f"{n_floor} of {m} tests have the smallest attainable p-value "
+        f"1/({n_permutations} + 1) = {floor:.3g}, above the Benjamini-Hochberg threshold "
+        f"{n_floor} * {q:g} / {m} = {n_floor * q / m:.3g}: FDR cannot reject them with "
+        f"{n_permutations} permutations; it would need at least {need} permutations"
+    )
 
 
 def _check_n_permutations(n_permutations, alpha, what="n_permutations"):

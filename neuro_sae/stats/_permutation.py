@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,26 +10,30 @@ import scipy.fft as sfft
 from threadpoolctl import threadpool_limits
 
 from .. import __version__
-from ..encoding._lagged import _as_int, _check_runs
-from ..encoding._sweep import SweepResult, _read_result, _save_result, _tidy_frame
-from ..io import hash_array, hash_config
+from ..encoding import SweepResult, check_runs
+from ..io import SavedResult, hash_array, hash_config, read_result
 from ..utils import (
     check_device,
+    check_int,
+    check_n_jobs,
     check_option,
     check_positive,
     check_random_state,
     fill_doc,
     logger,
     progress_bar,
+    tidy_frame,
     validate_type,
     verbose,
     warn,
 )
+from ._common import _rs_repr, _save_table
 from ._lowrank import _check_rank_tol
 from ._mismatch import _crop, _mismatch_null
-from ._multicomp import _check_n_permutations, fdr_correction
+from ._multicomp import _check_n_permutations, _fdr_floor_message, fdr_correction
 from ._refit import _refit_null_iter
 from ._refit_device import _refit_null_iter_torch
+from ._tail import _GPD_MIN_EXCEED, _gpd_chunk, _gpd_many
 
 _NULL_TYPES = {
     "refit": "circular-shift refit (all runs shifted, folds refit with the observed alphas)",
@@ -47,15 +49,8 @@ _HYPER = {
 _NULL_TYPE = _NULL_TYPES["fixed"]  # default of results saved before the refit null
 
 
-def _rs_repr(random_state):
-    """JSON-friendly record of a random_state."""
-    if random_state is None or isinstance(random_state, (numbers.Integral, np.integer)):
-        return None if random_state is None else int(random_state)
-    return type(random_state).__name__
-
-
-@dataclass
-class PermutationResult:
+@dataclass(repr=False)
+class PermutationResult(SavedResult):
     """Results of :func:`sweep_permutation_test`.
 
     Attributes
@@ -135,7 +130,7 @@ class PermutationResult:
             Columns ``feature``, ``channel``, ``r``, ``p_uncorrected``, ``p_fdr``,
             ``p_fwe``, ``significant`` (``p_fwe < alpha``).
         """
-        return _tidy_frame(
+        return tidy_frame(
             self.feature_names,
             self.ch_names,
             r=self.r,
@@ -145,27 +140,24 @@ class PermutationResult:
             significant=self.p_fwe < alpha,
         )
 
-    @verbose
-    def save(self, fname, *, verbose=None):
-        """Save to ``.npz`` (arrays plus JSON metadata and provenance, no pickles).
+    _kind = "PermutationResult"
 
-        Parameters
-        ----------
-        fname : str | os.PathLike
-            Destination, ending in ``.npz``.
-        %(verbose)s
-
-        Returns
-        -------
-        fname : pathlib.Path
-            The written path.
-        """
-        arrays = ["r", "p_fwe", "p_uncorrected", "p_fdr", "max_null", "shifts"]
+    def _to_saved(self):
+        arrays = {k: np.asarray(getattr(self, k)) for k in _PERM_ARRAYS}
         if self.null is not None:
-            arrays.append("null")
-        return _save_result(self, fname, "PermutationResult", arrays, _PERM_META)
+            arrays["null"] = np.asarray(self.null)
+        return arrays, {k: getattr(self, k) for k in _PERM_META}
 
-    def save_table(self, fname, alpha=0.05):
+    @classmethod
+    def _from_saved(cls, arrays, fields, fname):
+        data = {k: arrays[k] for k in _PERM_ARRAYS}
+        data["null"] = arrays["null"] if "null" in arrays else None
+        data.update(fields)
+        data["feature_names"] = list(data["feature_names"])
+        data["ch_names"] = list(data["ch_names"])
+        return cls(**data)
+
+    def save_table(self, fname, alpha=0.05, *, overwrite=False):
         """Write :meth:`to_frame` to parquet (atomic; provenance in the file metadata).
 
         Parameters
@@ -174,23 +166,23 @@ class PermutationResult:
             Destination ending in ``.parquet``.
         alpha : float
             Family-wise level of the ``significant`` column.
+        overwrite : bool
+            Replace an existing file.
 
         Returns
         -------
         fname : pathlib.Path
             The written path.
         """
-        from ._group import _save_table
-
-        return _save_table(self.to_frame(alpha), fname, self.provenance)
+        return _save_table(self.to_frame(alpha), fname, self.provenance, overwrite=overwrite)
 
 
+_PERM_ARRAYS = ("r", "p_fwe", "p_uncorrected", "p_fdr", "max_null", "shifts")
 _PERM_META = (
     "n_permutations", "min_shift_s", "random_state", "null_type", "fdr_method",
     "feature_names", "ch_names", "provenance",
 )  # fmt: skip
 fill_doc(PermutationResult.to_frame)
-fill_doc(PermutationResult.save)
 
 
 @fill_doc
@@ -209,8 +201,7 @@ def read_permutation_result(fname, *, verbose=None):
     result : PermutationResult
         The result.
     """
-    data = _read_result(fname, "PermutationResult")
-    return PermutationResult(**data)
+    return read_result(fname, PermutationResult)
 
 
 def _predict_chunk(x, w, delays):
@@ -251,6 +242,9 @@ def sweep_permutation_test(
     alpha=0.05,
     rank_tol=None,
     device="cpu",
+    alpha_selection="nested",
+    tail="empirical",
+    n_jobs=None,
     verbose=None,
 ):
     """Circular-shift permutation test of a univariate sweep, with max-T FWE control.
@@ -261,13 +255,16 @@ def sweep_permutation_test(
     is the mean over folds of the held-out Pearson r, exactly like ``sweep.r``.
 
     ``null="refit"`` (default, valid): the shifted EEG is used consistently in
-    training and as held-out data, and every outer fold is refit with the alpha the
-    observed nested CV chose for that fold, feature and channel (the hyperparameters
-    are held fixed at their observed values; the alpha search is not repeated). Only
-    the EEG moves, so each fold's lagged gram and its eigendecomposition are shared
-    by all permutations; the lagged cross-products of every shift come from one FFT
-    cross-correlation per run and feature chunk, with an exact correction of the
-    zero-padded edges (no lag matrices, no refits from scratch).
+    training and as held-out data, and every outer fold is refit. With
+    ``alpha_selection="nested"`` (default) the alpha of every fold, feature and
+    channel is chosen in each permutation exactly as the sweep chose it on the
+    observed data (inner leave-one-run-out CV over the same grid), so the observed
+    statistic and the permuted ones come from the same procedure (exchangeable
+    under the null). Only the EEG moves, so every (outer and inner) fold's lagged
+    gram and its eigendecomposition are shared by all permutations; the lagged
+    cross-products of every shift come from one FFT cross-correlation per run and
+    feature, with an exact correction of the zero-padded edges (no lag matrices, no
+    refits from scratch).
 
     ``null="fixed"`` (anti-conservative, see Notes): each fold's stored model is kept
     and only its held-out run is shifted.
@@ -302,9 +299,9 @@ def sweep_permutation_test(
         Also return the full null, shape (n_permutations, n_features, n_channels),
         float32, e.g. for :func:`group_permutation_test` with ``"pooled-null"``.
     chunk_size : int
-        Features per chunk of results. With ``null="refit"`` features run one per
-        thread (up to 4 threads, one per usable core, BLAS single-threaded); each
-        thread holds the float32 cross-correlation tables of one feature,
+        Features per chunk of results. With ``null="refit"`` and ``n_jobs > 1``
+        features run one per thread (BLAS single-threaded); each worker holds the
+        float32 cross-correlation tables of one feature,
         ``n_channels * n_times * 4`` bytes per run, plus ``(n_runs + 4)`` MB of
         work space (permutations are processed in blocks). With ``"fixed"`` memory
         is about ``chunk_size * n_channels * n_times * 40`` bytes; ``"mismatch"``
@@ -331,6 +328,25 @@ def sweep_permutation_test(
         ``tests/stats/test_refit_torch.py``; ~5e-5 on band-passed features with
         alphas down to 1e-2, ``benchmarks/bench_sweep_null.py``). It supports ``null="refit"`` with
         ``rank_tol=None`` only. Recorded in ``result.provenance["device"]``.
+    alpha_selection : ``"nested"`` | ``"observed"``
+        How the refit folds of each permutation get their alphas (``"refit"`` and
+        ``"mismatch"`` nulls; irrelevant with a single alpha). ``"nested"``
+        (default): chosen in every permutation by the same nested CV as in the
+        sweep (valid; costs about ``(n_runs - 1) * (n_alphas + 2) / 2`` times the
+        ``"observed"`` null, CPU exact refit only). ``"observed"``: held at the
+        alphas the sweep chose on the observed data (faster; slightly
+        anti-conservative with an alpha grid, see Notes).
+    tail : ``"empirical"`` | ``"gpd"``
+        ``"empirical"`` (default): p-values count the permutations, so they cannot
+        go below ``1 / (n_permutations + 1)``. ``"gpd"``: below the floor, where
+        fewer than 10 permutations reach the observed value, the p-value comes from
+        a generalised Pareto fit to the tail of the null (Winkler et al. 2016; see
+        Notes and :func:`gpd_pvalue`), for ``p_uncorrected`` (hence ``p_fdr``) and
+        for ``p_fwe`` (the tail of ``max_null``). Where the fit is poor the
+        empirical p-value is kept. Recorded in ``result.provenance["tail"]``.
+    %(n_jobs)s
+        With ``null="refit"`` on the CPU, features of a chunk run in ``n_jobs``
+        threads (BLAS limited to one thread inside); ``n_jobs=1`` starts no thread.
     %(verbose)s
 
     Returns
@@ -340,14 +356,19 @@ def sweep_permutation_test(
 
     Notes
     -----
-    Holding the alphas at their observed values is what makes the null cheap (one
-    eigendecomposition per fold, all shifts in one product per fold). It is exact
-    for a fixed alpha grid of one value; with a grid, the observed statistic had
-    its alphas tuned on the unshifted data and the permuted ones did not, which can
-    only favour the observed data slightly (conservative under the null in our
-    simulations, see ``tests/stats/test_permutation.py``). The products run in
-    float32 on per-run centred EEG (error in r ~1e-6 at moderate alphas, up to ~1e-4
-    with tiny chosen alphas; far below the null's spread).
+    With an alpha grid the observed statistic had its alphas tuned on the observed
+    data. Holding the permutations at those alphas (``alpha_selection="observed"``)
+    does not repeat that tuning, which favours the observed data: on null data
+    with 5 alphas the family-wise error of max-T at 0.05 was 0.058 (SE 0.0035 over
+    4000 simulations), i.e. anti-conservative. ``alpha_selection="nested"`` repeats
+    the tuning in every permutation, which restores exchangeability; the
+    calibration measured by ``benchmarks/bench_calibration.py`` (family-wise error
+    within [0.04, 0.06] at 0.05 for grids of 1, 5 and 13 alphas) and
+    ``tests/stats/test_calibration.py`` check it. With one alpha both choices are
+    the same test. The products run in float32 on per-run centred EEG (error in r
+    ~1e-6 at moderate alphas, up to ~1e-4 with tiny chosen alphas; far below the
+    null's spread); the observed statistic goes through the same code (the
+    permutation with no shift), so it is exchangeable with the permuted ones.
 
     With ``rank_tol`` each feature's refits run in a common basis ``Q`` of its lag
     space, the top ``q`` eigenvectors of the feature's lag covariance ``M`` over all
@@ -378,7 +399,12 @@ def sweep_permutation_test(
 
     ``p_fwe = (1 + #{max_null >= r}) / (1 + n_permutations)`` and
     ``p_uncorrected = (1 + #{null >= r}) / (1 + n_permutations)`` per test (one-sided:
-    an encoding effect is a positive r). With ``null="refit"`` the observed r is
+    an encoding effect is a positive r). These cannot go below
+    ``1 / (n_permutations + 1)``: with ``m`` tests, Benjamini-Hochberg needs at least
+    ``m / (k q)`` permutations to reject ``k`` tests at level ``q``, so at SAE scale
+    (14,208 tests) FDR with 1000 permutations finds nothing that max-T misses. A
+    warning says so (and how many permutations it would need) when tests sit at
+    the floor and BH cannot reject them; ``tail="gpd"`` extrapolates the tail. With ``null="refit"`` the observed r is
     recomputed in float64 from the data and ``sweep.alpha`` (equal to ``sweep.r`` up
     to rounding); with ``"fixed"`` from the stored float32 fold weights.
 
@@ -394,10 +420,13 @@ def sweep_permutation_test(
        hyperparameters).
     """
     validate_type(sweep, SweepResult, "sweep")
-    n_permutations = _as_int(n_permutations, "n_permutations")
-    chunk_size = _as_int(chunk_size, "chunk_size")
+    n_permutations = check_int(n_permutations, "n_permutations")
+    chunk_size = check_int(chunk_size, "chunk_size")
     validate_type(return_null, bool, "return_null")
     check_option("null", null, ("refit", "fixed", "mismatch"))
+    check_option("alpha_selection", alpha_selection, ("nested", "observed"))
+    check_option("tail", tail, ("empirical", "gpd"))
+    n_jobs = check_n_jobs(n_jobs)
     rank_tol = _check_rank_tol(rank_tol)
     device = check_device(device)
     if device != "cpu" and (null != "refit" or rank_tol is not None):
@@ -411,13 +440,26 @@ def sweep_permutation_test(
             f'rank_tol applies to null="refit" only, got null={null!r} with '
             f'rank_tol={rank_tol!r}; pass rank_tol=None or use null="refit".'
         )
+    nested = alpha_selection == "nested" and np.shape(sweep.alphas)[-1] > 1
+    if nested and (null == "mismatch" or device != "cpu" or rank_tol is not None):
+        what = (
+            'null="mismatch"' if null == "mismatch"
+            else f"device={device!r}" if device != "cpu" else f"rank_tol={rank_tol!r}"
+        )  # fmt: skip
+        raise ValueError(
+            f'alpha_selection="nested" (the default) runs on the CPU exact refit null '
+            f"only, got {what} with a grid of {np.shape(sweep.alphas)[-1]} alphas; pass "
+            'alpha_selection="observed" (faster, slightly anti-conservative with a '
+            "grid), or null=\"refit\", device='cpu', rank_tol=None, or fit the sweep "
+            "with a single alpha."
+        )
     _check_n_permutations(n_permutations, alpha)
     if null == "fixed":
         warn(
             'null="fixed" is anti-conservative for the mean over folds (family-wise '
             'error about 0.2 at a nominal 0.05 on null data); use null="refit".',
         )
-    X_runs, Y_runs, _ = _check_runs(
+    X_runs, Y_runs, _ = check_runs(
         X_runs, Y_runs, allow_sparse=True, x_name="X_runs", y_name="Y_runs"
     )
     n_times = np.array([y.shape[0] for y in Y_runs])
@@ -433,7 +475,10 @@ def sweep_permutation_test(
             f"channels but the sweep has {F} and {C}."
         )
     if null == "mismatch":
-        return _mismatch_test(X_runs, Y_runs, sweep, n_permutations, random_state, return_null)
+        res = _mismatch_test(X_runs, Y_runs, sweep, n_permutations, random_state, return_null,
+                             tail)  # fmt: skip
+        _warn_fdr_floor(res, alpha)
+        return res
     if min_shift_s is None:
         min_shift_s = max(abs(sweep.tmin), abs(sweep.tmax)) + 1.0
     check_positive(min_shift_s, "min_shift_s", strict=False)
@@ -453,11 +498,12 @@ def sweep_permutation_test(
     r_obs = np.empty((F, C))
     count = np.zeros((F, C), np.int64)
     max_null = np.full(n_permutations, -np.inf)
+    p_tail = np.full((F, C), np.nan)
     out_null = np.empty((n_permutations, F, C), np.float32) if return_null else None
     ranks = np.tile(np.array([len(sweep.delays), 0], np.int64), (F, 1))  # (q, n_low)
     if null == "refit":
         chunks = _refit_chunks(
-            X_runs, Y_runs, sweep, shifts, chunk_size, rank_tol, ranks, device
+            X_runs, Y_runs, sweep, shifts, chunk_size, rank_tol, ranks, device, n_jobs, nested
         )  # fmt: skip
     else:
         chunks = _fixed_chunks(X_runs, Y_runs, sweep, shifts, chunk_size)
@@ -471,20 +517,39 @@ def sweep_permutation_test(
             r_obs[sl] = obs
             max_null = np.maximum(max_null, acc.max(axis=(0, 1)))
             count[sl] = np.sum(acc >= obs[..., np.newaxis], axis=-1)
+            if tail == "gpd":
+                p_tail[sl] = _gpd_chunk(obs, acc, count[sl])
             if return_null:
                 out_null[:, sl] = acc.transpose(2, 0, 1)
-    extra = dict(n_runs=int(R), device=device)
+    extra = dict(n_runs=int(R), device=device, n_jobs=int(n_jobs),
+                 alpha_selection=alpha_selection if null != "fixed" else None)  # fmt: skip
     if rank_tol is not None:
         extra.update(
             rank_tol=rank_tol, ranks=ranks[:, 0].tolist(), lowrank_channels=ranks[:, 1].tolist()
         )
-    return _make_result(
+    res = _make_result(
         sweep, r_obs, count, max_null, shifts, out_null, n_permutations, min_shift_s,
-        random_state, null, extra,
+        random_state, null, extra, tail, p_tail,
     )  # fmt: skip
+    _warn_fdr_floor(res, alpha)
+    return res
 
 
-def _config_hash(sweep, null, n_permutations, min_shift_s, random_state, rank_tol=None):
+def _warn_fdr_floor(res, q):
+    """Log (at WARNING) when tests sit at the permutation floor and BH cannot reject them.
+
+    A log message, not a Python warning: the result is valid, only ``p_fdr`` is
+    limited; :func:`fdr_correction` with ``n_permutations`` emits the warning.
+    """
+    if res.provenance.get("tail") == "gpd":
+        return
+    msg = _fdr_floor_message(res.p_uncorrected, res.n_permutations, q)
+    if msg:
+        logger.warning(msg + "; p_fwe (max-T) is unaffected.")
+
+
+def _config_hash(sweep, null, n_permutations, min_shift_s, random_state, rank_tol=None,
+                 alpha_selection=None, tail="empirical"):  # fmt: skip
     """Hash of what determines the result (sweep settings and test parameters)."""
     cfg = dict(
         sweep_provenance=sweep.provenance, delays=np.asarray(sweep.delays).tolist(),
@@ -495,16 +560,25 @@ def _config_hash(sweep, null, n_permutations, min_shift_s, random_state, rank_to
     )  # fmt: skip
     if rank_tol is not None:  # absent for the exact refit: earlier hashes unchanged
         cfg["rank_tol"] = rank_tol
+    if alpha_selection is not None:
+        cfg["alpha_selection"] = alpha_selection
+    if tail != "empirical":
+        cfg["tail"] = tail
     return hash_config(cfg)
 
 
 def _make_result(sweep, r_obs, count, max_null, shifts, out_null, n_permutations,
-                 min_shift_s, random_state, null, extra):  # fmt: skip
-    """p-values with the +1 correction and provenance."""
+                 min_shift_s, random_state, null, extra, tail="empirical", p_tail=None):  # fmt: skip
+    """p-values with the +1 correction (or the GPD tail) and provenance."""
     p_unc = (1 + count) / (1 + n_permutations)
-    p_fwe = (1 + np.sum(max_null[:, np.newaxis, np.newaxis] >= r_obs, axis=0)) / (
-        1 + n_permutations
-    )
+    count_max = np.sum(max_null[:, np.newaxis, np.newaxis] >= r_obs, axis=0)
+    p_fwe = (1 + count_max) / (1 + n_permutations)
+    n_gpd = 0
+    if tail == "gpd":
+        ok = np.isfinite(p_tail)
+        p_unc = np.where(ok, p_tail, p_unc)
+        n_gpd = int(ok.sum())
+        p_fwe = np.where(count_max < _GPD_MIN_EXCEED, _gpd_many(max_null, r_obs, p_fwe), p_fwe)
     return PermutationResult(
         r=r_obs,
         p_fwe=p_fwe,
@@ -523,18 +597,22 @@ def _make_result(sweep, r_obs, count, max_null, shifts, out_null, n_permutations
             neuro_sae_version=__version__,
             numpy_version=np.__version__,
             statistic="mean held-out r over folds",
-            tail=1,
+            sided=1,
+            tail=tail,
+            n_gpd=n_gpd,
             null_type=null,
             hyperparameters=_HYPER[null],
             config_hash=_config_hash(
-                sweep, null, n_permutations, min_shift_s, random_state, extra.get("rank_tol")
-            ),
+                sweep, null, n_permutations, min_shift_s, random_state, extra.get("rank_tol"),
+                extra.get("alpha_selection"), tail,
+            ),  # fmt: skip
             **extra,
         ),
     )
 
 
-def _mismatch_test(X_runs, Y_runs, sweep, n_permutations, random_state, return_null):
+def _mismatch_test(X_runs, Y_runs, sweep, n_permutations, random_state, return_null,
+                   tail="empirical"):  # fmt: skip
     """The trial-mismatch null (see :func:`sweep_permutation_test`)."""
     R = len(Y_runs)
     if R < 3:
@@ -561,30 +639,23 @@ def _mismatch_test(X_runs, Y_runs, sweep, n_permutations, random_state, return_n
     count = np.sum(null >= r_obs, axis=0)
     max_null = null.reshape(n_permutations, -1).max(1) if n_permutations else np.zeros(0)
     out_null = null.astype(np.float32) if return_null else None
+    p_tail = _gpd_chunk(r_obs, null.transpose(1, 2, 0), count) if tail == "gpd" else None
     return _make_result(
         sweep, r_obs, count, max_null, perms, out_null, n_permutations, 0.0, random_state,
-        "mismatch", dict(n_runs=int(R), n_times_cropped=int(n_min)),
+        "mismatch", dict(n_runs=int(R), n_times_cropped=int(n_min),
+                         alpha_selection="observed"), tail, p_tail,
     )  # fmt: skip
 
 
-def _n_workers(max_workers=4):
-    """Threads over feature chunks: the usable cores, at most ``max_workers``."""
-    try:
-        n_cpu = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        n_cpu = os.cpu_count() or 1
-    return max(1, min(n_cpu, max_workers))
-
-
 def _refit_chunks(X_runs, Y_runs, sweep, shifts, chunk_size, rank_tol=None, ranks=None,
-                  device="cpu"):  # fmt: skip
+                  device="cpu", n_jobs=1, nested=False):  # fmt: skip
     """Per feature chunk: slice, observed r (F_chunk, C), null (F_chunk, C, P)."""
     zero = np.zeros((1, shifts.shape[1]), shifts.dtype)
     shifts = np.concatenate([zero, shifts])
     if device == "cpu":
         chunks = _refit_null_iter(
-            X_runs, Y_runs, sweep, shifts, chunk_size, n_workers=_n_workers(),
-            rank_tol=rank_tol, ranks=ranks,
+            X_runs, Y_runs, sweep, shifts, chunk_size, n_workers=n_jobs,
+            rank_tol=rank_tol, ranks=ranks, nested=nested,
         )  # fmt: skip
     else:
         chunks = _refit_null_iter_torch(X_runs, Y_runs, sweep, shifts, chunk_size, device)

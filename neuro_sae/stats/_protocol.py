@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import __version__
-from ..encoding._sweep import _names
-from ..utils import check_array, fill_doc, logger, verbose
+from ..utils import check_array, check_names, fill_doc, logger, verbose
 from ._models import _check_subjects
 
 
@@ -79,8 +78,8 @@ def paper_protocol(
     times = check_array(times, "times", ndim=1)
     if len(times) != L:
         raise ValueError(f"times has {len(times)} lags but the kernels have {L}.")
-    ch_names = _names(ch_names, C, "ch", "ch_names")
-    feature_names = _names(feature_names, F, "f", "feature_names")
+    ch_names = check_names(ch_names, C, "ch", "ch_names")
+    feature_names = check_names(feature_names, F, "f", "feature_names")
     if channel is None:
         chs = np.arange(C)
     else:

@@ -29,8 +29,9 @@ import numpy as np
 import scipy.fft as sfft
 import scipy.sparse as sp
 
-from ..encoding._lagged import _univariate_run_stats
-from ..encoding._ridge import _eig, _safe_r
+from ..encoding import eigh_psd as _eig
+from ..encoding import safe_r as _safe_r
+from ..encoding import univariate_run_stats as _univariate_run_stats
 from ._lowrank import _lowrank_basis, _project_edges, _projected_cross, _projected_operator
 
 
@@ -150,6 +151,93 @@ def _fold_r(fold, H_tot, H_k, yy):
     return _safe_r(num, den, yy)
 
 
+def _centred_split(G_runs, sx_runs, sy_runs, n, m, train):
+    """Training gram centred on the training mean and the cross-product constant.
+
+    Cross-products are built from per-run centred EEG; the centred training
+    cross-product is ``sum_{i in train} H_i + const`` with
+    ``const = sum_i sx_i m_i^T - sx_t sy_t^T / n_t``.
+    """
+    n_t = n[train].sum()
+    sx_t, sy_t = sx_runs[train].sum(0), sy_runs[train].sum(0)
+    G_t = G_runs[train].sum(0) - np.outer(sx_t, sx_t) / n_t
+    const = sx_runs[train].T @ m[train] - np.outer(sx_t, sy_t) / n_t
+    return G_t, const
+
+
+class _NestedFolds:
+    """Shift-invariant quantities of the nested alpha search of one feature.
+
+    In every permutation the alpha of each outer fold ``j`` and channel is chosen as
+    the observed sweep chose it: the grid value with the largest sum over inner folds
+    ``k != j`` of the held-out r of a fit on the runs other than ``j`` and ``k``; then
+    fold ``j`` is refit with that alpha and scored on run ``j``. Only the EEG moves, so
+    every (outer, inner) training gram and its eigendecomposition ``V diag(s) V^T``
+    are shared by all permutations; per permutation, block and fold the work is two
+    projections into the eigenbasis plus one ``L x L`` product per alpha.
+    """
+
+    def __init__(self, G_runs, sx_runs, sy_runs, n_runs, alphas, dtype):
+        # G_runs (R, L, L); sx_runs (R, L); sy_runs (R, C); alphas (A,) raw grid
+        R = len(n_runs)
+        n = np.asarray(n_runs, dtype=np.float64)
+        m = sy_runs / n[:, np.newaxis]
+        self.alphas = np.asarray(alphas, dtype=dtype)
+        runs = np.arange(R)
+
+        def op(train, k):
+            G_t, const = _centred_split(G_runs, sx_runs, sy_runs, n, m, train)
+            s, V = _eig(G_t)
+            G_k = G_runs[k] - np.outer(sx_runs[k], sx_runs[k]) / n[k]
+            M = V.T @ G_k @ V
+            return dict(
+                s=s.astype(dtype), Vt=np.ascontiguousarray(V.T, dtype=dtype),
+                M=np.ascontiguousarray(M, dtype=dtype),
+                const=const.astype(dtype)[:, np.newaxis, :], k=k,
+            )  # fmt: skip
+
+        self.outer = []
+        for j in runs:
+            train = np.setdiff1d(runs, [j])
+            inner = [op(np.setdiff1d(train, [k]), k) for k in train]
+            self.outer.append(dict(fold=op(train, j), inner=inner))
+
+
+def _project(fold, e, h):
+    """Training (``e``) and held-out (``h``) cross-products (L, P, C) in the eigenbasis."""
+    L, P, C = e.shape
+    ep = (fold["Vt"] @ e.reshape(L, -1)).reshape(L, P, C)
+    hp = (fold["Vt"] @ h.reshape(L, -1)).reshape(L, P, C)
+    return ep, hp
+
+
+def _nested_fold_r(nested, j, H, H_tot, yy):
+    """Held-out r of outer fold ``j`` with the alpha chosen per permutation and channel,
+    shape (P, C); ``H`` per-run cross-products (L, P, C), ``yy`` (R, C)."""
+    alphas = nested.alphas
+    L, P, C = H_tot.shape
+    score = np.zeros((len(alphas), P, C))
+    for fold in nested.outer[j]["inner"]:
+        k = fold["k"]
+        e = H_tot - H[j] - H[k]
+        e += fold["const"]
+        ep, hp = _project(fold, e, H[k])
+        for ai, a in enumerate(alphas):
+            d = ep / (fold["s"] + a)[:, np.newaxis, np.newaxis]
+            num = np.einsum("lpc,lpc->pc", d, hp)
+            den = np.einsum("lpc,lpc->pc", d, (fold["M"] @ d.reshape(L, -1)).reshape(L, P, C))
+            score[ai] += _safe_r(num, den, yy[k])
+    best = np.argmax(score, axis=0)  # first maximum, as in the sweep
+    fold = nested.outer[j]["fold"]
+    e = H_tot - H[j]
+    e += fold["const"]
+    ep, hp = _project(fold, e, H[j])
+    d = ep / (fold["s"][:, np.newaxis, np.newaxis] + alphas[best][np.newaxis])
+    num = np.einsum("lpc,lpc->pc", d, hp)
+    den = np.einsum("lpc,lpc->pc", d, (fold["M"] @ d.reshape(L, -1)).reshape(L, P, C))
+    return _safe_r(num, den, yy[j]), best
+
+
 class _EEG:
     """Shift-invariant EEG quantities shared by all features."""
 
@@ -163,12 +251,14 @@ class _EEG:
         self.dtype = dtype
 
 
-def _feature_null(X_runs, eeg, f, delays, alpha_f, shifts, p_step, rank_tol=None):
+def _feature_null(X_runs, eeg, f, delays, alpha_f, shifts, p_step, rank_tol=None, grid=None):
     """Refit null of feature ``f``, shape (P, C), float64, and ``(q, n_low)``.
 
     With ``rank_tol`` the folds of the ``n_low`` channels whose alphas allow it run
     in a common lag basis of rank ``q`` (see :mod:`._lowrank`), the other channels
-    run the exact path; ``(n_lags, 0)`` when nothing is truncated.
+    run the exact path; ``(n_lags, 0)`` when nothing is truncated. With ``grid``
+    (the feature's alpha grid, shape (A,)) the alphas are chosen in every permutation
+    by the nested CV (:class:`_NestedFolds`) instead of held at ``alpha_f``.
     """
     R = len(X_runs)
     G, sx, tables, edges = [], [], [], []
@@ -188,7 +278,7 @@ def _feature_null(X_runs, eeg, f, delays, alpha_f, shifts, p_step, rank_tol=None
         Q, low = _lowrank_basis(G, sx, eeg.n, alpha_f, rank_tol)
     if Q is None:
         null = _channels_null(G, sx, tables, edges, eeg, slice(None), delays, alpha_f,
-                              shifts, p_step, None)  # fmt: skip
+                              shifts, p_step, None, grid)  # fmt: skip
         return null, (len(delays), 0)
     null = np.empty((P, C))
     chans = np.nonzero(low)[0]
@@ -202,8 +292,10 @@ def _feature_null(X_runs, eeg, f, delays, alpha_f, shifts, p_step, rank_tol=None
     return null, (Q.shape[1], len(chans))
 
 
-def _channels_null(G, sx, tables, edges, eeg, chans, delays, alpha_f, shifts, p_step, Q):
-    """Refit null of one feature on the channels ``chans``, exact or in basis ``Q``."""
+def _channels_null(G, sx, tables, edges, eeg, chans, delays, alpha_f, shifts, p_step, Q,
+                   grid=None):  # fmt: skip
+    """Refit null of one feature on the channels ``chans``, exact or in basis ``Q``;
+    alphas chosen per permutation by the nested CV over ``grid`` when given."""
     R = len(tables)
     dtype = eeg.dtype
     if isinstance(chans, slice):
@@ -220,7 +312,10 @@ def _channels_null(G, sx, tables, edges, eeg, chans, delays, alpha_f, shifts, p_
         n_neg, n_pos = max(0, -int(delays[0])), max(0, int(delays[-1]))
         offsets = np.arange(-n_neg, n_pos)
         buf = np.empty((len(delays) + len(offsets)) * min(p_step, P) * C, dtype)
-    folds = _FeatureFolds(G, sx, sy, eeg.n, alpha_c, dtype).folds
+    if grid is None:
+        folds = _FeatureFolds(G, sx, sy, eeg.n, alpha_c, dtype).folds
+    else:
+        nested = _NestedFolds(G, sx, sy, eeg.n, grid, dtype)
     null = np.empty((P, C))
     for p0 in range(0, P, p_step):
         ps = slice(p0, min(p0 + p_step, P))
@@ -241,14 +336,17 @@ def _channels_null(G, sx, tables, edges, eeg, chans, delays, alpha_f, shifts, p_
             H_tot += h
         acc = np.zeros((ps.stop - p0, C))
         for k in range(R):
-            acc += _fold_r(folds[k], H_tot, H[k], yy[k])
+            if grid is None:
+                acc += _fold_r(folds[k], H_tot, H[k], yy[k])
+            else:
+                acc += _nested_fold_r(nested, k, H, H_tot, yy)[0]
         null[ps] = acc / R
     return null
 
 
 def _refit_null_iter(
     X_runs, Y_runs, sweep, shifts, chunk_size, max_bytes=1e6, n_workers=1, dtype=np.float32,
-    rank_tol=None, ranks=None,
+    rank_tol=None, ranks=None, nested=False,
 ):  # fmt: skip
     """Yield ``(slice, null)`` per chunk of features; null (P, F_chunk, C), float64.
 
@@ -257,6 +355,9 @@ def _refit_null_iter(
     Features are processed one per thread; chunks only group the yielded results.
     ``rank_tol``: rank-truncated refit (:mod:`._lowrank`); ``ranks`` (F, 2) int array
     filled per feature with the rank used and the number of channels that used it.
+    ``nested``: choose the alphas in every permutation by the nested CV over
+    ``sweep.alphas`` (as the sweep did on the observed data) instead of holding
+    ``sweep.alpha``.
     """
     delays = np.asarray(sweep.delays)
     F, C, L = sweep.n_features, sweep.n_channels, len(delays)
@@ -267,8 +368,12 @@ def _refit_null_iter(
     # ~1 MB blocks stay in cache (measured 30 % faster than 16 MB blocks)
     p_step = max(1, int(max_bytes // (L * C * itemsize)))
 
+    grids = np.asarray(sweep.alphas, dtype=np.float64)  # (F, A)
+
     def one_feature(f):
-        null, q = _feature_null(X_runs, eeg, f, delays, alpha[:, f], shifts, p_step, rank_tol)
+        grid = grids[f] if nested and grids.shape[1] > 1 else None
+        null, q = _feature_null(X_runs, eeg, f, delays, alpha[:, f], shifts, p_step, rank_tol,
+                                grid)  # fmt: skip
         if ranks is not None:
             ranks[f] = q
         return null
@@ -295,7 +400,7 @@ def _refit_null_iter(
 
 def _refit_null(
     X_runs, Y_runs, sweep, shifts, chunk_size=16, n_workers=1, dtype=np.float64,
-    rank_tol=None, ranks=None,
+    rank_tol=None, ranks=None, nested=False,
 ):  # fmt: skip
     """The whole refit null, shape (P, F, C), float64 (for tests and small problems)."""
     out = np.empty((shifts.shape[0], sweep.n_features, sweep.n_channels))
@@ -309,6 +414,7 @@ def _refit_null(
         dtype=dtype,
         rank_tol=rank_tol,
         ranks=ranks,
+        nested=nested,
     )
     for sl, null in chunks:
         out[:, sl] = null

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ..encoding._lagged import _univariate_run_stats
+from ..encoding import univariate_run_stats as _univariate_run_stats
 from ..utils import torch_device
 from ._refit import _edge_design, _FeatureFolds
 

@@ -12,6 +12,8 @@ from ._check import (
     validate_type,
 )
 from ._logging import logger, set_log_level, use_log_level, verbose, warn
+from ._names import check_int, check_names, tidy_frame
+from ._parallel import check_n_jobs
 from ._progress import progress_bar
 from ._random import check_random_state, derive_seed, torch_generator, torch_num_threads
 from .docs import docdict, fill_doc
@@ -20,6 +22,9 @@ __all__ = [
     "check_array",
     "check_device",
     "check_fname",
+    "check_int",
+    "check_n_jobs",
+    "check_names",
     "check_option",
     "check_positive",
     "check_random_state",
@@ -30,6 +35,7 @@ __all__ = [
     "progress_bar",
     "set_log_level",
     "suggest",
+    "tidy_frame",
     "torch_device",
     "torch_generator",
     "torch_num_threads",

@@ -66,7 +66,7 @@ def test_cluster_result_round_trip(tmp_path):
     assert back.ch_names == names and back.feature == "f7"
     assert back.provenance == res.provenance
     np.testing.assert_array_equal(back.significant_mask(), res.significant_mask())
-    with pytest.raises(ValueError, match="holds a 'ClusterResult'"):
+    with pytest.raises(ValueError, match="holds a ClusterResult, not a PermutationResult.*read_cluster_result"):
         from neuro_sae.stats import read_permutation_result
 
         read_permutation_result(tmp_path / "f7_clusters.npz")

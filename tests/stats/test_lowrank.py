@@ -82,7 +82,8 @@ def test_lowrank_split_channels():
 def test_lowrank_public_p_values():
     """The public test with rank_tol gives the exact test's p-values."""
     X, Y, sw = _data(3, band=True)
-    kw = dict(n_permutations=99, random_state=5, return_null=True, alpha=0.05)
+    kw = dict(n_permutations=99, random_state=5, return_null=True, alpha=0.05,
+              alpha_selection="observed")  # fmt: skip
     exact = sweep_permutation_test(X, Y, sw, **kw)
     low = sweep_permutation_test(X, Y, sw, rank_tol=TOL, **kw)
     np.testing.assert_array_equal(low.shifts, exact.shifts)
@@ -113,7 +114,7 @@ def test_white_features_full_rank_identical():
     low = _refit_null(X, Y, sw, shifts, rank_tol=TOL, ranks=ranks)
     np.testing.assert_array_equal(ranks, [[L, 0]] * sw.n_features)
     np.testing.assert_array_equal(low, _refit_null(X, Y, sw, shifts))
-    kw = dict(n_permutations=19, random_state=2, alpha=0.1)
+    kw = dict(n_permutations=19, random_state=2, alpha=0.1, alpha_selection="observed")
     a = sweep_permutation_test(X, Y, sw, rank_tol=TOL, **kw)
     b = sweep_permutation_test(X, Y, sw, **kw)
     np.testing.assert_array_equal(a.p_fwe, b.p_fwe)

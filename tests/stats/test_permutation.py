@@ -109,7 +109,8 @@ def test_refit_null_equals_rolling_and_refitting():
     np.testing.assert_allclose(threaded, null, rtol=1e-12, atol=1e-15)
     # the public test (float32 null) uses the same shifts convention
     res = sweep_permutation_test(
-        X, Y, sw, n_permutations=3, min_shift_s=0.1, random_state=7, return_null=True
+        X, Y, sw, n_permutations=3, min_shift_s=0.1, random_state=7, return_null=True,
+        alpha_selection="observed",
     )
     assert res.provenance["null_type"] == "refit" and "refit" in res.null_type
     np.testing.assert_allclose(res.r, sw.r, rtol=1e-5, atol=1e-6)  # float32 products
@@ -228,7 +229,8 @@ def test_mismatch_null_equals_pairing_and_refitting(tmp_path):
         ref = _refit_by_hand([x[:n] for x in X], [Y[j][:n] for j in pi], sw, [0] * 5)
         np.testing.assert_allclose(null[p], ref, rtol=1e-9, atol=1e-13)
     res = sweep_permutation_test(
-        X, Y, sw, n_permutations=30, null="mismatch", random_state=0, return_null=True
+        X, Y, sw, n_permutations=30, null="mismatch", random_state=0, return_null=True,
+        alpha_selection="observed",
     )
     assert res.provenance["null_type"] == "mismatch"
     assert res.provenance["n_times_cropped"] == n
@@ -250,5 +252,6 @@ def test_mismatch_null_equals_pairing_and_refitting(tmp_path):
             n_permutations=40, null="mismatch", random_state=0,
         )  # fmt: skip
     # a different setting gives a different config hash
-    other = sweep_permutation_test(X, Y, sw, n_permutations=31, null="mismatch", random_state=0)
+    other = sweep_permutation_test(X, Y, sw, n_permutations=31, null="mismatch", random_state=0,
+                                   alpha_selection="observed")  # fmt: skip
     assert other.provenance["config_hash"] != res.provenance["config_hash"]

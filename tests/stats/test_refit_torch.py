@@ -46,7 +46,8 @@ def test_public_test_torch_cpu_equals_cpu():
     X, Y = _data(rng, n_times=(310, 330, 320), n_feat=4, n_ch=5, gain=1.0)
     Xs = [sp.csr_array(np.where(np.abs(x) > 1.0, x, 0.0)) for x in X]
     sw = univariate_sweep(Xs, Y, sfreq=SFREQ, tmin=-0.04, tmax=0.1, alphas=[1.0, 100.0])
-    kw = dict(n_permutations=99, min_shift_s=0.5, random_state=3, return_null=True)
+    kw = dict(n_permutations=99, min_shift_s=0.5, random_state=3, return_null=True,
+              alpha_selection="observed")  # fmt: skip
     res_np = sweep_permutation_test(Xs, Y, sw, chunk_size=3, **kw)
     res_t = sweep_permutation_test(Xs, Y, sw, chunk_size=3, device="torch-cpu", **kw)
     np.testing.assert_array_equal(res_t.shifts, res_np.shifts)
@@ -63,7 +64,7 @@ def test_public_test_torch_cpu_equals_cpu():
 
 def test_bad_device():
     X, Y, sw, _ = _case()
-    kw = dict(n_permutations=19, min_shift_s=0.1, random_state=0)
+    kw = dict(n_permutations=19, min_shift_s=0.1, random_state=0, alpha_selection="observed")
     for bad in ("gpu", "cuda:x", "CPU", 0, None):
         with pytest.raises(ValueError, match="'device' parameter.*torch-cpu.*cuda:N"):
             sweep_permutation_test(X, Y, sw, device=bad, **kw)
