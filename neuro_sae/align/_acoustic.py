@@ -27,9 +27,14 @@ def _check_common(audio, sfreq_audio, sfreq_out, n_times):
             f"audio must be a non-empty 1-D waveform (n_samples,), got shape {audio.shape}; "
             "read it with neuro_sae.io.read_audio."
         )
-    if not np.all(np.isfinite(audio)):
-        raise ValueError("audio holds NaN or infinite samples; fix the file or its decoding.")
     check_positive(sfreq_audio, "sfreq_audio")
+    bad = ~np.isfinite(audio)
+    if bad.any():
+        raise ValueError(
+            f"audio holds {int(bad.sum())} NaN or infinite samples (the first at "
+            f"{np.argmax(bad) / sfreq_audio:.4f} s); fix the file or its decoding (a file read "
+            "with neuro_sae.io.read_audio holds finite samples)."
+        )
     check_positive(sfreq_out, "sfreq_out")
     validate_type(n_times, "int", "n_times")
     if n_times < 0:
