@@ -1,15 +1,20 @@
-"""Sparse autoencoders: configuration, models (BatchTopK, TopK, ReLU), training,
-checkpoints and metrics."""
+"""Sparse autoencoders: configuration, models (BatchTopK, TopK, ReLU, JumpReLU,
+Matryoshka BatchTopK), training, checkpoints and metrics."""
 
 from . import metrics
+from ._architectures import (
+    BatchTopKSAE,
+    JumpReLUSAE,
+    MatryoshkaBatchTopKSAE,
+    ReLUSAE,
+    TopKSAE,
+)
 from ._config import ARCHITECTURES, SAEConfig, TrainConfig
 from ._model import (
     ENCODE_MODES,
-    BatchTopKSAE,
-    ReLUSAE,
     SAEOutput,
     SparseAutoencoder,
-    TopKSAE,
+    TrainStepOutput,
     load_sae,
     make_sae,
     register_architecture,
@@ -20,12 +25,15 @@ __all__ = [
     "ARCHITECTURES",
     "ENCODE_MODES",
     "BatchTopKSAE",
+    "JumpReLUSAE",
+    "MatryoshkaBatchTopKSAE",
     "ReLUSAE",
     "SAEConfig",
     "SAEOutput",
     "SparseAutoencoder",
     "TopKSAE",
     "TrainConfig",
+    "TrainStepOutput",
     "geometric_median",
     "load_sae",
     "make_sae",

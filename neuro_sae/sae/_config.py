@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from ..utils import check_option, suggest, validate_type
 
 #: Architectures that :func:`neuro_sae.sae.load_sae` and the model registry know.
-#: ``"relu"`` is the L1-penalised ReLU SAE (its ``k`` is only used by the
-#: ``"topk"``/``"batchtopk"`` encode modes).
-ARCHITECTURES = ("batchtopk", "topk", "relu")
+#: ``"relu"`` is the L1-penalised ReLU SAE and ``"jumprelu"`` the L0-penalised
+#: JumpReLU SAE (their ``k`` is only used by the ``"topk"``/``"batchtopk"`` encode
+#: modes); ``"matryoshka_batchtopk"`` is BatchTopK trained with nested prefixes.
+ARCHITECTURES = ("batchtopk", "topk", "relu", "jumprelu", "matryoshka_batchtopk")
 _PLANNED_ARCHITECTURES = ()
 PADDING_POLICIES = ("masked", "kept")
 
@@ -69,9 +70,13 @@ class SAEConfig:
         Mean number of active features per frame (BatchTopK keeps
         ``k * n_frames`` activations per batch; TopK keeps ``k`` per frame).
     architecture : str
-        ``"batchtopk"`` (default, as in the AudioSAE paper), ``"topk"`` or
+        ``"batchtopk"`` (default, as in the AudioSAE paper), ``"topk"``,
         ``"relu"`` (ReLU codes with an L1 penalty in training, see
-        :attr:`TrainConfig.l1_coefficient`).
+        :attr:`TrainConfig.l1_coefficient`), ``"jumprelu"`` (a learned
+        threshold per feature and an L0 penalty, see
+        :attr:`TrainConfig.l0_coefficient`; Rajamanoharan et al. 2024) or
+        ``"matryoshka_batchtopk"`` (BatchTopK whose nested prefixes of the
+        dictionary each reconstruct the input; Bussmann et al. 2025).
     normalize_input : bool
         Scale every input frame to unit L2 norm before encoding; the norm is
         kept so that the reconstruction returns to the input's scale.
@@ -89,6 +94,19 @@ class SAEConfig:
     seed : int | None
         Seed recorded with the checkpoint; :func:`~neuro_sae.sae.train_sae` uses
         it when its ``random_state`` is None and records the seed it used.
+    jumprelu_bandwidth : float
+        JumpReLU only: width of the rectangle kernel of the straight-through
+        estimator of the threshold gradients, in the units of the
+        pre-activations (0.001 as in Rajamanoharan et al. 2024, whose inputs
+        have unit mean squared norm like the unit-norm frames here).
+    jumprelu_init_threshold : float
+        JumpReLU only: initial threshold of every feature.
+    matryoshka_group_sizes : tuple of int | None
+        Matryoshka only: sizes of the nested groups of features, in order; the
+        prefixes (the first group, the first two, ..., all features) each
+        reconstruct the input in training. They must sum to ``d_sae``.
+        ``None``: prefixes of ``d_sae/8``, ``d_sae/4``, ``d_sae/2`` and
+        ``d_sae`` features (fewer groups when ``d_sae < 8``).
     """
 
     d_in: int
@@ -113,6 +131,12 @@ class SAEConfig:
     """``"masked"``: padding frames excluded from training; ``"kept"``."""
     seed: int | None = None
     """Seed recorded with the checkpoint."""
+    jumprelu_bandwidth: float = 0.001
+    """JumpReLU: width of the straight-through estimator's rectangle kernel."""
+    jumprelu_init_threshold: float = 0.001
+    """JumpReLU: initial threshold of every feature."""
+    matryoshka_group_sizes: tuple | None = None
+    """Matryoshka: sizes of the nested feature groups (sum d_sae)."""
 
     def __post_init__(self):
         self.d_in = _check_int(self.d_in, "d_in", minimum=1)
@@ -137,6 +161,60 @@ class SAEConfig:
         self.frame_rate = _check_float(self.frame_rate, "frame_rate", low=0, low_open=True)
         check_option("padding_policy", self.padding_policy, PADDING_POLICIES)
         self.seed = _check_int(self.seed, "seed", minimum=0, allow_none=True)
+        self.jumprelu_bandwidth = _check_float(
+            self.jumprelu_bandwidth, "jumprelu_bandwidth", low=0, low_open=True
+        )
+        self.jumprelu_init_threshold = _check_float(
+            self.jumprelu_init_threshold, "jumprelu_init_threshold", low=0
+        )
+        self._check_own_fields()
+        if self.architecture == "matryoshka_batchtopk":
+            self.matryoshka_group_sizes = self._group_sizes()
+
+    def _check_own_fields(self):
+        """Architecture-specific fields set away from their defaults must be used."""
+        owners = {
+            "jumprelu_bandwidth": "jumprelu",
+            "jumprelu_init_threshold": "jumprelu",
+            "matryoshka_group_sizes": "matryoshka_batchtopk",
+        }
+        for name, owner in owners.items():
+            default = type(self).__dataclass_fields__[name].default
+            if self.architecture != owner and getattr(self, name) != default:
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r} is only used by "
+                    f"architecture={owner!r}, but architecture is {self.architecture!r}. "
+                    f"Leave {name} at its default ({default!r}) or set "
+                    f"architecture={owner!r}."
+                )
+
+    def _group_sizes(self):
+        sizes = self.matryoshka_group_sizes
+        if sizes is None:
+            widths = sorted({max(1, self.d_sae // f) for f in (8, 4, 2)} | {self.d_sae})
+            return tuple(int(b - a) for a, b in zip([0, *widths[:-1]], widths))
+        validate_type(sizes, (tuple, list), "matryoshka_group_sizes")
+        if not sizes or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
+        ) or sum(sizes) != self.d_sae:
+            raise ValueError(
+                f"matryoshka_group_sizes must be positive ints summing to d_sae "
+                f"({self.d_sae}), got {sizes!r} (sum "
+                f"{sum(s for s in sizes if isinstance(s, numbers.Real))}) instead, e.g. "
+                f"{(self.d_sae // 4, self.d_sae // 4, self.d_sae - self.d_sae // 2)}."
+            )
+        return tuple(int(s) for s in sizes)
+
+    @property
+    def matryoshka_widths(self):
+        """Matryoshka: number of features of each nested prefix (the last is ``d_sae``)."""
+        if self.matryoshka_group_sizes is None:
+            return None
+        out, total = [], 0
+        for s in self.matryoshka_group_sizes:
+            total += s
+            out.append(total)
+        return tuple(out)
 
     def to_dict(self):
         """Return the fields as a JSON-serialisable dict.
@@ -146,7 +224,10 @@ class SAEConfig:
         cfg : dict
             Field name to value.
         """
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if out["matryoshka_group_sizes"] is not None:
+            out["matryoshka_group_sizes"] = list(out["matryoshka_group_sizes"])
+        return out
 
     @classmethod
     def from_dict(cls, values):
@@ -203,7 +284,11 @@ class TrainConfig:
         other devices.
     l1_coefficient : float
         Weight of the L1 penalty ``mean_frames(sum_features |f|)`` (decoder rows
-        have unit norm) of ReLU SAEs; ignored by the top-k family.
+        have unit norm) of ReLU SAEs; ignored by the other architectures.
+    l0_coefficient : float
+        Weight of the L0 penalty ``mean_frames(number of active features)`` of
+        JumpReLU SAEs (its gradient reaches the thresholds through the
+        straight-through estimator); ignored by the other architectures.
     auxk_alpha : float
         Weight of the AuxK dead-feature loss (Gao et al. 2024): the features
         not active for ``dead_after_steps`` steps reconstruct the residual
@@ -243,6 +328,8 @@ class TrainConfig:
     """Sparse decoder/backward (None: on CPU only)."""
     l1_coefficient: float = 0.05
     """L1 weight of ReLU SAEs."""
+    l0_coefficient: float = 0.001
+    """L0 weight of JumpReLU SAEs."""
     auxk_alpha: float = 0.0
     """Weight of the AuxK dead-feature loss (0: off)."""
     auxk_k: int | None = None
@@ -279,6 +366,7 @@ class TrainConfig:
         )
         validate_type(self.sparse_kernels, (bool, None), "sparse_kernels")
         self.l1_coefficient = _check_float(self.l1_coefficient, "l1_coefficient", low=0)
+        self.l0_coefficient = _check_float(self.l0_coefficient, "l0_coefficient", low=0)
         self.auxk_alpha = _check_float(self.auxk_alpha, "auxk_alpha", low=0)
         self.auxk_k = _check_int(self.auxk_k, "auxk_k", minimum=1, allow_none=True)
         self.dead_after_steps = _check_int(self.dead_after_steps, "dead_after_steps", minimum=1)

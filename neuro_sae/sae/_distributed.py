@@ -58,3 +58,38 @@ def _gather_rows(x, world):
     parts = [torch.empty_like(padded) for _ in range(world)]
     dist.all_gather(parts, padded)
     return torch.cat([part[:size] for part, size in zip(parts, sizes)])
+
+
+class Reducer:
+    """Reductions over the ranks of a DDP group, in place; the identity in one process.
+
+    The models' training code calls these (the global smallest kept activation,
+    the global residual moments of AuxK) without knowing whether it runs under DDP.
+
+    Parameters
+    ----------
+    enabled : bool
+        Whether a process group is in use.
+    """
+
+    def __init__(self, enabled=False):
+        self.enabled = bool(enabled)
+
+    def _reduce(self, t, op):
+        if self.enabled:
+            import torch.distributed as dist
+
+            dist.all_reduce(t, op=getattr(dist.ReduceOp, op))
+        return t
+
+    def sum_(self, t):
+        """Sum of ``t`` over ranks (in place; returned)."""
+        return self._reduce(t, "SUM")
+
+    def min_(self, t):
+        """Minimum of ``t`` over ranks (in place; returned)."""
+        return self._reduce(t, "MIN")
+
+    def max_(self, t):
+        """Maximum of ``t`` over ranks (in place; returned)."""
+        return self._reduce(t, "MAX")

@@ -18,14 +18,12 @@ import torch
 
 from ..io import atomic_dir
 from ..utils import check_fname, fill_doc, logger, validate_type, verbose
+from ._architectures import BatchTopKSAE, JumpReLUSAE, ReLUSAE, TopKSAE
 from ._config import SAEConfig
 from ._model import (
     _CFG_NAME,
     _WEIGHTS_NAME,
-    BatchTopKSAE,
-    ReLUSAE,
     SparseAutoencoder,
-    TopKSAE,
     _load_native,
     make_sae,
 )
@@ -37,6 +35,10 @@ _SL_CFG = "cfg.json"
 _SL_WEIGHTS = "sae_weights.safetensors"
 #: SAELens input normalisations this reader can reproduce exactly.
 _SL_NORMS = ("none", "constant_norm_rescale")
+#: neuro_sae architectures that SAELens stores in the same form (read back from the
+#: ``neuro_sae`` key of cfg.json).
+_SL_SAME_FORM = {"batchtopk": ("matryoshka_batchtopk", "jumprelu")}
+_ARCH_PREFIXES = ("jumprelu_", "matryoshka_")
 _DL_CLASSES = {
     "BatchTopKSAE": "batchtopk",
     "AutoEncoderTopK": "topk",
@@ -84,7 +86,10 @@ def _fill(sae, W_enc, b_enc, W_dec, b_dec, threshold):
     sae.b_enc.copy_(b_enc)
     sae.W_dec.copy_(W_dec)
     sae.b_dec.copy_(b_dec)
-    sae.threshold.fill_(float(threshold))
+    if isinstance(threshold, torch.Tensor):
+        sae.threshold.copy_(threshold)
+    else:
+        sae.threshold.fill_(float(threshold))
     sae.eval()
     return sae
 
@@ -284,7 +289,12 @@ def read_saelens(folder, *, k=None, device="cpu", verbose=None):
     map directly. Architecture ``"topk"`` (or a standard SAE whose activation
     is top-k) becomes a :class:`TopKSAE`; ``"jumprelu"`` with one threshold
     shared by all features, or ``"batchtopk"``, becomes a
-    :class:`BatchTopKSAE` whose threshold mode reproduces it.
+    :class:`BatchTopKSAE` whose threshold mode reproduces it, and
+    ``"jumprelu"`` with thresholds that differ between features a
+    :class:`JumpReLUSAE`. A folder written by :func:`export_saelens` comes
+    back as the architecture it was exported from (its ``"neuro_sae"`` key
+    tells a Matryoshka or a JumpReLU SAE with equal thresholds from a
+    BatchTopK SAE).
     ``apply_b_dec_to_input=False`` is folded into ``b_enc``; input
     normalisation ``"constant_norm_rescale"`` (each frame scaled to norm
     ``sqrt(d_in)``) becomes ``normalize_input=True`` with the biases and the
@@ -304,7 +314,7 @@ def read_saelens(folder, *, k=None, device="cpu", verbose=None):
 
     Returns
     -------
-    sae : BatchTopKSAE | TopKSAE
+    sae : BatchTopKSAE | TopKSAE | ReLUSAE | JumpReLUSAE | MatryoshkaBatchTopKSAE
         The model in eval mode.
     """
     from safetensors import SafetensorError
@@ -351,16 +361,21 @@ def read_saelens(folder, *, k=None, device="cpu", verbose=None):
         architecture = "batchtopk"
         t = state.get("threshold", state.get("topk_threshold"))
         if t is not None:
-            t = t.detach().to("cpu", torch.float64).reshape(-1)
-            if t.numel() not in (1, d_sae) or not bool(torch.allclose(t, t[0])):
+            t = t.detach().to("cpu", torch.float32).reshape(-1)
+            if t.numel() not in (1, d_sae):
                 raise ValueError(
-                    f"{weights} has per-feature thresholds that differ between features "
-                    f"(min {float(t.min()):.4g}, max {float(t.max()):.4g}); neuro_sae's "
-                    "BatchTopK SAE has one threshold shared by all features."
+                    f"{weights} has {t.numel()} thresholds; a JumpReLU SAE has one per "
+                    f"feature (d_sae={d_sae}) or one shared by all."
                 )
-            thr = float(t[0])
-            if thr < 0:
-                raise ValueError(f"{weights} has a negative threshold {thr}; it must be >= 0.")
+            if bool((t < 0).any()):
+                raise ValueError(
+                    f"{weights} has a negative threshold {float(t.min())}; thresholds must "
+                    "be >= 0."
+                )
+            if bool((t == t[0]).all()):  # one shared threshold: BatchTopK's inference form
+                thr = float(t[0])
+            else:  # thresholds per feature: a JumpReLU SAE
+                architecture, thr = "jumprelu", t.expand(d_sae).clone()
         elif arch == "jumprelu":
             raise ValueError(f"{weights} is a JumpReLU SAE without a 'threshold' tensor.")
     else:
@@ -385,8 +400,14 @@ def read_saelens(folder, *, k=None, device="cpu", verbose=None):
     if norm == "constant_norm_rescale":
         root = math.sqrt(d_in)
         b_enc, b_dec = b_enc / root, b_dec / root
-        thr = thr / root if thr >= 0 else thr
+        if isinstance(thr, torch.Tensor) or thr >= 0:
+            thr = thr / root
     meta = dict(raw.get("neuro_sae") or {})
+    # architectures with the same inference form: the neuro_sae key tells them apart
+    if meta.get("architecture") in _SL_SAME_FORM.get(architecture, ()):
+        architecture = meta["architecture"]
+        if architecture == "jumprelu" and not isinstance(thr, torch.Tensor):
+            thr = torch.full((d_sae,), thr)
     sl_meta = raw.get("metadata") or raw.get("meta") or {}
     if "backbone" not in meta:
         name = sl_meta.get("model_name", raw.get("model_name"))
@@ -394,6 +415,8 @@ def read_saelens(folder, *, k=None, device="cpu", verbose=None):
     if "layer" not in meta:
         layer = sl_meta.get("hook_layer", raw.get("hook_layer"))
         meta["layer"] = layer if isinstance(layer, int) and layer >= 0 else None
+    if meta.get("architecture") != architecture:  # fields of another architecture
+        meta = {key: val for key, val in meta.items() if not key.startswith(_ARCH_PREFIXES)}
     sae = _build(architecture, d_in, d_sae, k_cfg, norm != "none", meta, cfg_file)
     _fill(sae, W_enc, b_enc, W_dec, b_dec, thr)
     sae.metadata = {"source_format": "saelens", "source_path": str(folder)}
@@ -411,7 +434,10 @@ def export_saelens(sae, folder, *, hook_name=None, verbose=None):
     :class:`ReLUSAE` as ``"standard"`` (ReLU activation); a
     :class:`BatchTopKSAE` as ``"jumprelu"`` with its learned threshold
     repeated for every feature (SAELens's inference form of BatchTopK), which
-    reproduces ``encode(mode="threshold")``. ``normalize_input=True`` is
+    reproduces ``encode(mode="threshold")``; a :class:`MatryoshkaBatchTopKSAE`
+    likewise (SAELens also saves its trained Matryoshka SAEs as JumpReLU), and
+    a :class:`JumpReLUSAE` as ``"jumprelu"`` with its thresholds per feature.
+    ``normalize_input=True`` is
     written as ``normalize_activations="constant_norm_rescale"`` with the
     biases and the threshold multiplied by ``sqrt(d_in)`` so that SAELens's
     reconstruction equals :meth:`~SparseAutoencoder.forward`. The neuro_sae
@@ -420,8 +446,9 @@ def export_saelens(sae, folder, *, hook_name=None, verbose=None):
 
     Parameters
     ----------
-    sae : BatchTopKSAE | TopKSAE
-        The model (a BatchTopK SAE needs a learned threshold).
+    sae : SparseAutoencoder
+        The model, of any architecture (a BatchTopK or Matryoshka SAE needs a
+        learned threshold).
     folder : str | os.PathLike
         Destination folder.
     hook_name : str | None
@@ -451,6 +478,9 @@ def export_saelens(sae, folder, *, hook_name=None, verbose=None):
         arch = "topk"
     elif isinstance(sae, ReLUSAE):
         arch = "standard"
+    elif isinstance(sae, JumpReLUSAE):
+        arch = "jumprelu"
+        tensors["threshold"] = sae.threshold.detach() * root
     elif isinstance(sae, BatchTopKSAE):
         if not sae.has_threshold:
             raise ValueError(
@@ -462,7 +492,8 @@ def export_saelens(sae, folder, *, hook_name=None, verbose=None):
         tensors["threshold"] = torch.full((c.d_sae,), float(sae.threshold) * root)
     else:
         raise ValueError(
-            f"sae must be a BatchTopKSAE, TopKSAE or ReLUSAE, got {type(sae).__name__} instead."
+            f"sae must be a BatchTopKSAE, MatryoshkaBatchTopKSAE, TopKSAE, ReLUSAE or "
+            f"JumpReLUSAE, got {type(sae).__name__} instead."
         )
     tensors = {key: t.to("cpu", torch.float32).contiguous() for key, t in tensors.items()}
     if hook_name is None and c.layer is not None:

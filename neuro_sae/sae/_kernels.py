@@ -182,8 +182,9 @@ def select_threshold(pre, threshold):
     ----------
     pre : Tensor, shape (n, d_sae)
         Non-negative pre-activations (after ReLU), without autograd.
-    threshold : float | Tensor
-        Entries strictly greater than this are kept.
+    threshold : float | Tensor, shape () or (d_sae,)
+        Entries strictly greater than this (one threshold, or one per feature)
+        are kept.
 
     Returns
     -------
@@ -192,7 +193,7 @@ def select_threshold(pre, threshold):
     """
     n, d = pre.shape
     flat = pre.reshape(-1)
-    return _parts_from_mask((flat > threshold) & (flat > 0), flat, n, d)
+    return _parts_from_mask(((pre > threshold) & (pre > 0)).reshape(-1), flat, n, d)
 
 
 def csr_rows(crow):

@@ -1,7 +1,9 @@
-"""SAE models (BatchTopK, TopK, ReLU), the architecture registry, save and load."""
+"""The SAE base class (encode, decode, the training step's hooks), the architecture
+registry, save and load. The architectures themselves live in ``_architectures.py``."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -22,7 +24,7 @@ from ..utils import (
     validate_type,
     verbose,
 )
-from ._config import ARCHITECTURES, SAEConfig
+from ._config import SAEConfig
 from ._kernels import (
     SparseEncodeDecode,
     csr_rows,
@@ -60,6 +62,23 @@ def register_architecture(name):
         return cls
 
     return decorator
+
+
+class TrainStepOutput(NamedTuple):
+    """What :meth:`SparseAutoencoder.training_forward` returns for one batch."""
+
+    loss: torch.Tensor
+    """Total training loss (scalar, with autograd): the sum of ``losses``."""
+    losses: dict
+    """Named weighted losses, e.g. ``{"mse": ..., "l1": ...}``; ``"mse"`` always present."""
+    x_in: torch.Tensor
+    """Input in the working scale, shape (n, d_in)."""
+    recon: torch.Tensor
+    """Reconstruction in the working scale, shape (n, d_in), float32."""
+    col: torch.Tensor
+    """Feature index of every active code (flat, no autograd)."""
+    val: torch.Tensor
+    """Value of every active code (flat, float32, no autograd)."""
 
 
 class SAEOutput(NamedTuple):
@@ -131,7 +150,7 @@ class SparseAutoencoder(nn.Module):
         self.b_enc = nn.Parameter(torch.zeros(cfg.d_sae))
         self.W_dec = nn.Parameter(torch.empty(cfg.d_sae, cfg.d_in))
         self.b_dec = nn.Parameter(torch.zeros(cfg.d_in))
-        self.register_buffer("threshold", torch.tensor(-1.0))
+        self._make_threshold()
         self.train_info = {}
         self.metadata = {}
         if random_state is None:
@@ -139,6 +158,10 @@ class SparseAutoencoder(nn.Module):
         self.reset_parameters(random_state=random_state)
 
     # ------------------------------------------------------------------ setup
+    def _make_threshold(self):
+        """Register ``threshold``: one inference threshold shared by all features."""
+        self.register_buffer("threshold", torch.tensor(-1.0))
+
     @fill_doc
     @torch.no_grad()
     def reset_parameters(self, *, random_state=None):
@@ -382,9 +405,140 @@ class SparseAutoencoder(nn.Module):
         out = self.encode_decode(x, mode)
         return out.recon * out.scale
 
+    # -------------------------------------------------------------- training
+    def _autocast(self, x, train_config):
+        if train_config.autocast:
+            return torch.autocast(device_type=x.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def auxk_loss(self, x_in, recon, dead, k_aux, reducer=None):
+        """AuxK loss: the dead features' top activations reconstruct the residual.
+
+        Parameters
+        ----------
+        x_in : Tensor, shape (n, d_in)
+            Input in the working scale.
+        recon : Tensor, shape (n, d_in)
+            Reconstruction of ``x_in`` (detached inside).
+        dead : Tensor of bool, shape (d_sae,)
+            Features counted as dead.
+        k_aux : int
+            Active dead features per frame.
+        reducer : Reducer | None
+            Under DDP the residual's variance (the normaliser) is the global
+            batch's.
+
+        Returns
+        -------
+        loss : Tensor | None
+            The squared error of the dead features' reconstruction of the
+            residual, normalised by the residual's variance; ``None`` when no
+            feature is dead.
+        """
+        idx = dead.nonzero().squeeze(1)
+        if idx.numel() == 0:
+            return None
+        kk = min(k_aux, idx.numel())
+        pre = torch.relu((x_in - self.b_dec) @ self.W_enc[:, idx] + self.b_enc[idx])
+        val, pos = pre.topk(kk, dim=1)
+        e_hat = torch.zeros_like(pre).scatter(1, pos, val) @ self.W_dec[idx]
+        e = (x_in - recon).detach()
+        if reducer is not None and reducer.enabled:
+            sums = torch.cat([e.sum(0), e.pow(2).sum().reshape(1), e.new_tensor([e.shape[0]])])
+            sums = reducer.sum_(sums.double())
+            mean = sums[:-2] / sums[-1]
+            var = (sums[-2] / sums[-1] - mean @ mean).to(e.dtype)
+        else:
+            var = (e - e.mean(0)).pow(2).sum(1).mean()
+        return (e_hat.float() - e).pow(2).sum(1).mean() / var.clamp_min(1e-12)
+
+    def _step_output(self, losses, x_in, recon, col, val, train_config, dead, reducer):
+        """Add the AuxK term (when asked) and sum the named losses."""
+        tc = train_config
+        if tc.auxk_alpha > 0 and dead is not None:
+            k_aux = tc.auxk_k or max(1, self.cfg.d_in // 2)
+            aux = self.auxk_loss(x_in, recon, dead, k_aux, reducer)
+            if aux is not None:
+                losses["auxk"] = tc.auxk_alpha * aux
+        loss = None
+        for value in losses.values():
+            loss = value if loss is None else loss + value
+        return TrainStepOutput(loss, losses, x_in, recon, col, val)
+
+    def training_forward(self, x, *, train_config, dead=None, sparse=None, reducer=None):
+        """The training forward pass: named losses of one batch.
+
+        Each architecture owns this pass and its post-step update, so the
+        trainer does not know which architecture it trains. Here (the top-k
+        family): the ``train_mode`` selection, the squared error ``"mse"``,
+        and the AuxK term ``"auxk"`` when ``train_config.auxk_alpha > 0``.
+
+        Parameters
+        ----------
+        x : Tensor, shape (n_frames, d_in)
+            The batch.
+        train_config : TrainConfig
+            Coefficients of the losses.
+        dead : Tensor of bool, shape (d_sae,) | None
+            Features counted as dead (for AuxK).
+        sparse : bool | None
+            Sparse decoder and hand-written backward where the architecture has
+            them (``None``: on the CPU).
+        reducer : Reducer | None
+            Reductions over DDP ranks (``None``: one process).
+
+        Returns
+        -------
+        out : TrainStepOutput
+            The total loss (with autograd), the named losses (weighted, their
+            sum is the total; ``"mse"`` is always the mean squared error per
+            frame of the full reconstruction), the working-scale input and
+            reconstruction, and the active features (``col``) with their
+            values (``val``).
+        """
+        with self._autocast(x, train_config):
+            out = self.encode_decode(x, self.train_mode, sparse=sparse)
+        x_in, recon = out.x_in, out.recon.float()
+        col, val = out.codes.col_indices(), out.codes.values().float()
+        mse = (recon - x_in).pow(2).sum(dim=1).mean()
+        return self._step_output(
+            {"mse": mse}, x_in, recon, col, val, train_config, dead, reducer
+        )
+
+    def before_optimizer_step(self):
+        """Called between ``backward`` and the optimiser step (unit-norm atoms)."""
+        self.remove_parallel_decoder_grad()
+
+    @torch.no_grad()
+    def after_optimizer_step(self, out, *, step, train_config, reducer=None):
+        """Called after the optimiser step: decoder rows back to unit norm.
+
+        Parameters
+        ----------
+        out : TrainStepOutput
+            The step's :meth:`training_forward` output.
+        step : int
+            0-based step just taken.
+        train_config : TrainConfig
+            The training configuration.
+        reducer : Reducer | None
+            Reductions over DDP ranks.
+        """
+        self.normalize_decoder()
+
+    def threshold_summary(self):
+        """The inference threshold as one number (the mean of per-feature thresholds).
+
+        Returns
+        -------
+        threshold : float
+            -1 when no threshold has been learned.
+        """
+        return float(self.threshold.detach().float().mean())
+
     def __repr__(self):
         c = self.cfg
-        thr = f"{float(self.threshold):.4g}" if self.has_threshold else "not learned"
+        thr = f"{self.threshold_summary():.4g}" if self.has_threshold else "not learned"
         where = f", {c.backbone}" if c.backbone else ""
         where += f" layer {c.layer}" if c.layer is not None else ""
         return (
@@ -423,7 +577,7 @@ class SparseAutoencoder(nn.Module):
         meta.update(metadata or {})
         cfg = dict(format_version=_FORMAT_VERSION, **self.cfg.to_dict())
         cfg.update(
-            threshold=float(self.threshold),
+            threshold=self.threshold_summary(),
             train_config=self.train_info.get("train_config"),
             data_hash=self.train_info.get("data_hash"),
             n_steps_done=self.train_info.get("n_steps_done"),
@@ -461,46 +615,6 @@ def _json_default(o):
     if isinstance(o, float) and not math.isfinite(o):
         return None
     raise TypeError(f"Object of type {type(o).__name__} is not JSON serialisable")
-
-
-@register_architecture("batchtopk")
-class BatchTopKSAE(SparseAutoencoder):
-    __doc__ = SparseAutoencoder.__doc__.replace(
-        "Base class of the top-k family of SAEs.",
-        "BatchTopK sparse autoencoder (Bussmann et al. 2024; the AudioSAE default).\n\n"
-        "    Training keeps the ``k * n`` largest activations of each batch; inference\n"
-        "    (``mode=None``) keeps the activations above the learned threshold.",
-    )
-    train_mode = "batchtopk"
-    inference_mode = "threshold"
-
-
-@register_architecture("topk")
-class TopKSAE(SparseAutoencoder):
-    __doc__ = SparseAutoencoder.__doc__.replace(
-        "Base class of the top-k family of SAEs.",
-        "TopK sparse autoencoder: ``k`` active features per frame, in training and\n"
-        "    inference.",
-    )
-    train_mode = "topk"
-    inference_mode = "topk"
-
-
-@register_architecture("relu")
-class ReLUSAE(SparseAutoencoder):
-    __doc__ = SparseAutoencoder.__doc__.replace(
-        "Base class of the top-k family of SAEs.",
-        "ReLU sparse autoencoder trained with an L1 penalty on the codes.\n\n"
-        "    Its codes are all positive pre-activations (``mode=\"threshold\"`` with a\n"
-        "    threshold fixed at 0, the default); the ``\"topk\"`` and ``\"batchtopk\"``\n"
-        "    modes keep the ``k`` (per frame or per batch) largest of them.",
-    )
-    train_mode = "threshold"
-    inference_mode = "threshold"
-    _initial_threshold = 0.0
-
-
-assert set(_REGISTRY) == set(ARCHITECTURES)
 
 
 def _architecture_class(name, where=""):
@@ -639,3 +753,6 @@ def _load_native(folder, *, device="cpu"):
     sae.eval()
     logger.info(f"Loaded {sae!r} from {folder}")
     return sae
+
+
+from . import _architectures  # noqa: E402,F401  (registers the architectures)

@@ -1,7 +1,9 @@
 """SAE training: Adam, unit-norm atoms, geometric-median decoder bias, learned threshold.
 
 Follows the AudioSAE recipe (plain L2 loss on unit-norm frames; the AuxK
-dead-feature loss and the L1 penalty of ReLU SAEs are options). Several layers
+dead-feature loss is an option). The loop does not know the architecture: each model
+owns its training loss (``training_forward``, named losses) and its updates around the
+optimiser step (``before_optimizer_step``, ``after_optimizer_step``). Several layers
 and seeds train in one pass over one stream of batches (:func:`train_saes`);
 periodic atomic checkpoints hold the weights, the Adam state and the training
 state (safetensors + JSON, no pickles) and resume bit for bit.
@@ -38,7 +40,7 @@ from ._checkpoint import (
     _save_checkpoint,
 )
 from ._config import SAEConfig, TrainConfig
-from ._distributed import _all_reduce_grads, _dist_setup, _gather_rows
+from ._distributed import Reducer, _all_reduce_grads, _dist_setup, _gather_rows
 from ._model import make_sae
 
 
@@ -225,68 +227,6 @@ class _Run:
         self.since_fired.copy_(ts["since_fired"].to(device))
 
 
-def _auxk_loss(sae, x_in, recon, dead, k_aux, dist_on=False):
-    """AuxK: the dead features' top activations reconstruct the residual.
-
-    Under DDP the residual's variance (the normaliser) is the global batch's.
-    """
-    idx = dead.nonzero().squeeze(1)
-    if idx.numel() == 0:
-        return None
-    kk = min(k_aux, idx.numel())
-    pre = torch.relu((x_in - sae.b_dec) @ sae.W_enc[:, idx] + sae.b_enc[idx])
-    val, pos = pre.topk(kk, dim=1)
-    e_hat = torch.zeros_like(pre).scatter(1, pos, val) @ sae.W_dec[idx]
-    e = (x_in - recon).detach()
-    if dist_on:
-        import torch.distributed as dist
-
-        sums = torch.cat([e.sum(0), e.pow(2).sum().reshape(1), e.new_tensor([e.shape[0]])])
-        sums = sums.double()
-        dist.all_reduce(sums, op=dist.ReduceOp.SUM)
-        mean = sums[:-2] / sums[-1]
-        var = (sums[-2] / sums[-1] - mean @ mean).to(e.dtype)
-    else:
-        var = (e - e.mean(0)).pow(2).sum(1).mean()
-    return (e_hat.float() - e).pow(2).sum(1).mean() / var.clamp_min(1e-12)
-
-
-def _loss(run, x, tc, sparse, dist_on=False):
-    """Training loss of one batch and what the metrics need."""
-    sae = run.sae
-    ctx = (
-        torch.autocast(device_type=x.device.type, dtype=torch.bfloat16)
-        if tc.autocast
-        else contextlib.nullcontext()
-    )
-    penalty = None
-    with ctx:
-        if sae.architecture == "relu":
-            x_in, _ = sae._prepare(x)
-            pre = sae._pre(x_in)
-            recon = torch.addmm(sae.b_dec, pre, sae.W_dec)
-            with torch.no_grad():
-                active = pre > 0
-                col = active.nonzero()[:, 1]
-                val = pre[active].float()
-            # decoder rows have unit norm, so this is the usual ||f||_1 ||W_dec||
-            penalty = tc.l1_coefficient * pre.float().sum(dim=1).mean()
-        else:
-            out = sae.encode_decode(x, sae.train_mode, sparse=sparse)
-            x_in, recon = out.x_in, out.recon
-            col, val = out.codes.col_indices(), out.codes.values().float()
-    recon = recon.float()
-    mse = (recon - x_in).pow(2).sum(dim=1).mean()
-    loss = mse if penalty is None else mse + penalty
-    if tc.auxk_alpha > 0:
-        dead = run.since_fired >= tc.dead_after_steps
-        aux = _auxk_loss(sae, x_in, recon, dead, tc.auxk_k or max(1, sae.cfg.d_in // 2),
-                         dist_on)
-        if aux is not None:
-            loss = loss + tc.auxk_alpha * aux
-    return loss, mse, x_in, col, val
-
-
 def _interval_record(run, step, lr, t0):
     n_nnz, n_frames, n_steps = run.counts
     return dict(
@@ -296,7 +236,7 @@ def _interval_record(run, step, lr, t0):
         l0=n_nnz / n_frames,
         explained_variance=float(run.acc[1]) / n_steps,
         dead_fraction=1.0 - float(run.fired.float().mean()),
-        threshold=float(run.sae.threshold),
+        threshold=run.sae.threshold_summary(),
         elapsed_s=time.perf_counter() - t0,
     )
 
@@ -332,7 +272,7 @@ def _fit(specs, batches_fn, tc, *, device, checkpoint_dir, resume, distributed, 
     if sparse is None:
         sparse = device.type == "cpu"
     sparse = sparse and not tc.autocast
-    thr_start, beta = tc.threshold_start, tc.threshold_beta
+    reducer = Reducer(dist_on)
     batches = batches_fn(start)
     t0 = time.perf_counter()
     step = start
@@ -367,26 +307,20 @@ def _fit(specs, batches_fn, tc, *, device, checkpoint_dir, resume, distributed, 
                             dist.broadcast(sae.b_dec.data, 0)
                 for group in run.opt.param_groups:
                     group["lr"] = lr
-                loss, mse, x_in, col, val = _loss(run, x, tc, sparse, dist_on)
+                dead = run.since_fired >= tc.dead_after_steps if tc.auxk_alpha > 0 else None
+                out = sae.training_forward(
+                    x, train_config=tc, dead=dead, sparse=sparse, reducer=reducer
+                )
                 run.opt.zero_grad(set_to_none=True)
-                loss.backward()
+                out.loss.backward()
                 if dist_on:
                     _all_reduce_grads(sae, weight)
-                sae.remove_parallel_decoder_grad()
+                sae.before_optimizer_step()
                 run.opt.step()
-                sae.normalize_decoder()
+                sae.after_optimizer_step(out, step=step, train_config=tc, reducer=reducer)
                 with torch.no_grad():
-                    if sae.train_mode == "batchtopk" and step >= thr_start:
-                        vmin = val.min() if val.numel() else torch.tensor(float("inf"), device=device)
-                        if dist_on:
-                            dist.all_reduce(vmin, op=dist.ReduceOp.MIN)
-                        if torch.isfinite(vmin):
-                            if sae.threshold < 0:
-                                sae.threshold.copy_(vmin)
-                            else:
-                                sae.threshold.mul_(beta).add_((1 - beta) * vmin)
                     hit = torch.zeros_like(run.fired)
-                    hit[col] = True
+                    hit[out.col] = True
                     if dist_on:  # dead-feature state follows the global batch on every rank
                         hit_any = hit.to(torch.int32)
                         dist.all_reduce(hit_any, op=dist.ReduceOp.MAX)
@@ -394,11 +328,12 @@ def _fit(specs, batches_fn, tc, *, device, checkpoint_dir, resume, distributed, 
                     run.fired |= hit
                     run.since_fired += 1
                     run.since_fired[hit] = 0
+                    x_in = out.x_in
                     mean = x_in.mean(dim=0)
                     total_var = x_in.pow(2).sum(dim=1).mean() - mean @ mean
-                    run.acc[0] += loss.detach()
-                    run.acc[1] += 1 - mse.detach() / total_var.clamp_min(1e-12)
-                    run.counts[0] += val.numel()
+                    run.acc[0] += out.loss.detach()
+                    run.acc[1] += 1 - out.losses["mse"].detach() / total_var.clamp_min(1e-12)
+                    run.counts[0] += out.val.numel()
                     run.counts[1] += x_in.shape[0]
                     run.counts[2] += 1
                 if done % tc.log_every == 0 or done == tc.n_steps:
@@ -442,6 +377,26 @@ def _fit(specs, batches_fn, tc, *, device, checkpoint_dir, resume, distributed, 
     return runs
 
 
+@contextlib.contextmanager
+def _torch_threads(n_threads):
+    """Torch intra-op threads set to ``n_threads`` inside, the old number restored after."""
+    validate_type(n_threads, ("int", None), "n_threads")
+    if n_threads is None:
+        yield
+        return
+    if n_threads < 1:
+        raise ValueError(
+            f"n_threads must be an int >= 1 or None (torch's default), got {n_threads!r} "
+            "instead."
+        )
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n_threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 def _check_train_args(train_config, checkpoint_dir, resume):
     validate_type(train_config, TrainConfig, "train_config")
     validate_type(resume, bool, "resume")
@@ -469,19 +424,24 @@ def train_sae(
     checkpoint_dir=None,
     resume=False,
     distributed=None,
+    n_threads=None,
     verbose=None,
 ):
     """Train a sparse autoencoder on activation frames.
 
     Each step encodes a batch of frames (scaled to unit norm when
     ``sae_config.normalize_input``), reconstructs it, and takes an Adam step on
-    the mean squared L2 error per frame (plus the L1 penalty of ReLU SAEs and
-    the optional AuxK loss). Before each step the gradient component parallel
-    to each decoder atom is removed, after it the atoms are scaled back to unit
-    norm. ``b_dec`` starts at the geometric median of the first batch.
-    BatchTopK SAEs learn their inference threshold as an exponential moving
-    average of the smallest kept activation per batch. To train several layers
-    and seeds in one pass over the data use :func:`train_saes`.
+    the model's training loss: the mean squared L2 error per frame plus the
+    architecture's own terms (sparsity penalties, nested reconstructions) and
+    the optional AuxK loss, as its
+    :meth:`~SparseAutoencoder.training_forward` defines them. Before each
+    optimiser step the model removes the gradient component parallel to each
+    decoder atom; after it the model's
+    :meth:`~SparseAutoencoder.after_optimizer_step` scales the atoms back to
+    unit norm and updates what the architecture learns outside the gradient
+    (e.g. a moving-average inference threshold). ``b_dec``
+    starts at the geometric median of the first batch. To train several
+    layers and seeds in one pass over the data use :func:`train_saes`.
 
     Parameters
     ----------
@@ -514,6 +474,11 @@ def train_sae(
         as under ``torchrun``). Each rank takes its share of every array batch;
         an iterable must yield the rank's own batches. Rank 0 writes
         checkpoints.
+    n_threads : int | None
+        Torch intra-op threads for this call only (``torch.set_num_threads``;
+        the previous number is restored when it returns or raises). ``None``
+        leaves torch's setting alone. On a loaded machine fewer threads than
+        cores can be several times faster.
     %(verbose)s
 
     Returns
@@ -558,11 +523,12 @@ def train_sae(
         f"{train_config.n_steps:,} steps of {train_config.batch_size:,} frames on {device}"
         + (f" ({x.shape[0]:,} frames)" if x is not None else "")
     )
-    runs = _fit(
-        [(_KEY, "", cfg, init_seed)], batches_fn, train_config, device=device,
-        checkpoint_dir=checkpoint_dir, resume=resume, distributed=dist_on,
-        data_hashes=data_hashes, desc="Training SAE",
-    )
+    with _torch_threads(n_threads):
+        runs = _fit(
+            [(_KEY, "", cfg, init_seed)], batches_fn, train_config, device=device,
+            checkpoint_dir=checkpoint_dir, resume=resume, distributed=dist_on,
+            data_hashes=data_hashes, desc="Training SAE",
+        )
     sae = runs[0].sae
     logger.info(f"Final metrics: {sae.train_info['final_metrics']}")
     if checkpoint_dir is not None and rank == 0:
@@ -587,6 +553,7 @@ def train_saes(
     checkpoint_dir=None,
     resume=False,
     distributed=None,
+    n_threads=None,
     verbose=None,
 ):
     """Train one SAE per (layer, seed) from one stream of activations, in one pass.
@@ -624,6 +591,11 @@ def train_saes(
     distributed : bool | None
         Average gradients over a ``torch.distributed`` group (see
         :func:`train_sae`).
+    n_threads : int | None
+        Torch intra-op threads for this call only (``torch.set_num_threads``;
+        the previous number is restored when it returns or raises). ``None``
+        leaves torch's setting alone. On a loaded machine fewer threads than
+        cores can be several times faster.
     %(verbose)s
 
     Returns
@@ -703,10 +675,11 @@ def train_saes(
         f"Training {len(specs)} SAEs ({len(sae_configs)} layer(s) x {len(seeds)} seed(s)) for "
         f"{train_config.n_steps:,} steps of {train_config.batch_size:,} frames on {device}"
     )
-    runs = _fit(
-        specs, batches_fn, train_config, device=device, checkpoint_dir=checkpoint_dir,
-        resume=resume, distributed=dist_on, data_hashes=data_hashes, desc="Training SAEs",
-    )
+    with _torch_threads(n_threads):
+        runs = _fit(
+            specs, batches_fn, train_config, device=device, checkpoint_dir=checkpoint_dir,
+            resume=resume, distributed=dist_on, data_hashes=data_hashes, desc="Training SAEs",
+        )
     saes, frames = {}, []
     for (layer, _, cfg, _), run in zip(specs, runs):
         saes[(layer, cfg.seed)] = run.sae

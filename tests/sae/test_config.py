@@ -23,7 +23,17 @@ def test_sae_config_defaults():
         (dict(d_in=4, d_sae=8, k=9), ValueError, r"k \(9\) cannot exceed d_sae \(8\)"),
         (dict(d_in=4, d_sae=8, k=2.0), TypeError, "k must be an instance of int"),
         (dict(d_in=4, d_sae=8, k=2, architecture="batchtop"), ValueError, "Did you mean 'batchtopk'"),
-        (dict(d_in=4, d_sae=8, k=2, architecture="jumprelu"), ValueError, "architecture"),
+        (dict(d_in=4, d_sae=8, k=2, architecture="gated"), ValueError, "architecture"),
+        (dict(d_in=4, d_sae=8, k=2, jumprelu_bandwidth=0.01), ValueError,
+         "jumprelu_bandwidth=0.01 is only used by architecture='jumprelu'"),
+        (dict(d_in=4, d_sae=8, k=2, matryoshka_group_sizes=(4, 4)), ValueError,
+         "only used by architecture='matryoshka_batchtopk'"),
+        (dict(d_in=4, d_sae=8, k=2, architecture="jumprelu", jumprelu_bandwidth=0), ValueError,
+         "jumprelu_bandwidth must be a number"),
+        (dict(d_in=4, d_sae=8, k=2, architecture="matryoshka_batchtopk",
+              matryoshka_group_sizes=(2, 4)), ValueError, r"summing to d_sae \(8\).*sum 6"),
+        (dict(d_in=4, d_sae=8, k=2, architecture="matryoshka_batchtopk",
+              matryoshka_group_sizes=(2, 0, 6)), ValueError, "positive ints"),
         (dict(d_in=4, d_sae=8, k=2, padding_policy="drop"), ValueError, "'padding_policy'"),
         (dict(d_in=4, d_sae=8, k=2, frame_rate=-1), ValueError, "frame_rate must be"),
         (dict(d_in=4, d_sae=8, k=2, normalize_input=1), TypeError, "normalize_input"),
@@ -33,6 +43,19 @@ def test_sae_config_defaults():
 def test_sae_config_errors(kwargs, err, match):
     with pytest.raises(err, match=match):
         SAEConfig(**kwargs)
+
+
+def test_architecture_fields_round_trip():
+    m = SAEConfig(d_in=4, d_sae=48, k=2, architecture="matryoshka_batchtopk")
+    assert m.matryoshka_group_sizes == (6, 6, 12, 24)  # prefixes d_sae/8, /4, /2, all
+    assert m.matryoshka_widths == (6, 12, 24, 48)
+    m2 = SAEConfig(d_in=4, d_sae=10, k=2, architecture="matryoshka_batchtopk",
+                   matryoshka_group_sizes=[3, 7])
+    assert m2.matryoshka_group_sizes == (3, 7) and m2.matryoshka_widths == (3, 10)
+    j = SAEConfig(d_in=4, d_sae=8, k=2, architecture="jumprelu", jumprelu_bandwidth=0.02)
+    for cfg in (m, m2, j):
+        assert SAEConfig.from_dict(cfg.to_dict()) == cfg
+    assert SAEConfig(d_in=4, d_sae=8, k=2).matryoshka_widths is None
 
 
 def test_from_dict_unknown_key():

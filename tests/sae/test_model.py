@@ -196,9 +196,9 @@ def test_load_errors(tmp_path):
         load_sae(tmp_path / "empty")
     folder = _sae().save(tmp_path / "sae")
     cfg = json.loads((folder / "cfg.json").read_text())
-    cfg["architecture"] = "jumprelu"
+    cfg["architecture"] = "gated"
     (folder / "cfg.json").write_text(json.dumps(cfg))
-    with pytest.raises(ValueError, match="Unknown SAE architecture 'jumprelu'.*Known"):
+    with pytest.raises(ValueError, match="Unknown SAE architecture 'gated'.*Known"):
         load_sae(folder)
     cfg["architecture"] = "batchtopk"
     cfg["format_version"] = 99

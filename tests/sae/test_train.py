@@ -336,7 +336,7 @@ def test_auxk_loss_closed_form_and_dead_gradients():
     import dataclasses
 
     from neuro_sae.sae import make_sae
-    from neuro_sae.sae._train import _auxk_loss, _seed_streams
+    from neuro_sae.sae._train import _seed_streams
 
     g = torch.Generator().manual_seed(0)
     sae = make_sae(SAEConfig(d_in=7, d_sae=19, k=2), random_state=0)
@@ -344,7 +344,7 @@ def test_auxk_loss_closed_form_and_dead_gradients():
     recon = torch.randn(11, 7, generator=g)
     dead = torch.zeros(19, dtype=torch.bool)
     dead[[1, 4, 5, 12, 18]] = True
-    got = _auxk_loss(sae, x, recon, dead, 3)
+    got = sae.auxk_loss(x, recon, dead, 3)
     # closed form: the 3 largest ReLU pre-activations among the dead features
     # reconstruct the residual, error normalised by the residual's variance
     idx = dead.nonzero().squeeze(1)
@@ -355,7 +355,7 @@ def test_auxk_loss_closed_form_and_dead_gradients():
         (e - e.mean(0)).pow(2).sum(1).mean()
     )
     torch.testing.assert_close(got.detach(), ref, rtol=1e-5, atol=1e-7)
-    assert _auxk_loss(sae, x, recon, torch.zeros(19, dtype=torch.bool), 3) is None
+    assert sae.auxk_loss(x, recon, torch.zeros(19, dtype=torch.bool), 3) is None
     # training: without AuxK, features that never fire keep their initial encoder
     # columns (no gradient reaches them); with AuxK they are trained
     X, _, _ = make_sparse_dictionary_data(600, D_IN, N_ATOMS, K, random_state=1)
