@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import SavedResult, read_result
 from ..utils import (
-    check_fname,
     check_option,
     check_positive,
     fill_doc,
@@ -24,8 +24,8 @@ from ._resample import resample_features
 _FORMAT_VERSION = 1
 
 
-@dataclass
-class AlignedRuns:
+@dataclass(repr=False)
+class AlignedRuns(SavedResult):
     """Stimulus features and EEG of one subject, run by run, on the EEG sample grid.
 
     Parameters
@@ -457,28 +457,10 @@ class AlignedRuns:
                 ))
         return fnames
 
-    def save(self, fname, *, overwrite=False):
-        """Save to ``.npz`` (arrays) with JSON metadata inside, atomically, no pickles.
+    _kind = "AlignedRuns"
 
-        Parameters
-        ----------
-        fname : str | os.PathLike
-            Destination ending in ``.npz``.
-        overwrite : bool
-            Replace an existing file.
-
-        Returns
-        -------
-        fname : pathlib.Path
-            The written path.
-        """
-        from ..io import save_npz
-
-        fname = Path(fname)
-        if fname.suffix != ".npz":
-            raise ValueError(f"fname must end in .npz, got {fname.name!r}.")
-        if fname.exists() and not overwrite:
-            raise FileExistsError(f"{fname} exists; pass overwrite=True to replace it.")
+    def _to_saved(self):
+        """Arrays ``Y_i``, ``mask_i``, ``X_k_i`` and the metadata (storage of ``save``)."""
         arrays = {}
         sets = list(self.X)
         for i in range(self.n_runs):
@@ -491,8 +473,7 @@ class AlignedRuns:
             loc = np.asarray(ch["loc"][:3], float)
             if np.all(np.isfinite(loc)) and np.any(loc != 0):
                 ch_pos[ch["ch_name"]] = loc.tolist()
-        meta = dict(
-            format_version=_FORMAT_VERSION,
+        fields = dict(
             run_ids=self.run_ids,
             sfreq=self.sfreq,
             feature_sets=sets,
@@ -502,51 +483,56 @@ class AlignedRuns:
             ch_pos=ch_pos,
             provenance=self.provenance,
         )
-        arrays["meta"] = np.array(json.dumps(meta))
-        return save_npz(fname, **arrays)
+        return arrays, fields
+
+    @classmethod
+    def _from_saved(cls, arrays, fields, fname):
+        import mne
+
+        meta = fields
+        n = len(meta["run_ids"])
+        Y = [arrays[f"Y_{i}"] for i in range(n)]
+        masks = [arrays[f"mask_{i}"] for i in range(n)]
+        X = {
+            name: [arrays[f"X_{k}_{i}"] for i in range(n)]
+            for k, name in enumerate(meta["feature_sets"])
+        }
+        info = mne.create_info(meta["ch_names"], meta["sfreq"], meta["ch_types"])
+        if meta["ch_pos"]:
+            montage = mne.channels.make_dig_montage(
+                {k: np.asarray(v) for k, v in meta["ch_pos"].items()}, coord_frame="head"
+            )
+            info.set_montage(montage, on_missing="ignore")
+        return cls(
+            run_ids=meta["run_ids"],
+            sfreq=meta["sfreq"],
+            X=X,
+            feature_names=meta["feature_names"],
+            Y=Y,
+            info=info,
+            masks=masks,
+            provenance=meta["provenance"],
+        )
 
 
-def read_aligned_runs(fname):
+@fill_doc
+@verbose
+def read_aligned_runs(fname, *, verbose=None):
     """Read :class:`AlignedRuns` written by :meth:`AlignedRuns.save`.
 
     Parameters
     ----------
     fname : str | os.PathLike
         The ``.npz`` file.
+    %(verbose)s
 
     Returns
     -------
     aligned : AlignedRuns
-        The runs (channel positions restored as a head-frame montage).
+        The runs (channel positions restored as a head-frame montage; the bad
+        channels left out are in ``provenance["bads"]``).
     """
-    import mne
-
-    fname = check_fname(fname, "fname")
-    with np.load(fname, allow_pickle=False) as npz:
-        meta = json.loads(str(npz["meta"]))
-        n = len(meta["run_ids"])
-        Y = [npz[f"Y_{i}"] for i in range(n)]
-        masks = [npz[f"mask_{i}"] for i in range(n)]
-        X = {
-            name: [npz[f"X_{k}_{i}"] for i in range(n)]
-            for k, name in enumerate(meta["feature_sets"])
-        }
-    info = mne.create_info(meta["ch_names"], meta["sfreq"], meta["ch_types"])
-    if meta["ch_pos"]:
-        montage = mne.channels.make_dig_montage(
-            {k: np.asarray(v) for k, v in meta["ch_pos"].items()}, coord_frame="head"
-        )
-        info.set_montage(montage, on_missing="ignore")
-    return AlignedRuns(
-        run_ids=meta["run_ids"],
-        sfreq=meta["sfreq"],
-        X=X,
-        feature_names=meta["feature_names"],
-        Y=Y,
-        info=info,
-        masks=masks,
-        provenance=meta["provenance"],
-    )
+    return read_result(fname, AlignedRuns)
 
 
 def _bad_mask(raw, onset_s, n_times, sfreq):
