@@ -342,7 +342,10 @@ def execute(study, step, subject=None, *, force=False, upstream=False, runtime=N
     outputs = step.outputs(study, subject) if step.outputs is not None else result
     record = dict(step=step.name, subject=subject, **{k: parts[k] for k in
                   ("key", "config", "inputs", "producers", "version")})  # fmt: skip
-    record["outputs"] = {study.labels.label(p): hash_path(p) for p in _collect_paths(outputs)}
+    files = []
+    for path in _collect_paths(outputs):  # a folder is recorded file by file
+        files += sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+    record["outputs"] = {study.labels.label(p): hash_path(p) for p in files}
     write_record(cache_dir, sid, record)
     return result
 

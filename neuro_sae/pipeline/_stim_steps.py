@@ -154,7 +154,7 @@ def extract_run(study, subject, runtime):
                 backbone, audio, sfreq=sfreq, layers=layers, window_s=manifest.backbone.window_s,
                 context_s=manifest.backbone.context_s, stimulus_id=rid,
             )  # fmt: skip
-            acts.save(outputs[rid])
+            acts.save(outputs[rid], overwrite=True)
     return outputs
 
 
@@ -261,7 +261,7 @@ def train_run(study, subject, runtime):
             for r in run_ids:
                 fs = encode_features(sae, acts[r], layer=layer, mode=fcfg.mode,
                                      sae_id=f"layer-{layer:02d}")  # fmt: skip
-                fs.save(outputs[f"features-{layer}-{r}"])
+                fs.save(outputs[f"features-{layer}-{r}"], overwrite=True)
                 series[r] = fs
             alive, rates, n_alive = select_alive_features(
                 list(series.values()), min_rate=fcfg.min_rate, max_features=fcfg.max_features,
