@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -14,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..io import atomic_dir
+from ..io import atomic_dir, json_default
 from ..utils import (
     check_fname,
     check_option,
@@ -586,7 +584,7 @@ class SparseAutoencoder(nn.Module):
             torch_version=torch.__version__.split("+")[0],
             metadata=meta,
         )
-        text = json.dumps(cfg, indent=2, default=_json_default) + "\n"
+        text = json.dumps(cfg, indent=2, default=json_default) + "\n"
         tensors = {
             name: t.detach().to("cpu", torch.float32).contiguous()
             for name, t in self.state_dict().items()
@@ -603,18 +601,6 @@ def _keep(pre, crow, col):
     mask = torch.zeros_like(pre, dtype=torch.bool)
     mask[csr_rows(crow), col] = True
     return pre * mask
-
-
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    raise TypeError(f"Object of type {type(o).__name__} is not JSON serialisable")
 
 
 def _architecture_class(name, where=""):
