@@ -140,7 +140,7 @@ def encode_array(
         backbone=sae.cfg.backbone,
         d_sae=sae.cfg.d_sae,
         k=sae.cfg.k,
-        threshold=float(sae.threshold) if mode == "threshold" else None,
+        threshold=sae.threshold_summary() if mode == "threshold" else None,
         normalize_input=sae.cfg.normalize_input,
         neuro_sae_version=neuro_sae.__version__,
     )

@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 
 from neuro_sae.sae import (
     BatchTopKSAE,
+    JumpReLUSAE,
     SAEConfig,
     TopKSAE,
     export_saelens,
@@ -208,10 +209,12 @@ def _our_sae(architecture="batchtopk", normalize_input=True, seed=0):
         sae.W_enc.add_(0.1 * torch.randn(D_IN, D_SAE, generator=g))
         sae.b_enc.copy_(0.05 * torch.randn(D_SAE, generator=g))
         sae.b_dec.copy_(0.1 * torch.randn(D_IN, generator=g))
-        if architecture == "batchtopk":
-            x_in, _ = sae._prepare(_x())
-            pre = sae._pre(x_in)
+        x_in, _ = sae._prepare(_x())
+        pre = sae._pre(x_in)
+        if architecture in ("batchtopk", "matryoshka_batchtopk"):
             sae.threshold.fill_(float(pre[pre > 0].median()))
+        elif architecture == "jumprelu":  # per-feature thresholds, all different
+            sae.threshold.copy_(pre.quantile(0.6, dim=0) + torch.linspace(0, 1e-3, D_SAE))
     return sae.eval()
 
 
@@ -239,15 +242,17 @@ def _saelens_forward(folder, x):
     return f, out / coeff
 
 
+_SL_ARCH = dict(batchtopk="jumprelu", topk="topk", relu="standard", jumprelu="jumprelu",
+                matryoshka_batchtopk="jumprelu")
+
+
 @pytest.mark.parametrize("normalize_input", [True, False])
-@pytest.mark.parametrize("architecture", ["batchtopk", "topk", "relu"])
+@pytest.mark.parametrize("architecture", list(_SL_ARCH))
 def test_saelens_export_read(tmp_path, architecture, normalize_input):
     sae = _our_sae(architecture, normalize_input)
     folder = export_saelens(sae, tmp_path / "sl")
     cfg = json.loads((folder / "cfg.json").read_text())
-    assert cfg["architecture"] == dict(batchtopk="jumprelu", topk="topk", relu="standard")[
-        architecture
-    ]
+    assert cfg["architecture"] == _SL_ARCH[architecture]
     assert cfg["metadata"]["hook_layer"] == 5 and cfg["hook_name"] == "layer_5"
     x = _x(seed=4)
     mode = "topk" if architecture == "topk" else "threshold"
@@ -265,6 +270,33 @@ def test_saelens_export_read(tmp_path, architecture, normalize_input):
         for m in ("batchtopk", "topk", mode):
             torch.testing.assert_close(back.encode(x, mode=m), sae.encode(x, mode=m), atol=ATOL, rtol=0)
             torch.testing.assert_close(back(x, mode=m), sae(x, mode=m), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("normalize_input", [True, False])
+@pytest.mark.parametrize("architecture", list(_SL_ARCH))
+def test_saelens_export_runs_in_saelens(tmp_path, architecture, normalize_input):
+    """The exported folder, loaded and run by SAELens's own classes."""
+    import warnings
+
+    with warnings.catch_warnings():  # transformer_lens warns about its own deprecations
+        warnings.simplefilter("ignore")
+        from sae_lens import SAE
+
+    sae = _our_sae(architecture, normalize_input)
+    folder = export_saelens(sae, tmp_path / "sl")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sl = SAE.load_from_disk(str(folder), device="cpu")
+    assert type(sl).__name__ == dict(jumprelu="JumpReLUSAE", topk="TopKSAE",
+                                     standard="StandardSAE")[_SL_ARCH[architecture]]
+    x = _x(seed=5, n=23)
+    mode = "topk" if architecture == "topk" else "threshold"
+    scale = math.sqrt(D_IN) if normalize_input else 1.0
+    with torch.no_grad():
+        f_sl = sl.encode(x)
+        assert int((f_sl > 0).sum()) > 0 and int((f_sl == 0).sum()) > 0
+        torch.testing.assert_close(sl(x), sae(x, mode=mode), atol=2e-5, rtol=1e-5)
+        torch.testing.assert_close(f_sl / scale, sae.encode(x, mode=mode), atol=1e-5, rtol=1e-5)
 
 
 def test_saelens_handwritten_folder(tmp_path):
@@ -317,16 +349,23 @@ def test_saelens_refusals(tmp_path):
     fresh = make_sae(SAEConfig(d_in=D_IN, d_sae=D_SAE, k=K))
     with pytest.raises(ValueError, match="threshold"):
         export_saelens(fresh, tmp_path / "none")
-    # per-feature thresholds that differ cannot be represented
+    # per-feature thresholds that differ: a JumpReLU SAE; wrong count or sign: refused
     w = {key: torch.zeros(*shape) for key, shape in (
         ("W_enc", (D_IN, D_SAE)), ("W_dec", (D_SAE, D_IN)), ("b_enc", (D_SAE,)), ("b_dec", (D_IN,)))}
-    w["threshold"] = torch.linspace(0, 1, D_SAE)
     jr = tmp_path / "jr"
     jr.mkdir()
-    save_file(w, str(jr / "sae_weights.safetensors"))
     (jr / "cfg.json").write_text(json.dumps(dict(architecture="jumprelu", d_in=D_IN, d_sae=D_SAE)))
-    with pytest.raises(ValueError, match="differ"):
-        read_saelens(jr, k=K)
+    w["threshold"] = torch.linspace(0, 1, D_SAE)
+    save_file(w, str(jr / "sae_weights.safetensors"))
+    got = read_saelens(jr, k=K)
+    assert isinstance(got, JumpReLUSAE)
+    torch.testing.assert_close(got.threshold.detach(), torch.linspace(0, 1, D_SAE))
+    for bad, match in ((torch.linspace(0, 1, 3), "has 3 thresholds"),
+                       (torch.linspace(-1, 1, D_SAE), "negative threshold")):
+        w["threshold"] = bad
+        save_file(w, str(jr / "sae_weights.safetensors"))
+        with pytest.raises(ValueError, match=match):
+            read_saelens(jr, k=K)
 
 
 def test_load_any_sae_dispatch(tmp_path):
