@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io._atomic import hash_array, hash_file
+from ..io import hash_array, hash_file
 from ..utils import check_positive
 
 _CLIP_KEYS = ("clip_id", "path", "audio", "sfreq", "corpus", "domain")

@@ -3,14 +3,15 @@ context, batched inference and stitching."""
 
 from __future__ import annotations
 
+import os
 import time
 from fractions import Fraction
 
 import numpy as np
 
-from ..backbones._backbone import (
-    _CONV_FIELD,
-    _CONV_STRIDE,
+from ..backbones import (
+    CONV_FIELD,
+    CONV_STRIDE,
     LAYER_CONVENTION,
     SFREQ,
     Backbone,
@@ -28,12 +29,12 @@ from ..utils import (
 )
 from ._container import Activations
 
-_SAMPLES_PER_FRAME = _CONV_STRIDE  # 320 samples = 20 ms for both encoders
+_SAMPLES_PER_FRAME = CONV_STRIDE  # 320 samples = 20 ms for both encoders
 # end of frame i's receptive field, in samples after the frame's start sample 320 i.
 # Whisper: encoder frame i <- conv2 (k=3, stride 2) <- conv1 (k=3) <- mel frames
 # 2i-2 .. 2i+2, each a centred 400-sample STFT window (hop 160), so samples
 # [320 i - 520, 320 i + 520). HuBERT/wav2vec2: the conv stem, [320 i, 320 i + 400).
-_RF_END = {"whisper": 520, "hubert": _CONV_FIELD, "wav2vec2": _CONV_FIELD}
+_RF_END = {"whisper": 520, "hubert": CONV_FIELD, "wav2vec2": CONV_FIELD}
 
 
 def _to_mono_16k(audio, sfreq):
@@ -119,6 +120,7 @@ def extract_activations(
     stimulus_id=None,
     causal=False,
     step_s=0.02,
+    audio_info=None,
     verbose=None,
 ):
     """Extract encoder activations of one stimulus, every requested layer at once.
@@ -171,11 +173,13 @@ def extract_activations(
     ----------
     backbone : Backbone
         From :func:`neuro_sae.backbones.load_backbone`.
-    audio : array, shape (n_samples,) | (n_samples, n_channels)
-        The waveform. Several channels are averaged to mono (logged at INFO).
+    audio : array, shape (n_samples,) | (n_samples, n_channels) | str | os.PathLike
+        The waveform, or an audio file (read with :func:`neuro_sae.io.read_audio`,
+        whose original rate and channel count then enter the provenance). Several
+        channels are averaged to mono (logged at INFO).
     sfreq : float
         Sampling rate of ``audio`` in Hz; other rates than 16000 are resampled
-        with :func:`scipy.signal.resample_poly`.
+        with :func:`scipy.signal.resample_poly`. Ignored for a file.
     %(layers)s
         The last layer is the encoder's ``last_hidden_state``: for Whisper, the
         output of the last block followed by the encoder's final layer norm (as in
@@ -199,6 +203,11 @@ def extract_activations(
     step_s : float
         Causal mode only: length of the kept segment of each window, in
         seconds (rounded to whole 20 ms frames, at least one).
+    audio_info : dict | None
+        What the audio was before it was converted to the array given: the
+        ``info`` of ``read_audio(..., return_info=True)`` (``orig_sfreq``,
+        ``orig_n_channels``, ``fname``, ...). ``None``: the array is the original
+        (its rate ``sfreq`` and channel count are recorded).
     %(verbose)s
 
     Returns
@@ -207,7 +216,9 @@ def extract_activations(
         ``data[layer]`` float32 arrays of shape ``(n_frames, d_model)``, frame
         ``times`` (see :func:`neuro_sae.backbones.frame_times`), ``mask`` (all
         True) and provenance (backbone, revision, layer convention, dtype,
-        windowing: ``causal``, ``context_s``, ``step_s``, ``n_windows``).
+        windowing: ``causal``, ``context_s``, ``step_s``, ``n_windows``; the
+        audio: ``orig_sfreq`` and ``orig_n_channels`` of the original recording,
+        ``audio_file`` when known).
     """
     import torch
 
@@ -240,15 +251,27 @@ def extract_activations(
             f"context_s={context_s} leaves no central part in windows of window_s={window_s} "
             f"(need 2 * context_s < window_s); lower context_s, e.g. context_s={window_s / 6:g}."
         )
+    validate_type(audio_info, (dict, None), "audio_info")
+    if isinstance(audio, (str, os.PathLike)):
+        from ..io import read_audio
+
+        audio, sfreq, audio_info = read_audio(audio, sfreq=SFREQ, return_info=True)
+    shape = np.shape(audio)
     x = _to_mono_16k(audio, sfreq)
+    audio_info = dict(audio_info or {})
+    orig = dict(
+        orig_sfreq=float(audio_info.get("orig_sfreq", sfreq)),
+        orig_n_channels=int(audio_info.get("orig_n_channels", min(shape) if len(shape) == 2 else 1)),
+        audio_file=audio_info.get("fname"),
+    )
     if backbone.normalize_audio and not causal:  # causal: per window, below
         x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
     n_frames = n_frames_for(len(x), backbone.kind)
     if n_frames < 1:
         raise ValueError(
             f"audio is too short: {len(x)} samples at 16 kHz give no {backbone.kind} frame "
-            f"(need at least {1 if backbone.kind == 'whisper' else _CONV_FIELD} samples, "
-            f"{1 / SFREQ if backbone.kind == 'whisper' else _CONV_FIELD / SFREQ:g} s)."
+            f"(need at least {1 if backbone.kind == 'whisper' else CONV_FIELD} samples, "
+            f"{1 / SFREQ if backbone.kind == 'whisper' else CONV_FIELD / SFREQ:g} s)."
         )
     if causal:
         plan = _plan_causal(n_frames, step, ctx)
@@ -264,7 +287,7 @@ def extract_activations(
         plan = _plan_windows(n_frames, win, ctx)
         # audio span of a window of `win` frames
         span = win * _SAMPLES_PER_FRAME + (
-            0 if backbone.kind == "whisper" else _CONV_FIELD - _CONV_STRIDE
+            0 if backbone.kind == "whisper" else CONV_FIELD - CONV_STRIDE
         )
         segments = [x[s * _SAMPLES_PER_FRAME : s * _SAMPLES_PER_FRAME + span] for s, _, _ in plan]
     out = {n: np.empty((n_frames, backbone.d_model), np.float32) for n in layers}
@@ -309,6 +332,7 @@ def extract_activations(
         input_sfreq=float(sfreq),
         n_samples_16k=len(x),
         normalize_audio=backbone.normalize_audio,
+        **orig,
     )
     return Activations(
         data=out,

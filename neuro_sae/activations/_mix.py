@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backbones._backbone import SFREQ, Backbone, n_frames_for
+from ..backbones import SFREQ, Backbone, n_frames_for
 from ..utils import (
     check_array,
     check_random_state,

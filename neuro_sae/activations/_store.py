@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backbones._backbone import LAYER_CONVENTION, SFREQ, Backbone, frame_times, n_frames_for
-from ..io._atomic import atomic_dir, hash_config, write_json, write_parquet
+from ..backbones import LAYER_CONVENTION, SFREQ, Backbone, frame_times, n_frames_for
+from ..io import atomic_dir, hash_config, write_json, write_parquet
 from ..utils import check_option, fill_doc, logger, progress_bar, validate_type, verbose, warn
 from ._clips import check_clips, clip_hash, load_clip
 from ._container import Activations

@@ -2,9 +2,12 @@
 transformers folders, hub ids), 1-based layer taps and frame timing."""
 
 from ._backbone import (
+    CONV_FIELD,
+    CONV_STRIDE,
     FRAME_RATE,
     HUB_NAMES,
     LAYER_CONVENTION,
+    SFREQ,
     Backbone,
     frame_times,
     load_backbone,
@@ -19,9 +22,12 @@ from ._ct2 import (
 )
 
 __all__ = [
+    "CONV_FIELD",
+    "CONV_STRIDE",
     "FRAME_RATE",
     "HUB_NAMES",
     "LAYER_CONVENTION",
+    "SFREQ",
     "Backbone",
     "convert_ct2_whisper",
     "ct2_to_transformers_state_dict",

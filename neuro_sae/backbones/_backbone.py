@@ -21,8 +21,10 @@ from ._ct2 import (
 KINDS = ("whisper", "hubert", "wav2vec2")
 FRAME_RATE = 50.0
 SFREQ = 16000
-# HuBERT/wav2vec2 convolutional stem: receptive field and stride in samples
-_CONV_FIELD, _CONV_STRIDE = 400, 320
+# HuBERT/wav2vec2 convolutional stem: receptive field and stride in samples (the stride,
+# 320 samples = 20 ms, is also one Whisper encoder frame)
+CONV_FIELD, CONV_STRIDE = 400, 320
+_CONV_FIELD, _CONV_STRIDE = CONV_FIELD, CONV_STRIDE
 # Whisper: mel hop in samples; conv2 has stride 2 -> 2 mel frames per encoder frame
 _MEL_HOP = 160
 LAYER_CONVENTION = (

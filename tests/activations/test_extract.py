@@ -151,3 +151,33 @@ def test_logs_and_save_round_trip(whisper_bb, tmp_path, caplog):
     back = read_activations(acts.save(tmp_path / "a.npz", dtype=np.float32))
     np.testing.assert_array_equal(back.data[3], acts.data[3])
     assert torch.is_tensor(torch.from_numpy(back.data[0]))
+
+
+def test_provenance_keeps_original_audio(whisper_bb, tmp_path):
+    """A 3-channel 22.05 kHz file: the activations record its rate and channel count (not
+    the 16 kHz mono they were computed from), read from the file or passed as audio_info,
+    and keep them through save/read."""
+    import soundfile as sf
+
+    from neuro_sae.activations import read_activations
+    from neuro_sae.io import read_audio
+
+    rng = np.random.default_rng(3)
+    x = 0.1 * rng.standard_normal((22050, 3))
+    fname = tmp_path / "three.wav"
+    sf.write(fname, x, 22050)
+    from_file = extract_activations(whisper_bb, fname, layers=[1])
+    audio, sfreq, info = read_audio(fname, return_info=True)
+    assert (sfreq, info["orig_sfreq"], info["orig_n_channels"], info["orig_n_samples"]) == (16000, 22050.0, 3, 22050)
+    given = extract_activations(whisper_bb, audio, sfreq=sfreq, layers=[1], audio_info=info)
+    for acts in (from_file, given):
+        p = acts.provenance
+        assert (p["orig_sfreq"], p["orig_n_channels"], p["input_sfreq"]) == (22050.0, 3, 16000.0)
+        assert p["audio_file"] == str(fname)
+    np.testing.assert_array_equal(from_file.data[1], given.data[1])
+    # an array passed as is: its own rate and channels
+    arr = extract_activations(whisper_bb, x, sfreq=22050, layers=[1])
+    assert (arr.provenance["orig_sfreq"], arr.provenance["orig_n_channels"]) == (22050.0, 3)
+    assert arr.provenance["audio_file"] is None
+    back = read_activations(given.save(tmp_path / "a.npz"))
+    assert back.provenance["orig_sfreq"] == 22050.0 and back.provenance["orig_n_channels"] == 3

@@ -60,3 +60,23 @@ def test_read_raw_runs(tmp_path):
     other.write_bytes(b"0")
     with pytest.raises(ValueError, match="FIF"):
         read_raw_runs(other)
+
+
+def test_read_audio_info_and_intact_files(tmp_path):
+    """return_info gives the file's own rate, channels and length; complete WAVs (also
+    with a chunk after the data, and odd-sized 24-bit stereo) pass the truncation check."""
+    rng = np.random.default_rng(2)
+    x = 0.1 * rng.standard_normal((44101, 2))
+    fname = tmp_path / "st.wav"
+    sf.write(fname, x, 44100, subtype="PCM_24")
+    audio, sfreq, info = read_audio(fname, return_info=True)
+    assert info["orig_sfreq"] == 44100.0 and info["orig_n_channels"] == 2
+    assert info["orig_n_samples"] == 44101 and info["subtype"] == "PCM_24"
+    assert info["duration_s"] == pytest.approx(44101 / 44100)
+    assert len(read_audio(fname)) == 2 and sfreq == 16000
+    # a trailing LIST chunk after the data: not a truncation
+    data = fname.read_bytes()
+    extra = b"LIST" + (10).to_bytes(4, "little") + b"INFOabcdef"
+    riff = (len(data) + len(extra) - 8).to_bytes(4, "little")
+    (tmp_path / "list.wav").write_bytes(data[:4] + riff + data[8:] + extra)
+    np.testing.assert_array_equal(read_audio(tmp_path / "list.wav")[0], audio)
