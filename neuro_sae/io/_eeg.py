@@ -285,12 +285,12 @@ def read_raw_runs(
     """
     import mne
 
-    fname = check_fname(
-        fname,
-        "fname",
-        hint="Check the EEG path in the manifest, or write a simulated subject with "
-        "neuro_sae.simulation.write_simulated_subject.",
-    )
+    fname = check_fname(fname, "fname", must_exist=False)
+    if not fname.is_file():
+        raise FileNotFoundError(
+            f"EEG file not found: {fname}. Fix the path (in a manifest: eeg.files), or write a "
+            "simulated subject with neuro_sae.simulation.write_simulated_subject."
+        )
     given = [n for n, v in (("runs", runs), ("event_id", event_id), ("annotation_map", annotation_map)) if v is not None]
     if len(given) > 1:
         raise ValueError(

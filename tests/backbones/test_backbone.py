@@ -113,7 +113,7 @@ def test_load_hub_offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(RuntimeError, match="nobody-xyz/whisper-none.*HF_HUB_OFFLINE"):
         load_backbone("nobody-xyz/whisper-none")
-    with pytest.raises(ValueError, match="'spec'.*hub id"):
+    with pytest.raises(ValueError, match=r"backbone\.name.*spec.*hub id"):
         load_backbone("not a model")
 
 

@@ -36,7 +36,7 @@ def test_offline_names_give_clear_error(name, monkeypatch):
 
 def test_unknown_spec_suggests():
     """A misspelt name lists the known names and suggests the closest."""
-    with pytest.raises(ValueError, match="'spec'.*Did you mean 'whisper-small'"):
+    with pytest.raises(ValueError, match=r"Unknown backbone 'whisper-smal' \(the manifest's backbone\.name.*Did you mean 'whisper-small'"):
         load_backbone("whisper-smal")
     with pytest.raises(ValueError, match="Known names:.*hubert-base-random"):
         load_backbone("bert")

@@ -112,6 +112,16 @@ def _manifest_dryad_bad(root):
 
 
 # --------------------------------------------------------------------- MNE files, onsets
+def _eeg_file_missing(root):
+    return lambda: read_raw_runs(root / "nope_eeg.fif"), None
+
+
+def _eeg_file_unreadable(root):
+    other = root / "x.edf"
+    other.write_bytes(b"0")
+    return lambda: read_raw_runs(other), None
+
+
 def _overlap(root):
     fname = _fif(root)
     table = [dict(onset=1.0, duration=10.0, stimulus_id="a"), dict(onset=8.0, duration=5.0, stimulus_id="b")]
@@ -245,6 +255,12 @@ CASES = [
     BadInput("manifest-dryad-bads-case", _manifest_dryad_bad, ValueError,
              [r"eeg\.bads\.1 lists channels \['a1'\]", r"differ only in case: \{'a1': 'A1'\}"],
              "eeg.bads naming a Dryad channel in the wrong case"),
+    BadInput("eeg-file-missing", _eeg_file_missing, FileNotFoundError,
+             [r"EEG file not found: .*nope_eeg\.fif", r"eeg\.files"],
+             "EEG recording that does not exist"),
+    BadInput("eeg-file-unreadable", _eeg_file_unreadable, ValueError,
+             [r"MNE cannot read 'x\.edf'", "BrainVision", "read_broderick_dryad"],
+             "EEG file MNE cannot read"),
     BadInput("runs-overlap", _overlap, ValueError,
              [r"'a' \(1\.000-11\.000 s\) and 'b' \(from 8\.000 s\) overlap", "fix the onsets"],
              "run table with overlapping runs"),

@@ -43,7 +43,7 @@ def test_demo_stimuli():
 
 
 def test_read_raw_runs(tmp_path):
-    """A FIF file round trips; missing and non-FIF files raise."""
+    """A FIF file round trips (missing and unreadable files: tests/bad_input/eeg.py)."""
     import mne
 
     info = mne.create_info(["Fz", "Cz", "Pz"], 100.0, "eeg")
@@ -54,12 +54,6 @@ def test_read_raw_runs(tmp_path):
     raw2 = read_raw_runs(fname)
     np.testing.assert_allclose(raw2.get_data(), raw.get_data())
     assert list(raw2.annotations.description) == ["stim/run01"]
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        read_raw_runs(tmp_path / "nope_eeg.fif")
-    other = tmp_path / "x.edf"
-    other.write_bytes(b"0")
-    with pytest.raises(ValueError, match="FIF"):
-        read_raw_runs(other)
 
 
 def test_read_audio_info_and_intact_files(tmp_path):
