@@ -98,3 +98,26 @@ def test_fit_window_wider_than_the_shown_one(built_study):
     np.testing.assert_allclose(tab["peak_lag_s"].to_numpy(), sweep.times[inner][k].ravel())
     amp = np.take_along_axis(sweep.coef[..., inner], k[..., None], -1)[..., 0]
     np.testing.assert_allclose(tab["peak_amplitude"].to_numpy(), amp.ravel())
+
+
+@pytest.mark.filterwarnings("ignore:.*FDR cannot reject.*:UserWarning",
+                            "ignore:.*edge of the alpha grid.*:UserWarning")  # fmt: skip
+def test_named_split_reads_only_its_runs(built_study, tmp_path):
+    """``eeg.split``: only the split's runs reach the sweep and the null (dev first)."""
+    from neuro_sae.pipeline import run_step
+    from neuro_sae.stats import read_permutation_result
+
+    split = dict(splits=dict(paper=dict(dev=["r2", "r1"], test=["r4"])), split="paper")
+    man_file = copy_study(built_study, tmp_path / "study", eeg=split)
+    manifest = load_manifest(man_file)
+    paths = StudyPaths(manifest.derivatives_dir())
+    run_step(manifest, "fit", subject="01", upstream=True, verbose="WARNING")
+    sweep = read_sweep_result(paths.sweep("01", 3))
+    assert sweep.provenance["runs"] == ["r2", "r1", "r4"]
+    assert len(sweep.n_times) == 3 and sweep.r_folds.shape[0] == 3
+    perm = read_permutation_result(paths.permutation("01", 3))
+    assert perm.shifts.shape[1] == 3  # one shift per run the sweep saw
+    rec = json.loads((paths.cache_dir() / "04_fit_trf-sub-01.json").read_text())
+    feats = {k for k in rec["inputs"] if "_features.npz" in k}
+    assert feats == {f"stimuli/features/layer-03/{r}_features.npz" for r in ("r1", "r2", "r4")}
+    assert rec["config"]["eeg"]["split_runs"] == dict(dev=["r2", "r1"], test=["r4"])
