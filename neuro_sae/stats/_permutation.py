@@ -33,7 +33,7 @@ from ._mismatch import _crop, _mismatch_null
 from ._multicomp import _check_n_permutations, _fdr_floor_message, fdr_correction
 from ._refit import _refit_null_iter
 from ._refit_device import _refit_null_iter_torch
-from ._tail import _GPD_MIN_EXCEED, _gpd_chunk, _gpd_many
+from ._tail import _GPD_MIN_EXCEED, _GPD_MIN_PERMUTATIONS, _gpd_chunk, _gpd_many
 
 _NULL_TYPES = {
     "refit": "circular-shift refit (all runs shifted, folds refit with the observed alphas)",
@@ -343,7 +343,8 @@ def sweep_permutation_test(
         a generalised Pareto fit to the tail of the null (Winkler et al. 2016; see
         Notes and :func:`gpd_pvalue`), for ``p_uncorrected`` (hence ``p_fdr``) and
         for ``p_fwe`` (the tail of ``max_null``). Where the fit is poor the
-        empirical p-value is kept. Recorded in ``result.provenance["tail"]``.
+        empirical p-value is kept. Needs at least 300 permutations (1000 or more
+        advised). Recorded in ``result.provenance["tail"]``.
     %(n_jobs)s
         With ``null="refit"`` on the CPU, features of a chunk run in ``n_jobs``
         threads (BLAS limited to one thread inside); ``n_jobs=1`` starts no thread.
@@ -454,6 +455,12 @@ def sweep_permutation_test(
             "with a single alpha."
         )
     _check_n_permutations(n_permutations, alpha)
+    if tail == "gpd" and n_permutations < _GPD_MIN_PERMUTATIONS:
+        raise ValueError(
+            f'tail="gpd" needs at least {_GPD_MIN_PERMUTATIONS} permutations to fit the '
+            f"tail of the null (30 exceedances in its top 10 %), got {n_permutations}; "
+            'use n_permutations=1000 or more, or tail="empirical".'
+        )
     if null == "fixed":
         warn(
             'null="fixed" is anti-conservative for the mean over folds (family-wise '
