@@ -473,8 +473,9 @@ def sweep_permutation_test(
     R, F, C = len(Y_runs), sweep.n_features, sweep.n_channels
     if R != len(sweep.n_times) or np.any(n_times != sweep.n_times):
         raise ValueError(
-            f"The runs have {list(n_times)} samples but the sweep was fitted on runs of "
-            f"{list(sweep.n_times)}; pass the X_runs and Y_runs given to the sweep."
+            f"The runs have {n_times.tolist()} samples but the sweep was fitted on runs of "
+            f"{np.asarray(sweep.n_times).tolist()}; pass the X_runs and Y_runs given to the "
+            "sweep."
         )
     if X_runs[0].shape[1] != F or Y_runs[0].shape[1] != C:
         raise ValueError(
