@@ -13,7 +13,7 @@ PIP := $(BIN)/python -m pip
 PYTEST_ARGS ?=
 OUT ?= derivatives/demo
 
-.PHONY: demo test venv lint clean help
+.PHONY: demo test venv lint clean help sysdeps
 
 help:
 	@echo "make demo   - install (.venv, extra 'demo') and run 'neuro-sae demo' (outputs in $(OUT))"
@@ -38,10 +38,27 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.torch
 
 venv: $(VENV)/.dev
 
-demo: $(VENV)/.demo
+# Debian packages the corpus builder (neuro_sae.corpora) and its tests use. Installed only
+# when missing and only as root; otherwise the command to run is printed (tests that need
+# a tool skip with the package name).
+SYSDEPS := espeak-ng festival festvox-kallpc16k festvox-us-slt-hts fluidsynth \
+	timgm6mb-soundfont openttd-openmsx sound-theme-freedesktop oxygen-sounds sound-icons \
+	asterisk-core-sounds-en-wav asterisk-core-sounds-en
+
+sysdeps:
+	@missing=""; for p in $(SYSDEPS); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "sysdeps: all Debian packages present"; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
+			--no-install-recommends $$missing; \
+	else echo "sysdeps: missing Debian packages:$$missing"; \
+		echo "  install them with: sudo apt-get install --no-install-recommends$$missing"; fi
+
+demo: sysdeps $(VENV)/.demo
 	$(BIN)/neuro-sae demo --out $(OUT)
 
-test: $(VENV)/.dev
+test: sysdeps $(VENV)/.dev
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest tests -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
