@@ -46,6 +46,7 @@ _HYPER = {
     "fixed": "observed fold weights (sweep.weights)",
     "mismatch": "held fixed at the observed alphas (sweep.alpha)",
 }
+_HYPER_NESTED = "re-chosen in every permutation by the sweep's nested CV over sweep.alphas"
 _NULL_TYPE = _NULL_TYPES["fixed"]  # default of results saved before the refit null
 
 
@@ -56,9 +57,10 @@ class PermutationResult(SavedResult):
     Attributes
     ----------
     r : ndarray, shape (n_features, n_channels)
-        Observed statistic: mean over folds of held-out r (recomputed: in float64
-        from the data and ``sweep.alpha`` for the ``"refit"`` null, equal to
-        ``sweep.r`` up to rounding; from the float32 fold weights for ``"fixed"``).
+        Observed statistic: mean over folds of held-out r, recomputed by the same
+        code as the null (the permutation without shift; for ``"refit"`` equal to
+        ``sweep.r`` up to float32 rounding, alphas re-chosen by the nested CV or held
+        at ``sweep.alpha``; from the float32 fold weights for ``"fixed"``).
     p_fwe : ndarray, shape (n_features, n_channels)
         Family-wise corrected p-values (max-T over features x channels).
     p_uncorrected : ndarray, shape (n_features, n_channels)
@@ -87,7 +89,9 @@ class PermutationResult(SavedResult):
     feature_names, ch_names : list of str
         Names.
     provenance : dict
-        Versions, ``null_type``, ``config_hash`` (hash of the sweep settings and of
+        Versions, ``null_type``, ``alpha_selection``, ``tail`` (``"empirical"`` or
+        ``"gpd"``) and ``n_gpd`` (tests whose p-value came from the tail fit),
+        ``sided`` (1), ``n_jobs``, ``config_hash`` (hash of the sweep settings and of
         the test's parameters) and, for ``"mismatch"``, ``n_times_cropped``.
     """
 
@@ -578,6 +582,7 @@ def _config_hash(sweep, null, n_permutations, min_shift_s, random_state, rank_to
 def _make_result(sweep, r_obs, count, max_null, shifts, out_null, n_permutations,
                  min_shift_s, random_state, null, extra, tail="empirical", p_tail=None):  # fmt: skip
     """p-values with the +1 correction (or the GPD tail) and provenance."""
+    nested = extra.get("alpha_selection") == "nested" and np.shape(sweep.alphas)[-1] > 1
     p_unc = (1 + count) / (1 + n_permutations)
     count_max = np.sum(max_null[:, np.newaxis, np.newaxis] >= r_obs, axis=0)
     p_fwe = (1 + count_max) / (1 + n_permutations)
@@ -598,7 +603,8 @@ def _make_result(sweep, r_obs, count, max_null, shifts, out_null, n_permutations
         n_permutations=n_permutations,
         min_shift_s=float(min_shift_s),
         random_state=_rs_repr(random_state),
-        null_type=_NULL_TYPES[null],
+        null_type=_NULL_TYPES[null] if not nested else _NULL_TYPES[null].replace(
+            "with the observed alphas", "with the alphas re-chosen by the nested CV"),
         feature_names=list(sweep.feature_names),
         ch_names=list(sweep.ch_names),
         provenance=dict(
@@ -609,7 +615,7 @@ def _make_result(sweep, r_obs, count, max_null, shifts, out_null, n_permutations
             tail=tail,
             n_gpd=n_gpd,
             null_type=null,
-            hyperparameters=_HYPER[null],
+            hyperparameters=_HYPER[null] if not nested else _HYPER_NESTED,
             config_hash=_config_hash(
                 sweep, null, n_permutations, min_shift_s, random_state, extra.get("rank_tol"),
                 extra.get("alpha_selection"), tail,

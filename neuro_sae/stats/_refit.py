@@ -2,11 +2,12 @@
 
 For one permutation every run ``j``'s EEG is circularly shifted by ``s_j`` samples
 (``np.roll(y_j, s_j, axis=0)``: the same shift on every channel), consistently in the
-training and the held-out role, and every outer fold is refit with the alpha the
-observed nested CV chose for that (fold, feature, channel): the alpha search is done
-once, on the observed data, and the shifts are evaluated at the chosen alphas only.
-Only the EEG moves, so the lagged grams ``G`` and the sums of the lagged predictors
-are shift-invariant and each fold's eigendecomposition is computed once. The lagged
+training and the held-out role, and every outer fold is refit. With ``nested=True``
+(the public default) the alpha of every (fold, feature, channel) is chosen in each
+permutation by the same inner leave-one-run-out CV as the sweep's (:class:`_NestedFolds`);
+otherwise it is held at the alpha the observed nested CV chose. Only the EEG moves, so
+the lagged grams ``G`` and the sums of the lagged predictors are shift-invariant and
+each (outer or inner) fold's eigendecomposition is computed once. The lagged
 cross-products of every shift come from one circular cross-correlation table per run
 and feature (one FFT, the EEG spectrum computed once per run) plus an exact
 correction of the few products that the zero-padded lags exclude at the run edges.
