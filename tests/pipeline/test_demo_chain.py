@@ -229,6 +229,6 @@ def test_sae_report_needs_activations(tmp_path, capsys):
     from neuro_sae.pipeline import StaleError, sae_report_step
 
     manifest = load_manifest(ROOT / "data_manifests" / "demo.yaml")
-    with pytest.raises(StaleError, match=r"extract: has not run.*neuro-sae extract --manifest"):
+    with pytest.raises(StaleError, match=r"(?s)extract: has not run.*neuro-sae extract --manifest"):
         sae_report_step(manifest, tmp_path / "empty")
     assert not (tmp_path / "empty" / ".cache").exists()
