@@ -120,8 +120,9 @@ def preprocess_eeg(raw, *, l_freq=1.0, h_freq=8.0, sfreq=None, reference=None, v
     sfreq : float | None
         New sampling rate in Hz (``None``: keep the rate).
     reference : None | "average" | str | list of str
-        ``None`` keeps the reference; ``"average"`` re-references to the average of the EEG
-        channels; channel names re-reference to their mean.
+        ``None`` keeps the reference; ``"average"`` re-references to the average of the good
+        EEG channels (channels marked bad are left out of it); channel names re-reference to
+        their mean (they may not be marked bad).
     %(verbose)s
 
     Returns
@@ -148,8 +149,16 @@ def preprocess_eeg(raw, *, l_freq=1.0, h_freq=8.0, sfreq=None, reference=None, v
             missing = [ch for ch in reference if ch not in raw.ch_names]
             if missing:
                 raise ValueError(
-                    f"Invalid value for the 'reference' parameter: channels {missing} are not in "
-                    "the recording. Use None, 'average' or names from raw.ch_names."
+                    f"Invalid value for the 'reference' parameter (the manifest's "
+                    f"eeg.reference): channels {missing} are not in the recording. Use None, "
+                    "'average' or names from raw.ch_names."
+                )
+            bad = [ch for ch in reference if ch in raw.info["bads"]]
+            if bad:
+                raise ValueError(
+                    f"The reference channels {bad} (reference, the manifest's eeg.reference) are "
+                    "marked bad; a bad channel cannot be the reference. Choose other channels, "
+                    "'average' (the average of the good channels) or unmark them."
                 )
         raw.set_eeg_reference(reference, projection=False, verbose=False)
         logger.info(f"Re-referenced to {reference}")

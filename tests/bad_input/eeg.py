@@ -215,6 +215,13 @@ def _all_bad(root):
     return lambda: align_subject(raw, {"a": _series(10.0)}), None
 
 
+def _bad_reference(root):
+    raw = _raw()
+    raw.info["bads"] = ["Cz"]
+    raw.set_annotations(mne.Annotations([2.0], [10.0], ["stim/a"]))
+    return lambda: align_subject(raw, {"a": _series(10.0)}, reference="Cz"), None
+
+
 def _to_epochs_unequal(root):
     info = mne.create_info(["Fz", "Cz"], 64.0, "eeg")
     al = AlignedRuns(["run01", "run02"], 64.0, {}, {}, [np.zeros((100, 2)), np.zeros((90, 2))], info)
@@ -309,6 +316,9 @@ CASES = [
     BadInput("all-channels-bad", _all_bad, ValueError,
              [r"no good EEG channels \(all 2 are marked bad: \['Fz', 'Cz'\]\)", r"eeg\.bads"],
              "every EEG channel marked bad"),
+    BadInput("reference-channel-bad", _bad_reference, ValueError,
+             [r"reference channels \['Cz'\]", r"eeg\.reference", "marked bad", "'average'"],
+             "re-referencing to a channel marked bad"),
     BadInput("to-epochs-unequal", _to_epochs_unequal, ValueError,
              [r"'run01': 100, 'run02': 90 samples", "unequal='pad'", "unequal='crop'"],
              "to_epochs on runs of unequal length (no silent crop)"),
