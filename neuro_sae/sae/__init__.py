@@ -64,3 +64,23 @@ __all__ += ["consistency", "downstream"]
 from ._study import plot_sae_report, sae_layer_report  # noqa: E402
 
 __all__ += ["plot_sae_report", "sae_layer_report"]
+
+from ._corpus import (  # noqa: E402
+    domain_weights,
+    pack_clips,
+    plot_pareto,
+    sparsity_sweep,
+    store_sae_report,
+    subset_store,
+    train_store_saes,
+)
+
+__all__ += [
+    "domain_weights",
+    "pack_clips",
+    "plot_pareto",
+    "sparsity_sweep",
+    "store_sae_report",
+    "subset_store",
+    "train_store_saes",
+]
