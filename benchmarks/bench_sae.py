@@ -18,7 +18,13 @@ the encoder's shape (batch x d_in) @ (d_in x d_sae): ``fraction = (2 * batch * d
 d_sae) / step time / GEMM rate``, i.e. how close a step comes to costing a single
 encoder product (1.0 = the encoder matmul is all the step costs).
 
-Usage: ``python benchmarks/bench_sae.py [--quick] [--threads N] [--steps S]``
+With ``--architectures`` the same batches also time ``train_sae`` for the other
+architectures (TopK, ReLU, JumpReLU, Matryoshka BatchTopK), each reported as s/step
+and relative to BatchTopK (ReLU, JumpReLU and Matryoshka train densely: their
+losses need every pre-activation).
+
+Usage: ``python benchmarks/bench_sae.py [--quick] [--threads N] [--steps S]
+[--architectures all]``
 (``--quick``: 256 -> 2048, k = 16, batches of 512; a few seconds.)
 Timings on a loaded machine are noisy: rerun on a quiet one before quoting them.
 """
@@ -28,7 +34,14 @@ import time
 
 import torch
 
-from neuro_sae.sae import SAEConfig, TrainConfig, geometric_median, make_sae, train_sae
+from neuro_sae.sae import (
+    ARCHITECTURES,
+    SAEConfig,
+    TrainConfig,
+    geometric_median,
+    make_sae,
+    train_sae,
+)
 
 
 def _batches(n_batches, batch, d_in, d_sae, k, seed):
@@ -104,7 +117,13 @@ def main():
                         help="torch threads for all timings (default: torch's, = cores)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default 10, quick 8)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed first steps")
+    parser.add_argument("--architectures", nargs="+", default=[],
+                        help="also time train_sae for these architectures ('all': every one)")
     args = parser.parse_args()
+    archs = list(ARCHITECTURES) if args.architectures == ["all"] else args.architectures
+    for arch in archs:
+        if arch not in ARCHITECTURES:
+            parser.error(f"--architectures: {arch!r} is not one of {list(ARCHITECTURES)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:
@@ -148,6 +167,12 @@ def main():
     for name, t in (("dense reference", t_dense), ("neuro_sae", t_ours)):
         print(f"{name:>22} {t:8.3f} {batch / t:10.0f} {enc_flops / t / gemm_flops:16.2f}")
     print(f"speed-up neuro_sae / dense reference: {t_dense / t_ours:.2f}x (goal >= 1.5x)")
+    for arch in [a for a in archs if a != "batchtopk"]:
+        _, hist = train_sae(iter(batches), SAEConfig(d_in=d_in, d_sae=d_sae, k=k,
+                                                     architecture=arch), tcfg, random_state=0)
+        el = hist["elapsed_s"].to_numpy()
+        t = (el[-1] - el[0]) / steps if warmup else el[-1] / steps
+        print(f"{arch:>22} {t:8.3f} {batch / t:10.0f}   {t / t_ours:.2f}x BatchTopK's step")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ def _parser():
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--n-threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot-only", action="store_true",
+                   help="draw the figure from the rows of pareto.parquet already trained")
     p.add_argument("--verbose", default="INFO")
     return p
 
@@ -118,7 +120,7 @@ def main(argv=None):
         return json.dumps(spec, sort_keys=True)
 
     have = set(done["spec"]) if "spec" in done else set()
-    for spec in _specs(args):
+    for spec in [] if args.plot_only else _specs(args):
         if key(spec) in have:
             continue
         row = sparsity_sweep(x_train, x_eval, [spec], tcfg, random_state=args.seed,
