@@ -278,10 +278,11 @@ class SparseAutoencoder(nn.Module):
         mode : str | None
             ``"batchtopk"`` (keep the ``k * n_frames`` largest activations of
             the batch), ``"topk"`` (``k`` per frame) or ``"threshold"``
-            (activations above the learned threshold; frame-wise, so the result
-            does not depend on the batch). ``None``: the architecture's
-            inference mode (``"threshold"`` for BatchTopK and ReLU, ``"topk"``
-            for TopK).
+            (activations above the learned threshold, one per feature for
+            JumpReLU; frame-wise, so the result does not depend on the batch).
+            ``None``: the architecture's inference mode (``"threshold"`` for
+            BatchTopK, Matryoshka BatchTopK, ReLU and JumpReLU, ``"topk"`` for
+            TopK).
         lengths : sequence of int | None
             With ``mode="batchtopk"``: the frames of ``x`` are consecutive
             clips of these lengths and each clip keeps its own
