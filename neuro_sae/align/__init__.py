@@ -9,9 +9,10 @@ from ._acoustic import (
     onsets_from_envelope,
     word_onset_series,
 )
-from ._aligned import AlignedRuns, align_subject, read_aligned_runs
+from ._aligned import AlignedRuns, read_aligned_runs
 from ._onsets import find_run_onsets, preprocess_eeg
 from ._resample import resample_features
+from ._subject import align_subject
 
 __all__ = [
     "AlignedRuns",
