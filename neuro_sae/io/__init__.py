@@ -12,14 +12,6 @@ from ._atomic import (
     write_json,
     write_parquet,
 )
-from ._result import (
-    FORMAT_VERSIONS,
-    SavedResult,
-    make_record,
-    read_provenance,
-    read_result,
-    register_migration,
-)
 from ._audio import read_audio
 from ._bids import read_bids_runs
 from ._broderick import (
@@ -35,6 +27,14 @@ from ._eeg import (
     runs_from_events,
     set_run_annotations,
     subject_eeg_files,
+)
+from ._result import (
+    FORMAT_VERSIONS,
+    SavedResult,
+    make_record,
+    read_provenance,
+    read_result,
+    register_migration,
 )
 from ._stim import read_stim_tsv, write_stim_tsv
 
