@@ -48,6 +48,8 @@ def _parser():
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--epochs", type=float, default=1.0,
                    help="training steps = epochs x training frames / batch size")
+    p.add_argument("--n-steps", type=int, default=None,
+                   help="training steps of every SAE (overrides --epochs)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--shares", default="speech=0.40,music=0.45,sounds=0.15",
                    help="share of sampled frames per corpus")
@@ -154,7 +156,7 @@ def main(argv=None):
         sys.exit(f"Too little audio: {len(train_ids)} training and {len(eval_ids)} held-out "
                  "packs; raise --hours or lower --eval-fraction.")
     n_train = int(frames[train_ids].sum())
-    n_steps = max(10, int(args.epochs * n_train / args.batch_size))
+    n_steps = args.n_steps or max(10, int(args.epochs * n_train / args.batch_size))
     shares = dict(kv.split("=") for kv in args.shares.split(","))
     shares = {key: float(v) for key, v in shares.items()}
 

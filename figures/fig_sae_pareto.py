@@ -31,7 +31,10 @@ COEFS = dict(relu=("l1_coefficient", (0.03, 0.06, 0.12, 0.25, 0.5)),
 def _parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--corpus", required=True, help="corpus folder (index.parquet)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--corpus", help="corpus folder (index.parquet)")
+    src.add_argument("--store", help="an activation store of packed clips holding the last "
+                                     "layer (instead of packing and extracting a corpus)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--backbone", default="whisper-base")
     p.add_argument("--hours", type=float, default=0.6, help="audio used (train + held-out)")
@@ -86,24 +89,33 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
-    index = read_clip_index(Path(args.corpus) / "index.parquet", verbose=False)
-    clips = index_to_clips(index, args.corpus, verbose=False)
-    clips = clips.merge(index[["id", "duration"]].rename(columns={"id": "clip_id"}), on="clip_id")
-    clips["corpus"] = clips["domain"]
-    frac = min(1.0, args.hours * 3600 / clips["duration"].sum())
-    keep = []
-    for _, g in clips.groupby("domain"):  # the same share of every domain
-        g = g.iloc[rng.permutation(len(g))]
-        keep.append(g[g["duration"].cumsum() <= frac * g["duration"].sum()])
-    clips = pd.concat(keep)
-    packs, members = pack_clips(clips, random_state=args.seed)
-    backbone = load_backbone(args.backbone, encoder_only=True, verbose=False)
-    last = backbone.n_layers
-    t0 = time.perf_counter()
-    store = build_activation_store(backbone, packs, out / "store", layers=[last],
-                                   clips_per_shard=16)
-    extract_s = time.perf_counter() - t0
-    ids = [p["clip_id"] for p in packs]
+    if args.store:
+        from neuro_sae.activations import read_activation_store
+
+        store = read_activation_store(args.store, verbose=False)
+        last = max(store.layers)
+        ids = sorted(store.index["clip_id"].unique())
+        extract_s = None
+    else:
+        index = read_clip_index(Path(args.corpus) / "index.parquet", verbose=False)
+        clips = index_to_clips(index, args.corpus, verbose=False)
+        clips = clips.merge(index[["id", "duration"]].rename(columns={"id": "clip_id"}),
+                            on="clip_id")
+        clips["corpus"] = clips["domain"]
+        frac = min(1.0, args.hours * 3600 / clips["duration"].sum())
+        keep = []
+        for _, g in clips.groupby("domain"):  # the same share of every domain
+            g = g.iloc[rng.permutation(len(g))]
+            keep.append(g[g["duration"].cumsum() <= frac * g["duration"].sum()])
+        clips = pd.concat(keep)
+        packs, _ = pack_clips(clips, random_state=args.seed)
+        backbone = load_backbone(args.backbone, encoder_only=True, verbose=False)
+        last = backbone.n_layers
+        t0 = time.perf_counter()
+        store = build_activation_store(backbone, packs, out / "store", layers=[last],
+                                       clips_per_shard=16)
+        extract_s = time.perf_counter() - t0
+        ids = [p["clip_id"] for p in packs]
     is_eval = {pid: i < max(2, int(args.eval_fraction * len(ids)))
                for i, pid in enumerate(rng.permutation(ids))}
     x = {True: [], False: []}
