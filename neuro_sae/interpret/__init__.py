@@ -1,0 +1,74 @@
+"""Interpretation of SAE features: what a feature responds to, and showing it to a person.
+
+- :class:`ClipCodes` (:func:`encode_clips`, :func:`make_clip_codes`): SAE codes of the
+  clips of a clip index (:mod:`neuro_sae.corpora`), frame by frame.
+- Domain specialisation: :func:`feature_stats`, :func:`assign_domains` (the paper's
+  thresholds), :func:`domain_table`, :func:`plot_domain_specialisation` (Fig. 2),
+  :func:`plot_frequency_vs_activation` (Fig. 11).
+- :func:`label_search`: F1 of "activation above threshold" against clip or frame labels.
+- Phones: :func:`read_alignment` (TextGrid, HTS .lab), :func:`alignment_intervals`,
+  :func:`codes_frame_labels`, :func:`feature_phones`, :func:`phoneme_accuracy`,
+  :func:`phoneme_baselines`.
+- Probing: :func:`fisher_scores`, :func:`probe_curve` (top-k probing, unlearning),
+  :func:`concept_erasure`.
+- Examples: :func:`top_examples`, :func:`mel_average`, :func:`plot_feature_examples`.
+- :func:`build_dashboard`: a static HTML site per SAE.
+"""
+
+from ._codes import ClipCodes, encode_clips, make_clip_codes
+from ._labels import label_search
+from ._phones import (
+    alignment_intervals,
+    codes_frame_labels,
+    feature_phones,
+    frame_labels,
+    phoneme_accuracy,
+    phoneme_baselines,
+    read_alignment,
+    write_hts_lab,
+)
+from ._probing import (
+    ErasureResult,
+    concept_erasure,
+    fisher_scores,
+    plot_erasure,
+    plot_probe_curves,
+    probe_curve,
+)
+from ._stats import (
+    CLIP_THRESHOLDS,
+    FRAME_THRESHOLDS,
+    assign_domains,
+    domain_table,
+    feature_stats,
+    plot_domain_specialisation,
+    plot_frequency_vs_activation,
+)
+
+__all__ = [
+    "CLIP_THRESHOLDS",
+    "FRAME_THRESHOLDS",
+    "ClipCodes",
+    "ErasureResult",
+    "alignment_intervals",
+    "assign_domains",
+    "codes_frame_labels",
+    "concept_erasure",
+    "domain_table",
+    "encode_clips",
+    "feature_phones",
+    "feature_stats",
+    "fisher_scores",
+    "frame_labels",
+    "label_search",
+    "make_clip_codes",
+    "phoneme_accuracy",
+    "phoneme_baselines",
+    "plot_domain_specialisation",
+    "plot_erasure",
+    "plot_frequency_vs_activation",
+    "plot_probe_curves",
+    "probe_curve",
+    "read_alignment",
+    "write_hts_lab",
+]
