@@ -14,6 +14,17 @@ Usage::
     python benchmarks/bench_calibration.py [--n-sim 4000] [--seed 20261201] [--n-jobs 2]
 
 Simulations are split over ``--n-jobs`` processes (joblib; each one single-threaded).
+
+Measured (``--n-sim 4000 --no-observed``, seed 20261201, 2 busy cores, 1122 s)::
+
+    n_alphas  alpha_selection    FWER      SE  in band
+           1           nested  0.0597  0.0037  yes
+           5           nested  0.0587  0.0037  yes
+          13           nested  0.0583  0.0037  yes
+
+The family-wise error does not grow with the grid. Its excess over 0.05 is the same
+with one alpha (where "nested" and "observed" are the same test): it comes from the
+circular-shift null on these short runs (3 s), not from the alpha choice.
 """
 
 from __future__ import annotations
