@@ -221,10 +221,11 @@ def feature_phones(codes, labels, *, min_share=0.5, frames=None, verbose=None):
     best = counts.argmax(1) if len(phones) else np.zeros(codes.n_features, int)
     share = np.where(n_act > 0, counts[np.arange(len(best)), best] / np.maximum(n_act, 1), 0.0) \
         if len(phones) else np.zeros(codes.n_features)
-    phone = np.where(share > min_share, phones[best] if len(phones) else "", None)
-    table = pd.DataFrame(dict(layer=codes.layer, feature=codes.feature_ids, phone=phone,
-                              share=share, n_active=n_act.astype(int)))
-    table.loc[table["phone"] == "", "phone"] = None
+    names = phones[best] if len(phones) else np.full(codes.n_features, "")
+    phone = [str(p) if s > min_share and p != "" else None for p, s in zip(names, share)]
+    table = pd.DataFrame(dict(layer=codes.layer, feature=codes.feature_ids,
+                              phone=pd.Series(phone, dtype=object), share=share,
+                              n_active=n_act.astype(int)))
     logger.info(f"{int(table['phone'].notna().sum())} of {len(table)} features carry a phone")
     return table
 
