@@ -51,6 +51,8 @@ def _parser():
     p.add_argument("--n-steps", type=int, default=None,
                    help="training steps of every SAE (overrides --epochs)")
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threshold-beta", type=float, default=0.95,
+                   help="EMA decay of the inference threshold (0.999 in the paper's long runs)")
     p.add_argument("--shares", default="speech=0.40,music=0.45,sounds=0.15",
                    help="share of sampled frames per corpus")
     p.add_argument("--curve-hours", type=float, nargs="*", default=[0.25, 0.5, 1.0],
@@ -165,7 +167,8 @@ def main(argv=None):
         return {str(c): int(n) for c, n in view.groupby("corpus").size().items()}
 
     common = dict(seeds=args.seeds, expansion=args.expansion, k=args.k, n_steps=n_steps,
-                  batch_size=args.batch_size, lr=args.lr, n_threads=args.n_threads,
+                  batch_size=args.batch_size, lr=args.lr, threshold_beta=args.threshold_beta,
+                  n_threads=args.n_threads,
                   random_state=args.seed)
     t0 = time.perf_counter()
     saes = train_store_saes(store, out / "all_layers", layers=layers, clip_ids=train_ids,
@@ -231,6 +234,7 @@ def main(argv=None):
     summary = dict(
         backbone=args.backbone, layers=layers, seeds=args.seeds, expansion=args.expansion,
         k=args.k, batch_size=args.batch_size, lr=args.lr, n_steps=n_steps,
+        threshold_beta=args.threshold_beta,
         train_hours=n_train / 50 / 3600, eval_packs=len(eval_ids), train_packs=len(train_ids),
         eval_hours=float(frames[eval_ids].sum() / 50 / 3600), partial_corpus=partial,
         n_clips=int(len(clips)), mixing=not args.no_mix, shares=shares,

@@ -47,6 +47,9 @@ def _parser():
     p.add_argument("--n-steps", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threshold-beta", type=float, default=0.95,
+                   help="EMA decay of the BatchTopK inference threshold (short runs need a "
+                        "faster average than the paper's 0.999)")
     p.add_argument("--n-threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plot-only", action="store_true",
@@ -123,7 +126,8 @@ def main(argv=None):
         x[is_eval[pid]].append(store.get_clip(pid, layers=[last], verbose=False).get(last))
     x_train, x_eval = np.concatenate(x[False]), np.concatenate(x[True])
     tcfg = TrainConfig(n_steps=args.n_steps, batch_size=args.batch_size, lr=args.lr,
-                       log_every=max(1, args.n_steps // 5), threshold_start_step=args.n_steps // 4)
+                       log_every=max(1, args.n_steps // 5), threshold_start_step=args.n_steps // 4,
+                       threshold_beta=args.threshold_beta)
     table_file = out / "pareto.parquet"
     done = pd.read_parquet(table_file) if table_file.is_file() else pd.DataFrame()
     rows = [done] if len(done) else []
@@ -149,7 +153,8 @@ def main(argv=None):
         fig.savefig(out / f"fig_sae_pareto.{ext}", dpi=150)
     write_json(dict(n_train_frames=len(x_train), n_eval_frames=len(x_eval), extract_s=extract_s,
                     train_s=float(table["train_s"].sum()), n_steps=args.n_steps,
-                    batch_size=args.batch_size, lr=args.lr, n_threads=args.n_threads),
+                    batch_size=args.batch_size, lr=args.lr, threshold_beta=args.threshold_beta,
+                    n_threads=args.n_threads),
                out / "pareto.json")
     print(table.drop(columns=["spec"]).to_string())
     return table

@@ -154,6 +154,7 @@ def train_store_saes(
     n_steps=300,
     batch_size=1024,
     lr=1e-3,
+    threshold_beta=0.999,
     corpus_weights=None,
     buffer_batches=20,
     checkpoint_every=50,
@@ -191,6 +192,9 @@ def train_store_saes(
         SAE architecture.
     n_steps, batch_size, lr : int, int, float
         Optimisation (Adam, linear decay over the last fifth of the steps).
+    threshold_beta : float
+        EMA decay of the BatchTopK inference threshold (updated from the middle
+        of the run; short runs need less than the paper's 0.999).
     corpus_weights : dict | None
         Weight per corpus of the store (see
         :func:`~neuro_sae.activations.read_corpus_weights`).
@@ -225,7 +229,8 @@ def train_store_saes(
         for layer in layers
     }
     tcfg = TrainConfig(n_steps=n_steps, batch_size=batch_size, lr=lr,
-                       log_every=max(1, n_steps // 20), checkpoint_every=checkpoint_every)
+                       threshold_beta=threshold_beta, log_every=max(1, n_steps // 20),
+                       checkpoint_every=checkpoint_every)
     folders = {(layer, s): Path(out_dir) / "saes" / f"layer-{layer:02d}_seed-{s}"
                for layer in layers for s in seeds}
     stamp = dict(store=store.key, n_frames=int(len(view.index)), train=tcfg.to_dict(),
