@@ -1,0 +1,74 @@
+"""Steering Whisper away from hearing speech in non-speech audio.
+
+Detection measures (``no_speech_prob`` as openai-whisper computes it, detection
+rates, openai-whisper's silence rule for hallucinations, WER after Whisper's
+English normaliser), the features that predict a false detection (logistic
+regression on clip-pooled SAE codes, F1 against k), steering vectors (SAE
+features ``s = -sign(beta)``, the S-vector baseline), and the grid over
+layer x method x source x k x alpha x test set with its frontier figure.
+"""
+
+from ._detect import (
+    NO_SPEECH_TOKENS,
+    SILENCE_LOGPROB,
+    SILENCE_NO_SPEECH,
+    WhisperTokens,
+    decode_clips,
+    detection_rate,
+    no_speech_token_id,
+    silence_rule,
+    whisper_tokens,
+    word_error_rate,
+)
+from ._encode import encoder_states, run_from_layer
+from ._grid import (
+    GRID_COLUMNS,
+    cell_table,
+    matched_wer,
+    prepare_steering,
+    steering_grid,
+    summarise,
+)
+from ._plot import plot_steering_frontier
+from ._vectors import (
+    METHODS,
+    SteeringVector,
+    check_sae,
+    feature_f1,
+    pool_codes,
+    rank_features,
+    s_vector,
+    sae_vector,
+    steering_fn,
+)
+
+__all__ = [
+    "GRID_COLUMNS",
+    "METHODS",
+    "NO_SPEECH_TOKENS",
+    "SILENCE_LOGPROB",
+    "SILENCE_NO_SPEECH",
+    "SteeringVector",
+    "WhisperTokens",
+    "cell_table",
+    "check_sae",
+    "decode_clips",
+    "detection_rate",
+    "encoder_states",
+    "feature_f1",
+    "matched_wer",
+    "no_speech_token_id",
+    "plot_steering_frontier",
+    "pool_codes",
+    "prepare_steering",
+    "rank_features",
+    "run_from_layer",
+    "s_vector",
+    "sae_vector",
+    "silence_rule",
+    "steering_fn",
+    "steering_grid",
+    "summarise",
+    "whisper_tokens",
+    "word_error_rate",
+]

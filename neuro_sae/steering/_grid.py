@@ -1,0 +1,496 @@
+"""The steering experiment: an unsteered pass that caches the layers, then one grid
+over layer x method x vector source x k x alpha x test set, resumable cell by cell."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..io import hash_config, write_json, write_parquet
+from ..utils import check_option, fill_doc, logger, progress_bar, validate_type, verbose
+from . import _docs  # noqa: F401
+from ._detect import backbone_tokens, decode_clips, silence_rule, word_error_rate
+from ._encode import check_clips, encoder_states, n_valid, run_from_layer
+from ._vectors import (
+    METHODS,
+    check_sae,
+    feature_f1,
+    pool_codes,
+    rank_features,
+    s_vector,
+    sae_vector,
+    steering_fn,
+)
+
+GRID_COLUMNS = ("layer", "method", "source", "k", "alpha", "test_set", "kind", "n_clips",
+                "fpr", "hallucination_rate", "tpr", "wer")
+
+
+def _text_fn(backbone, tokenizer):
+    if tokenizer is False:
+        return lambda ids: " ".join(str(i) for i in ids)
+    if tokenizer is None:
+        for key in ("converted", "source"):
+            path = backbone.provenance.get(key)
+            if path and (Path(path) / "tokenizer.json").is_file():
+                from transformers import AutoTokenizer
+
+                tokenizer = AutoTokenizer.from_pretrained(str(path))
+                break
+        else:
+            return lambda ids: " ".join(str(i) for i in ids)
+    return lambda ids: tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+
+def _set_kind(clips, name):
+    if "transcript" not in clips.columns or clips["transcript"].isna().all():
+        return "nonspeech"
+    if clips["transcript"].notna().all():
+        return "speech"
+    raise ValueError(
+        f"The test set {name!r} mixes clips with and without transcripts; a test set is "
+        "either speech (every clip transcribed: TPR and WER) or non-speech (none: FPR and "
+        "hallucination rate). Split it."
+    )
+
+
+def _measure(backbone, tokens, text, enc_out, kind, max_new_tokens):
+    """Per-clip measures from the encoder output of a batch."""
+    if kind == "speech":
+        decode = np.ones(enc_out.shape[0], bool)
+        nsp, ids, avg = decode_clips(backbone, enc_out, tokens, decode=decode,
+                                     max_new_tokens=max_new_tokens)
+    else:  # decoding decides only for clips the no-speech probability alone would drop
+        nsp, _, _ = decode_clips(backbone, enc_out, tokens)
+        decode = nsp > 0.6
+        ids, avg = [None] * len(nsp), np.full(len(nsp), np.nan)
+        if decode.any():
+            _, ids, avg = decode_clips(backbone, enc_out, tokens, decode=decode,
+                                       max_new_tokens=max_new_tokens)
+    texts = [None if i is None else text(i) for i in ids]
+    return nsp, avg, texts
+
+
+def _rows(ids, nsp, avg, texts, kind, threshold):
+    import pandas as pd
+
+    df = pd.DataFrame(dict(id=list(ids), no_speech_prob=nsp, avg_logprob=avg, transcript=texts))
+    df["detected"] = df["no_speech_prob"] < threshold
+    df["hallucination"] = ~silence_rule(nsp, avg) if kind == "nonspeech" else False
+    return df
+
+
+@fill_doc
+@verbose
+def prepare_steering(backbone, fit_sets, test_sets, layers, out_dir, *, tokens=None,
+                     tokenizer=None, threshold=0.5, batch_size=8, max_new_tokens=224,
+                     verbose=None):
+    """Unsteered pass over the fit and test clips; caches what the grid needs.
+
+    Resumable: finished parts are read back.
+
+    Parameters
+    ----------
+    backbone : Backbone
+        A full Whisper model.
+    fit_sets : dict of str to DataFrame
+        Non-speech clips the vectors are fitted on (columns ``id``, ``wave``),
+        one set per vector source.
+    test_sets : dict of str to DataFrame
+        Held-out clips: non-speech sets (no ``transcript``) and speech sets
+        (every clip with a ``transcript``).
+    layers : list of int
+        Layers to cache.
+    out_dir : path-like
+        Output folder.
+    %(steer_tokens)s
+    tokenizer : transformers tokenizer | None | False
+        Turns token ids into text (``None``: the backbone's folder; ``False``:
+        ids joined by spaces).
+    %(steer_threshold)s
+    %(steer_batch_size)s
+    %(steer_max_new_tokens)s
+    %(verbose)s
+
+    Returns
+    -------
+    data : dict
+        ``baseline`` (per-clip table: ``set``, ``role``, ``kind``, ``id``,
+        ``no_speech_prob``, ``detected``, ``avg_logprob``, ``transcript``,
+        ``hallucination``, ``reference``), ``fit_frames`` (layer -> set -> list of
+        valid frames per clip), ``out_dir``, ``layers``, ``test_sets``.
+    """
+    import pandas as pd
+
+    _check_decoder_backbone(backbone)
+    tokens = backbone_tokens(backbone, tokens)
+    text = _text_fn(backbone, tokenizer)
+    layers = backbone.check_layers(layers, verbose=False)
+    out_dir = Path(out_dir)
+    for name, c in {**fit_sets, **test_sets}.items():
+        check_clips(c, name)
+    overlap = set(fit_sets) & set(test_sets)
+    if overlap:
+        raise ValueError(f"Set names {sorted(overlap)} are both fit and test sets; rename one.")
+    config = dict(backbone=backbone.name, revision=backbone.revision, layers=layers,
+                  threshold=threshold, max_new_tokens=max_new_tokens, prompt=list(tokens.prompt),
+                  sets={n: list(map(str, c["id"])) for n, c in {**fit_sets, **test_sets}.items()})
+    key = hash_config(config)
+    cfg_file = out_dir / "prepare.json"
+    if cfg_file.is_file() and json.loads(cfg_file.read_text())["hash"] != key:
+        raise ValueError(
+            f"{out_dir} holds a steering run with other clips, layers or settings "
+            f"({cfg_file}); pass a new out_dir or delete it."
+        )
+    write_json(dict(hash=key, **config), cfg_file)
+    parts = []
+    fit_frames = {n: {} for n in layers}
+    roles = [(n, c, "fit") for n, c in fit_sets.items()] + [
+        (n, c, "test") for n, c in test_sets.items()]
+    n_batches = sum(-(-len(c) // batch_size) for _, c, _ in roles)
+    bar = progress_bar(total=n_batches, desc="unsteered pass", unit="batch")
+    for name, clips, role in roles:
+        kind = "nonspeech" if role == "fit" else _set_kind(clips, name)
+        part = out_dir / "baseline" / f"{name}.parquet"
+        fit_file = out_dir / "fit" / f"{name}.npz"
+        done = part.is_file() and (role == "test" or fit_file.is_file())
+        if done and role == "test":
+            done = all((out_dir / "cache" / f"layer{n}" / f"{name}.npy").is_file()
+                       for n in layers)
+        if done:
+            parts.append(pd.read_parquet(part))
+            if role == "fit":
+                with np.load(fit_file) as z:
+                    for n in layers:
+                        fr, off = z[f"frames{n}"], z["offsets"]
+                        fit_frames[n][name] = [fr[a:b] for a, b in zip(off[:-1], off[1:])]
+            bar.update(-(-len(clips) // batch_size))
+            continue
+        rows, frames, cache = [], {n: [] for n in layers}, {n: [] for n in layers}
+        for start in range(0, len(clips), batch_size):
+            sub = clips.iloc[start : start + batch_size]
+            waves = [np.asarray(w, np.float32) for w in sub["wave"]]
+            valid = [n_valid(backbone, w) for w in waves]
+            states, enc_out = encoder_states(backbone, waves, layers)
+            nsp, avg, texts = _measure(backbone, tokens, text, enc_out, kind, max_new_tokens)
+            rows.append(_rows(sub["id"], nsp, avg, texts, kind, threshold))
+            for n in layers:
+                st = states[n].float().cpu().numpy()
+                if role == "fit":
+                    frames[n] += [st[i, :v] for i, v in enumerate(valid)]
+                else:
+                    cache[n].append(st)
+            bar.update(1)
+        df = pd.concat(rows, ignore_index=True)
+        df.insert(0, "kind", kind)
+        df.insert(0, "role", role)
+        df.insert(0, "set", name)
+        df["reference"] = (list(clips["transcript"]) if "transcript" in clips.columns
+                           else None)
+        df["n_valid"] = [n_valid(backbone, np.asarray(w)) for w in clips["wave"]]
+        if role == "fit":
+            off = np.cumsum([0] + [len(f) for f in frames[layers[0]]])
+            from ..io import save_npz
+
+            save_npz(fit_file, offsets=off,
+                     **{f"frames{n}": np.concatenate(frames[n]) for n in layers})
+            for n in layers:
+                fit_frames[n][name] = frames[n]
+        else:
+            for n in layers:
+                _save_npy(out_dir / "cache" / f"layer{n}" / f"{name}.npy",
+                          np.concatenate(cache[n]))
+        write_parquet(df, part)
+        parts.append(df)
+    bar.close()
+    baseline = pd.concat(parts, ignore_index=True)
+    return dict(baseline=baseline, fit_frames=fit_frames, out_dir=out_dir, layers=layers,
+                test_sets={n: _set_kind(c, n) for n, c in test_sets.items()},
+                fit_sets=list(fit_sets), threshold=threshold, max_new_tokens=max_new_tokens)
+
+
+def _save_npy(fname, arr):
+    from ..io import atomic_path
+
+    with atomic_path(fname) as tmp:
+        with open(tmp, "wb") as fid:
+            np.save(fid, arr, allow_pickle=False)
+
+
+def _check_decoder_backbone(backbone):
+    from ._detect import _check_decoder
+
+    _check_decoder(backbone)
+    return backbone
+
+
+def _summary(df, kind):
+    """Grid measures of one cell on one test set from its per-clip rows."""
+    out = dict(n_clips=len(df), fpr=np.nan, hallucination_rate=np.nan, tpr=np.nan, wer=np.nan)
+    if kind == "nonspeech":
+        out["fpr"] = float(df["detected"].mean())
+        out["hallucination_rate"] = float(df["hallucination"].mean())
+    else:
+        out["tpr"] = float(df["detected"].mean())
+        out["wer"] = word_error_rate(list(df["reference"]), list(df["transcript"].fillna("")),
+                                     verbose=False)
+    return out
+
+
+def _alphas(alphas, method):
+    if isinstance(alphas, dict):
+        if method not in alphas:
+            raise ValueError(f"alphas has no entry for method {method!r}; give one per method.")
+        return [float(a) for a in alphas[method]]
+    return [float(a) for a in alphas]
+
+
+@fill_doc
+@verbose
+def steering_grid(backbone, data, saes, *, ks=(10, 100), alphas=(0.5, 1.0), methods=METHODS,
+                  sources=None, keep_error=True, scale="frame", pooling="mean", C=1.0,
+                  tokens=None, tokenizer=None, batch_size=8, random_state=0, verbose=None):
+    """The steering grid: layer x method x vector source x k x alpha x test set.
+
+    For every layer and source the unsteered labels (a non-speech fit clip is a
+    false detection when ``no_speech_prob < threshold``) give the SAE vector
+    (:func:`rank_features`, :func:`sae_vector`) and the S-vector
+    (:func:`s_vector`); every cell steers the held-out test clips from the
+    cached layer (:func:`run_from_layer`) and measures FPR and hallucination
+    rate (non-speech sets), TPR and WER (speech sets). Each finished cell is
+    written to ``<out_dir>/cells/`` and read back on a rerun (resumable).
+
+    Parameters
+    ----------
+    backbone : Backbone
+        The model of :func:`prepare_steering`.
+    data : dict
+        From :func:`prepare_steering`.
+    saes : dict of int to SparseAutoencoder | path-like
+        One SAE per layer (checked against its ``cfg.json`` layer and backbone).
+    ks : list of int
+        Numbers of SAE features (each at most the SAE's ``d_sae``).
+    alphas : list of float | dict of str to list of float
+        Strengths, or per method.
+    methods : sequence of str
+        ``"sae"`` and/or ``"svector"``.
+    sources : list of str | None
+        Fit sets to build vectors from (``None``: all).
+    %(steer_keep_error)s
+    scale : str
+        S-vector scale (see :func:`steering_fn`).
+    pooling : str
+        Clip pooling of the codes for the regression (``"mean"`` or ``"max"``).
+    C : float
+        Inverse L2 penalty of the regression.
+    %(steer_tokens)s
+    tokenizer : transformers tokenizer | None | False
+        See :func:`prepare_steering`.
+    %(steer_batch_size)s
+    %(random_state)s
+    %(verbose)s
+
+    Returns
+    -------
+    grid : pandas.DataFrame
+        Tidy, one row per cell and test set (``GRID_COLUMNS``); the unsteered
+        model is the row with ``method="none"``, ``alpha=0``. Also written to
+        ``<out_dir>/grid.parquet``, the per-clip rows to ``clips.parquet``, the
+        F1-vs-k tables to ``feature_f1.parquet`` and the vectors to
+        ``vectors.json``.
+    """
+    import pandas as pd
+    import torch
+
+    tokens = backbone_tokens(backbone, tokens)
+    text = _text_fn(backbone, tokenizer)
+    out_dir = Path(data["out_dir"])
+    base = data["baseline"]
+    sources = list(data["fit_sets"]) if sources is None else list(sources)
+    for s in sources:
+        check_option("sources", s, data["fit_sets"])
+    for m in methods:
+        check_option("methods", m, METHODS)
+    validate_type(saes, dict, "saes")
+    layers = data["layers"]
+    loaded = {}
+    for n in layers:
+        if "sae" in methods:
+            if n not in saes:
+                raise ValueError(
+                    f"No SAE for layer {n} in saes (it has layers {sorted(saes)}); pass one SAE "
+                    "per steered layer."
+                )
+            loaded[n] = check_sae(saes[n], backbone, n, verbose=False)
+            for k in ks:
+                from ._vectors import _check_k
+
+                _check_k(k, loaded[n])
+    threshold, mnt = data["threshold"], data["max_new_tokens"]
+    cells_dir = out_dir / "cells"
+    test = base[base["role"] == "test"]
+    clip_parts, f1_parts, vectors = [], [], []
+    # the unsteered row
+    for name in data["test_sets"]:
+        df = test[test["set"] == name].copy()
+        df = df.assign(layer=0, method="none", source="", k=np.nan, alpha=0.0)
+        clip_parts.append(df)
+    jobs = []
+    for n in layers:
+        for src in sources:
+            fit = base[(base["role"] == "fit") & (base["set"] == src)]
+            y = fit["detected"].to_numpy()
+            frames = data["fit_frames"][n][src]
+            if "sae" in methods:
+                pooled = pool_codes(loaded[n], frames, pooling=pooling, verbose=False)
+                beta, order = rank_features(pooled, y, C=C, random_state=random_state,
+                                            verbose=False)
+                f1 = feature_f1(pooled, y, list(ks), C=C, random_state=random_state,
+                                verbose=False)
+                f1_parts.append(f1.assign(layer=n, source=src))
+                for k in ks:
+                    vec = sae_vector(beta, order, k, loaded[n], layer=n, source=src,
+                                     verbose=False)
+                    vectors.append(dict(layer=n, source=src, method="sae", k=int(k),
+                                        features=list(vec.features), signs=list(vec.signs)))
+                    for a in _alphas(alphas, "sae"):
+                        jobs.append((n, "sae", src, int(k), a, vec))
+            if "svector" in methods:
+                acts = np.stack([f.mean(0) for f in frames])
+                vec = s_vector(acts, y, layer=n, source=src, verbose=False)
+                vectors.append(dict(layer=n, source=src, method="svector",
+                                    direction=list(vec.direction)))
+                for a in _alphas(alphas, "svector"):
+                    jobs.append((n, "svector", src, None, a, vec))
+    if f1_parts:
+        write_parquet(pd.concat(f1_parts, ignore_index=True), out_dir / "feature_f1.parquet")
+    write_json(vectors, out_dir / "vectors.json")
+    for n, method, src, k, a, vec in progress_bar(jobs, desc="steering grid", unit="cell"):
+        cfg = dict(layer=n, method=method, source=src, k=k, alpha=a, keep_error=keep_error,
+                   scale=scale, pooling=pooling, C=C, vector=vec.features or vec.direction,
+                   signs=vec.signs, prepare=json.loads((out_dir / "prepare.json").read_text())
+                   ["hash"])
+        fname = cells_dir / f"{hash_config(cfg)}.parquet"
+        if fname.is_file():
+            clip_parts.append(pd.read_parquet(fname))
+            continue
+        fn = steering_fn(vec, a, sae=loaded.get(n), keep_error=keep_error, scale=scale,
+                         verbose=False)
+        rows = []
+        for name, kind in data["test_sets"].items():
+            df = test[test["set"] == name]
+            states = np.load(out_dir / "cache" / f"layer{n}" / f"{name}.npy", mmap_mode="r")
+            for start in range(0, len(df), batch_size):
+                sub = df.iloc[start : start + batch_size]
+                hidden = torch.from_numpy(np.array(states[start : start + len(sub)]))
+                enc_out = run_from_layer(backbone, hidden, n, fn, list(sub["n_valid"]))
+                nsp, avg, texts = _measure(backbone, tokens, text, enc_out, kind, mnt)
+                r = _rows(sub["id"], nsp, avg, texts, kind, threshold)
+                r.insert(0, "kind", kind)
+                r.insert(0, "set", name)
+                r["reference"] = list(sub["reference"])
+                rows.append(r)
+        cell = pd.concat(rows, ignore_index=True).assign(
+            layer=n, method=method, source=src, k=np.nan if k is None else float(k), alpha=a)
+        write_parquet(cell, fname)
+        clip_parts.append(cell)
+        logger.debug(f"cell {method} L{n} {src} k={k} alpha={a} done")
+    clips = pd.concat(clip_parts, ignore_index=True)
+    grid = summarise(clips)
+    write_parquet(clips.drop(columns=["role", "n_valid"], errors="ignore"),
+                  out_dir / "clips.parquet")
+    write_parquet(grid, out_dir / "grid.parquet")
+    return grid
+
+
+@fill_doc
+@verbose
+def summarise(clips, *, verbose=None):
+    """The tidy grid from per-clip rows.
+
+    Parameters
+    ----------
+    clips : pandas.DataFrame
+        Per-clip rows of the cells (``layer``, ``method``, ``source``, ``k``,
+        ``alpha``, ``set``, ``kind``, ``detected``, ``hallucination``,
+        ``transcript``, ``reference``).
+    %(verbose)s
+
+    Returns
+    -------
+    grid : pandas.DataFrame
+        One row per cell and test set, columns ``GRID_COLUMNS``.
+    """
+    import pandas as pd
+
+    keys = ["layer", "method", "source", "k", "alpha", "set", "kind"]
+    rows = []
+    for vals, df in clips.groupby(keys, dropna=False, sort=True):
+        row = dict(zip(keys, vals))
+        row.update(_summary(df, row["kind"]))
+        rows.append(row)
+    grid = pd.DataFrame(rows).rename(columns={"set": "test_set"})
+    return grid[list(GRID_COLUMNS)]
+
+
+@fill_doc
+@verbose
+def cell_table(grid, *, verbose=None):
+    """One row per cell: mean FPR and hallucination rate over the non-speech
+    test sets, TPR and WER of the speech sets (mean over speech sets).
+
+    Parameters
+    ----------
+    grid : pandas.DataFrame
+        From :func:`steering_grid`.
+    %(verbose)s
+
+    Returns
+    -------
+    cells : pandas.DataFrame
+        Columns ``layer``, ``method``, ``source``, ``k``, ``alpha``, ``fpr``,
+        ``hallucination_rate``, ``tpr``, ``wer``.
+    """
+    keys = ["layer", "method", "source", "k", "alpha"]
+    agg = grid.groupby(keys, dropna=False)[["fpr", "hallucination_rate", "tpr", "wer"]].mean()
+    return agg.reset_index()
+
+
+@fill_doc
+@verbose
+def matched_wer(grid, *, max_wer_increase=0.01, verbose=None):
+    """The best cell of each method (and layer) with WER up by at most a bound.
+
+    Parameters
+    ----------
+    grid : pandas.DataFrame
+        From :func:`steering_grid`.
+    max_wer_increase : float
+        Allowed absolute WER increase over the unsteered model (0.01 = 1 point).
+    %(verbose)s
+
+    Returns
+    -------
+    best : pandas.DataFrame
+        Per method and layer, the cell with the lowest mean FPR among those
+        within the WER bound (ties: lower hallucination rate), with
+        ``fpr_reduction`` and ``hallucination_reduction`` relative to the
+        unsteered model, plus the unsteered row.
+    """
+    cells = cell_table(grid, verbose=False)
+    base = cells[cells["method"] == "none"].iloc[0]
+    ok = cells[(cells["method"] != "none")
+               & (cells["wer"] <= base["wer"] + max_wer_increase + 1e-12)]
+    best = (ok.sort_values(["fpr", "hallucination_rate", "alpha"])
+            .groupby(["method", "layer"], as_index=False).head(1))
+    import pandas as pd
+
+    out = pd.concat([cells[cells["method"] == "none"], best], ignore_index=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["fpr_reduction"] = 1 - out["fpr"] / base["fpr"]
+        out["hallucination_reduction"] = 1 - out["hallucination_rate"] / base[
+            "hallucination_rate"]
+        out["wer_increase"] = out["wer"] - base["wer"]
+    return out
