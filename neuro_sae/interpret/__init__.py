@@ -16,6 +16,15 @@
 """
 
 from ._codes import ClipCodes, encode_clips, make_clip_codes
+from ._dashboard import build_dashboard, feature_page, read_dashboard
+from ._examples import (
+    mel_average,
+    mel_frequencies,
+    plot_activation_histogram,
+    plot_feature_examples,
+    plot_mel_average,
+    top_examples,
+)
 from ._labels import label_search
 from ._phones import (
     alignment_intervals,
@@ -52,23 +61,32 @@ __all__ = [
     "ErasureResult",
     "alignment_intervals",
     "assign_domains",
+    "build_dashboard",
     "codes_frame_labels",
     "concept_erasure",
     "domain_table",
     "encode_clips",
+    "feature_page",
     "feature_phones",
     "feature_stats",
     "fisher_scores",
     "frame_labels",
     "label_search",
     "make_clip_codes",
+    "mel_average",
+    "mel_frequencies",
     "phoneme_accuracy",
     "phoneme_baselines",
+    "plot_activation_histogram",
     "plot_domain_specialisation",
     "plot_erasure",
+    "plot_feature_examples",
     "plot_frequency_vs_activation",
+    "plot_mel_average",
     "plot_probe_curves",
     "probe_curve",
     "read_alignment",
+    "read_dashboard",
+    "top_examples",
     "write_hts_lab",
 ]
