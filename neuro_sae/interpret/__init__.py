@@ -13,9 +13,13 @@
   :func:`concept_erasure`.
 - Examples: :func:`top_examples`, :func:`mel_average`, :func:`plot_feature_examples`.
 - :func:`build_dashboard`: a static HTML site per SAE.
+- :func:`interpret_codes` (one layer, everything), :func:`save_interpretation`,
+  :func:`read_interpretation`, :func:`feature_interpretations` (what the reports list for
+  EEG-significant features), :func:`interpret_corpus` (the corpus SAEs of every layer).
 """
 
 from ._codes import ClipCodes, encode_clips, make_clip_codes
+from ._corpus import interpret_corpus, plot_corpus_figures, plot_phoneme_accuracy
 from ._dashboard import build_dashboard, feature_page, read_dashboard
 from ._examples import (
     mel_average,
@@ -53,6 +57,13 @@ from ._stats import (
     plot_domain_specialisation,
     plot_frequency_vs_activation,
 )
+from ._study import (
+    class_labels,
+    feature_interpretations,
+    interpret_codes,
+    read_interpretation,
+    save_interpretation,
+)
 
 __all__ = [
     "CLIP_THRESHOLDS",
@@ -62,15 +73,19 @@ __all__ = [
     "alignment_intervals",
     "assign_domains",
     "build_dashboard",
+    "class_labels",
     "codes_frame_labels",
     "concept_erasure",
     "domain_table",
     "encode_clips",
+    "feature_interpretations",
     "feature_page",
     "feature_phones",
     "feature_stats",
     "fisher_scores",
     "frame_labels",
+    "interpret_codes",
+    "interpret_corpus",
     "label_search",
     "make_clip_codes",
     "mel_average",
@@ -78,15 +93,19 @@ __all__ = [
     "phoneme_accuracy",
     "phoneme_baselines",
     "plot_activation_histogram",
+    "plot_corpus_figures",
     "plot_domain_specialisation",
     "plot_erasure",
     "plot_feature_examples",
     "plot_frequency_vs_activation",
     "plot_mel_average",
+    "plot_phoneme_accuracy",
     "plot_probe_curves",
     "probe_curve",
     "read_alignment",
     "read_dashboard",
+    "read_interpretation",
+    "save_interpretation",
     "top_examples",
     "write_hts_lab",
 ]

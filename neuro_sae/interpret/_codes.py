@@ -279,8 +279,9 @@ def encode_clips(sae, store, clips, *, layer=None, members=None, mode=None, root
         SAE inference mode (see :meth:`neuro_sae.sae.SparseAutoencoder.encode`).
     root : str | None
         Folder of the clips' relative paths.
-    return_activations : bool
-        Also return the raw activations (for probe baselines).
+    return_activations : bool | list of str
+        Also return the raw activations (for probe baselines): of every clip
+        (``True``) or of the listed clips.
     %(verbose)s
 
     Returns
@@ -297,13 +298,15 @@ def encode_clips(sae, store, clips, *, layer=None, members=None, mode=None, root
         if layer is None:
             raise ValueError("the SAE records no layer: pass layer=.")
     wanted = set(clips["id"].astype(str))
+    keep_acts = set() if isinstance(return_activations, bool) else set(map(str, return_activations))
     arrays, times, acts_out = {}, {}, {}
     with torch.no_grad():
         for cid, t, x in _store_clip_frames(store, layer, members, wanted):
             codes = sae.encode_sparse(torch.as_tensor(np.asarray(x, np.float32)), mode)
             arrays[cid] = _torch_csr_to_scipy(codes)
             times[cid] = t
-            if return_activations:
+            if return_activations is True or (
+                    not isinstance(return_activations, bool) and cid in keep_acts):
                 acts_out[cid] = np.asarray(x, np.float32)
     if not arrays:
         raise ValueError(
@@ -314,7 +317,7 @@ def encode_clips(sae, store, clips, *, layer=None, members=None, mode=None, root
     out = make_clip_codes(arrays, clips, times=times, feature_ids=fids, layer=int(layer),
                           root=root, verbose=False)
     logger.info(f"Encoded {len(arrays)} clips ({out.codes.shape[0]} frames) at layer {layer}")
-    return (out, acts_out) if return_activations else out
+    return out if return_activations is False else (out, acts_out)
 
 
 def _torch_csr_to_scipy(t):

@@ -1,0 +1,242 @@
+"""One layer's whole interpretation, saved and read back; the summary other reports use."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..utils import check_random_state, fill_doc, logger, verbose
+from ._labels import label_search
+from ._phones import alignment_intervals, codes_frame_labels, feature_phones, phoneme_baselines
+from ._probing import concept_erasure, probe_curve
+from ._stats import assign_domains, feature_stats
+
+INTERPRET_FORMAT = "neuro_sae.interpretation"
+_TABLES = ("stats", "assignment", "labels_clip", "labels_frame", "phones", "erasure_curve",
+           "probe_curves")
+
+
+def class_labels(codes, prefix):
+    """The one label of each clip that starts with ``prefix`` (None when not exactly one).
+
+    Parameters
+    ----------
+    codes : ClipCodes
+        The codes.
+    prefix : str
+        Label prefix, e.g. ``"vowel-"``.
+
+    Returns
+    -------
+    labels : ndarray of object, shape (n_clips,)
+        The class of each clip of ``codes.clip_ids`` or None.
+    """
+    out = []
+    for ls in codes.clip_labels():
+        hit = sorted(lab for lab in ls if lab.startswith(prefix))
+        out.append(hit[0] if len(hit) == 1 else None)
+    return np.array(out, dtype=object)
+
+
+@fill_doc
+@verbose
+def interpret_codes(codes, *, activations=None, class_prefix="vowel-", erasure_target="vowel-A",
+                    erasure_steps=60, probe_ks=None, tier="phones", min_f1=0.5, random_state=0,
+                    verbose=None):
+    """Every interpretation of one SAE layer: domains, label search, phones, erasure.
+
+    Parameters
+    ----------
+    codes : ClipCodes
+        Codes of labelled clips.
+    activations : dict | None
+        Raw activations of the aligned clips (probe baseline of the phones).
+    class_prefix : str | None
+        Label prefix of the classes of the probing and erasure task (one label
+        per clip; ``None``: skip).
+    erasure_target : str
+        The class to erase.
+    erasure_steps : int
+        Removal counts evaluated from 0 to all features.
+    probe_ks : list of int | None
+        Values of k of the probing and unlearning curves (``None``: about 12
+        from 1 to all; ``[]``: no curves).
+    tier : str
+        Alignment tier of the frame-level label search and the phones.
+    min_f1 : float
+        Label-search F1 above which a feature is a hit.
+    %(random_state)s
+    %(verbose)s
+
+    Returns
+    -------
+    result : dict
+        Tables ``stats``, ``assignment``, ``labels_clip``, ``labels_frame``,
+        ``phones``, ``erasure_curve``, ``probe_curves`` (pandas, or None where the
+        clips lack what it needs) and ``summary`` (a dict of numbers).
+    """
+    import pandas as pd
+
+    rng = check_random_state(random_state)
+    out = dict.fromkeys(_TABLES)
+    summary = dict(layer=codes.layer, n_clips=len(codes.clip_ids),
+                   n_frames=int(codes.codes.shape[0]), n_features=int(codes.n_features))
+    out["stats"] = feature_stats(codes, verbose=False)
+    out["assignment"] = assign_domains(out["stats"], verbose=False)
+    out["labels_clip"] = label_search(codes, min_f1=min_f1, top=50, verbose=False)
+    has_align = "alignment" in codes.clips and codes.clips["alignment"].notna().any()
+    if has_align:
+        iv = alignment_intervals(codes, tier=tier, verbose=False)
+        labels = codes_frame_labels(codes, iv)
+        out["labels_frame"] = label_search(codes, level="frame", frame_labels=iv, min_f1=min_f1,
+                                           top=20, verbose=False)
+        out["phones"] = feature_phones(codes, labels, verbose=False)
+        summary["phonemes"] = phoneme_baselines(codes, labels, activations=activations,
+                                                random_state=rng, verbose=False)
+    if class_prefix:
+        y = class_labels(codes, class_prefix)
+        keep = np.array([v is not None for v in y])
+        if keep.sum() >= 10 and erasure_target in set(y[keep]):
+            x = codes.pool("max")[keep]
+            alive = x.max(0) > 0
+            x, yk = x[:, alive], y[keep].astype(str)
+            res = concept_erasure(x, yk, erasure_target, steps=erasure_steps, random_state=rng,
+                                  verbose=False)
+            out["erasure_curve"] = res.curve.assign(layer=codes.layer)
+            summary["erasure"] = dict(
+                target=erasure_target, n_clips=int(keep.sum()), n_features=int(x.shape[1]),
+                n_features_all=int(codes.n_features), erased_at=res.erased_at,
+                others_at=res.others_at, erased_fraction=res.erased_fraction,
+                others_fraction=res.others_fraction, erased_mcc=res.erased_mcc,
+                keep_mcc=res.keep_mcc,
+                mcc_before=float(res.curve[(res.curve["n_removed"] == 0)
+                                           & (res.curve["class"] == erasure_target)]["mcc"].iloc[0]))
+            if probe_ks is None or len(probe_ks):
+                curves = [probe_curve(x, yk, ks=probe_ks, kind=kind, random_state=rng,
+                                      n_random=3, verbose=False) for kind in ("probe", "unlearn")]
+                out["probe_curves"] = pd.concat(curves, ignore_index=True).assign(
+                    layer=codes.layer)
+    hits = out["labels_clip"][out["labels_clip"]["hit"]]
+    summary["label_hits"] = {lab: g["feature"].tolist()[:10] for lab, g in hits.groupby("label")}
+    summary["domains"] = {
+        f"{lv}-{tau:g}": g["domain"].value_counts().to_dict()
+        for (lv, tau), g in out["assignment"].groupby(["level", "tau"])}
+    out["summary"] = summary
+    logger.info(f"Interpreted layer {codes.layer}: {len(hits)} label hits")
+    return out
+
+
+@fill_doc
+@verbose
+def save_interpretation(result, folder, *, verbose=None):
+    """Write the tables of :func:`interpret_codes` (parquet) and the summary (JSON).
+
+    Parameters
+    ----------
+    result : dict
+        The output of :func:`interpret_codes`.
+    folder : path-like
+        The folder (written atomically, replaced when present).
+    %(verbose)s
+
+    Returns
+    -------
+    folder : pathlib.Path
+        The folder.
+    """
+    from ..io import atomic_dir, write_json
+
+    folder = Path(folder)
+    with atomic_dir(folder) as tmp:
+        for name in _TABLES:
+            if result.get(name) is not None:
+                result[name].to_parquet(tmp / f"{name}.parquet")
+        write_json(dict(format=INTERPRET_FORMAT, **result["summary"]), tmp / "summary.json")
+    logger.info(f"Interpretation written to {folder}")
+    return folder
+
+
+def read_interpretation(folder):
+    """Read a folder written by :func:`save_interpretation`.
+
+    Parameters
+    ----------
+    folder : path-like
+        The folder.
+
+    Returns
+    -------
+    result : dict
+        The tables (None when absent) and ``summary``.
+    """
+    import pandas as pd
+
+    folder = Path(folder)
+    fname = folder / "summary.json"
+    if not fname.is_file():
+        raise FileNotFoundError(
+            f"{folder} holds no interpretation (no summary.json); run neuro-sae interpret or "
+            "analyses/07_interpret.py first."
+        )
+    summary = json.loads(fname.read_text())
+    if summary.pop("format", None) != INTERPRET_FORMAT:
+        raise ValueError(f"{fname} is not an interpretation summary.")
+    out = {n: pd.read_parquet(folder / f"{n}.parquet") if (folder / f"{n}.parquet").is_file()
+           else None for n in _TABLES}
+    out["summary"] = summary
+    return out
+
+
+def feature_interpretations(features, interpretation, *, dashboard=None, relative_to=None):
+    """One row per feature: domain, majority phone, label hits, dashboard link.
+
+    Parameters
+    ----------
+    features : sequence of int
+        SAE feature ids (e.g. the EEG-significant ones).
+    interpretation : dict | path-like
+        :func:`interpret_codes` output or a folder of :func:`save_interpretation`.
+    dashboard : path-like | None
+        Dashboard folder (:func:`build_dashboard`); features with a page get a link.
+    relative_to : path-like | None
+        Make the links relative to this folder (where the report lives).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        ``feature``, ``domain`` (frame level, tau 0.1), ``phone``, ``label_hits``
+        (``label (F1)`` joined by ``; ``) and ``dashboard`` (path or None).
+    """
+    import os
+
+    import pandas as pd
+
+    from ._dashboard import feature_page
+
+    if not isinstance(interpretation, dict):
+        interpretation = read_interpretation(interpretation)
+    asg = interpretation.get("assignment")
+    if asg is not None:
+        asg = asg[(asg["level"] == "frame") & np.isclose(asg["tau"], 0.1)].set_index("feature")
+    ph = interpretation.get("phones")
+    ph = ph.set_index("feature") if ph is not None else None
+    hits = [t for t in (interpretation.get("labels_clip"), interpretation.get("labels_frame"))
+            if t is not None]
+    hits = pd.concat(hits) if hits else None
+    rows = []
+    for f in features:
+        f = int(f)
+        link = None
+        if dashboard is not None and (Path(dashboard) / feature_page(f)).is_file():
+            link = Path(dashboard) / feature_page(f)
+            if relative_to is not None:
+                link = Path(os.path.relpath(link, relative_to))
+            link = link.as_posix()
+        dom = asg["domain"].get(f) if asg is not None else None
+        phone = ph["phone"].get(f) if ph is not None else None
+        h = hits[(hits["feature"] == f) & hits["hit"]] if hits is not None else []
+        lab = "; ".join(f"{r.label} ({r.f1:.2f})" for r in h.itertuples()) if len(h) else ""
+        rows.append(dict(feature=f, domain=dom, phone=phone, label_hits=lab, dashboard=link))
+    return pd.DataFrame(rows)

@@ -1,0 +1,101 @@
+"""Encoding the clips of a store (packs cut back into clips) and one layer's interpretation."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuro_sae.activations import Activations
+from neuro_sae.interpret import (
+    encode_clips,
+    feature_interpretations,
+    interpret_codes,
+    make_clip_codes,
+    read_interpretation,
+    save_interpretation,
+)
+
+
+class FakeStore:
+    """What encode_clips reads of an ActivationStore: index, path, get_clip."""
+
+    def __init__(self, packs, d_model=6):
+        self.path = "fake-store"
+        self._acts = packs
+        self.index = pd.DataFrame(dict(clip_id=list(packs)))
+
+    def get_clip(self, clip_id, *, layers=None, verbose=None):
+        return self._acts[clip_id]
+
+
+def test_encode_clips_cuts_packs_into_clips():
+    import torch
+
+    from neuro_sae.sae import SAEConfig, make_sae
+
+    rng = np.random.default_rng(0)
+    sae = make_sae(SAEConfig(d_in=6, d_sae=10, k=3, architecture="topk", layer=2),
+                   random_state=0)
+    n = 80  # 1.6 s pack with 6 padding frames at the end
+    x = rng.normal(size=(n, 6)).astype(np.float32)
+    mask = np.r_[np.ones(74, bool), np.zeros(6, bool)]
+    pack = Activations({2: x}, np.arange(n) * 0.02, mask)
+    store = FakeStore({"p0": pack})
+    members = pd.DataFrame(dict(pack_id=["p0", "p0"], clip_id=["a", "b"], onset_s=[0.0, 0.9],
+                                duration_s=[0.9, 0.58], mixed=["", ""]))
+    clips = pd.DataFrame(dict(id=["a", "b"], domain=["speech", "music"],
+                              labels=[["x"], ["y"]]))
+    codes, acts = encode_clips(sae, store, clips, members=members, return_activations=["b"],
+                               verbose=False)
+    assert codes.layer == 2 and codes.clip_ids == ["a", "b"]
+    sa, sb = codes.clip_slice("a"), codes.clip_slice("b")
+    assert sa.stop - sa.start == 45 and sb.stop - sb.start == 29  # 74 valid frames
+    np.testing.assert_allclose(codes.frames["time"].to_numpy()[sb][:2], [0.0, 0.02], atol=1e-9)
+    with torch.no_grad():
+        want = sae.encode(torch.as_tensor(x[45:74]), "topk").numpy()
+    np.testing.assert_allclose(codes.codes[sb].toarray(), want, rtol=1e-5, atol=1e-6)
+    assert list(acts) == ["b"] and acts["b"].shape == (29, 6)
+    with pytest.raises(ValueError, match="members"):
+        encode_clips(sae, store, pd.DataFrame(dict(id=["zz"], domain=["speech"],
+                                                   labels=[[]])), verbose=False)
+
+
+def _vowel_codes():
+    """Vowel classes carried by features 0..4; domains planted on features 5..7."""
+    rng = np.random.default_rng(2)
+    vowels = ["vowel-A", "vowel-E", "vowel-I", "vowel-O", "vowel-U"]
+    rows, arrays = [], {}
+    for ii in range(70):
+        v = vowels[ii % 5]
+        x = np.zeros((20 + ii % 7, 12))
+        x[3:8, vowels.index(v)] = 1.0 + 0.1 * rng.random()
+        x[:, 5] = 0.3
+        x[:, 8:] = rng.random((len(x), 4)) * (rng.random((len(x), 4)) < 0.2)
+        rows.append(dict(id=f"v{ii}", domain="speech", labels=["speech", v]))
+        arrays[f"v{ii}"] = x
+    for ii in range(9):
+        x = np.zeros((30, 12))
+        x[:, 6] = 0.5
+        rows.append(dict(id=f"m{ii}", domain="music", labels=["music"]))
+        arrays[f"m{ii}"] = x
+    return make_clip_codes(arrays, pd.DataFrame(rows), layer=6, verbose=False)
+
+
+def test_interpret_codes_round_trip(tmp_path):
+    codes = _vowel_codes()
+    res = interpret_codes(codes, erasure_steps=5, probe_ks=[1, 5], random_state=0,
+                          verbose=False)
+    s = res["summary"]
+    assert s["erasure"]["n_clips"] == 70 and s["erasure"]["mcc_before"] == 1.0
+    assert s["erasure"]["n_features"] == 10  # features 6 (music) and 7 never fire on vowels
+    assert set(res["probe_curves"]["k"]) == {1, 5}
+    assert s["label_hits"]["vowel-A"][0] == 0 and s["label_hits"]["music"][0] == 6
+    assert res["phones"] is None and "phonemes" not in s
+    folder = save_interpretation(res, tmp_path / "layer-06", verbose=False)
+    back = read_interpretation(folder)
+    pd.testing.assert_frame_equal(back["stats"], res["stats"])
+    assert back["summary"]["erasure"] == s["erasure"]
+    table = feature_interpretations([5, 6, 0], folder)
+    assert table["domain"].tolist() == ["speech", "music", "speech"]
+    assert table.loc[2, "label_hits"].startswith("vowel-A (1.00)")
+    with pytest.raises(FileNotFoundError, match="interpret"):
+        read_interpretation(tmp_path / "nothing")
