@@ -61,7 +61,15 @@ from . import consistency, downstream  # noqa: E402
 
 __all__ += ["consistency", "downstream"]
 
+from ._pretrained import (  # noqa: E402
+    PRETRAINED_SAES,
+    load_pretrained_sae,
+    pretrained_sae_folder,
+    register_pretrained_sae,
+)
 from ._study import plot_sae_report, sae_layer_report  # noqa: E402
+
+__all__ += ["PRETRAINED_SAES", "load_pretrained_sae", "pretrained_sae_folder", "register_pretrained_sae"]
 
 __all__ += ["plot_sae_report", "sae_layer_report"]
 

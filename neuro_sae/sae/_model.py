@@ -649,18 +649,26 @@ def load_sae(folder, *, device="cpu", verbose=None, **kwargs):
     Parameters
     ----------
     folder : str | os.PathLike
-        The checkpoint folder.
+        The checkpoint folder, or the name of a pretrained release
+        (``"audiosae/whisper-small"``, ``"saelens:<release>"``; see
+        :func:`~neuro_sae.sae.load_pretrained_sae`), fetched into and read from
+        huggingface_hub's cache.
     %(device)s
     %(verbose)s
     **kwargs
         Options of the other formats' readers (``k`` for SAELens; ``layer``
-        and ``normalize_input`` for dictionary_learning).
+        and ``normalize_input`` for dictionary_learning; ``layer`` or ``sae_id``
+        of a pretrained release).
 
     Returns
     -------
     sae : SparseAutoencoder
         The model, in eval mode, with ``train_info`` and ``metadata`` restored.
     """
+    from ._pretrained import is_pretrained_name, load_pretrained_sae
+
+    if isinstance(folder, str) and is_pretrained_name(folder):
+        return load_pretrained_sae(folder, device=device, **kwargs)
     folder = check_fname(
         folder,
         "folder",
