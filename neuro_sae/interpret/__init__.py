@@ -61,6 +61,7 @@ from ._study import (
     class_labels,
     feature_interpretations,
     interpret_codes,
+    interpret_stimuli,
     read_interpretation,
     save_interpretation,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "frame_labels",
     "interpret_codes",
     "interpret_corpus",
+    "interpret_stimuli",
     "label_search",
     "make_clip_codes",
     "mel_average",

@@ -85,7 +85,8 @@ def interpret_codes(codes, *, activations=None, class_prefix="vowel-", erasure_t
                    n_frames=int(codes.codes.shape[0]), n_features=int(codes.n_features))
     out["stats"] = feature_stats(codes, verbose=False)
     out["assignment"] = assign_domains(out["stats"], verbose=False)
-    out["labels_clip"] = label_search(codes, min_f1=min_f1, top=50, verbose=False)
+    if any(codes.clip_labels()):
+        out["labels_clip"] = label_search(codes, min_f1=min_f1, top=50, verbose=False)
     has_align = "alignment" in codes.clips and codes.clips["alignment"].notna().any()
     if has_align:
         iv = alignment_intervals(codes, tier=tier, verbose=False)
@@ -118,13 +119,16 @@ def interpret_codes(codes, *, activations=None, class_prefix="vowel-", erasure_t
                                       n_random=3, verbose=False) for kind in ("probe", "unlearn")]
                 out["probe_curves"] = pd.concat(curves, ignore_index=True).assign(
                     layer=codes.layer)
-    hits = out["labels_clip"][out["labels_clip"]["hit"]]
-    summary["label_hits"] = {lab: g["feature"].tolist()[:10] for lab, g in hits.groupby("label")}
+    summary["label_hits"] = {}
+    if out["labels_clip"] is not None:
+        hits = out["labels_clip"][out["labels_clip"]["hit"]]
+        summary["label_hits"] = {lab: g["feature"].tolist()[:10]
+                                 for lab, g in hits.groupby("label")}
     summary["domains"] = {
         f"{lv}-{tau:g}": g["domain"].value_counts().to_dict()
         for (lv, tau), g in out["assignment"].groupby(["level", "tau"])}
     out["summary"] = summary
-    logger.info(f"Interpreted layer {codes.layer}: {len(hits)} label hits")
+    logger.info(f"Interpreted layer {codes.layer}: {len(summary['label_hits'])} labels with hits")
     return out
 
 
@@ -240,3 +244,96 @@ def feature_interpretations(features, interpretation, *, dashboard=None, relativ
         lab = "; ".join(f"{r.label} ({r.f1:.2f})" for r in h.itertuples()) if len(h) else ""
         rows.append(dict(feature=f, domain=dom, phone=phone, label_hits=lab, dashboard=link))
     return pd.DataFrame(rows)
+
+
+@fill_doc
+@verbose
+def interpret_stimuli(feature_files, audio_files, out_dir, *, significant=None, group_table=None,
+                      trf_figures=None, labels=None, domain="speech", n_dashboard=20, n_examples=3,
+                      random_state=0, verbose=None):
+    """Interpret the SAE features of a study's stimuli and write their dashboard.
+
+    The stimulus runs are the clips (one domain, optional labels); the dashboard
+    shows the EEG-significant features first (with their group statistics), then
+    the most frequently active ones.
+
+    Parameters
+    ----------
+    feature_files : dict
+        ``run_id -> path`` of the runs' feature series (:class:`neuro_sae.features.FeatureSeries`).
+    audio_files : dict
+        ``run_id -> path`` of the runs' audio.
+    out_dir : path-like
+        Output folder: the tables of :func:`save_interpretation` and ``dashboard/``.
+    significant : pandas.DataFrame | None
+        The group table of significant features (``feature``, ``best_channel``, ``r``,
+        ``p_fwe``, ...).
+    group_table : pandas.DataFrame | None
+        The full group table (``feature``, ``channel``, statistics); each shown
+        feature's five strongest channels go on its page.
+    trf_figures : dict | None
+        ``feature -> matplotlib Figure or PNG path``: the feature's TRF joint plot
+        (:func:`neuro_sae.viz.plot_trf_joint`).
+    labels : dict | None
+        ``run_id -> list of str`` labels of the runs.
+    domain : str
+        Domain of the runs.
+    n_dashboard : int
+        Features in the dashboard.
+    n_examples : int
+        Top examples per feature.
+    %(random_state)s
+    %(verbose)s
+
+    Returns
+    -------
+    outputs : dict
+        ``interpretation`` (folder) and ``dashboard`` (its ``index.html``).
+    """
+    import pandas as pd
+
+    from ..features import read_feature_series
+    from ._codes import make_clip_codes
+    from ._dashboard import build_dashboard
+
+    arrays, times, rows, fids, layer = {}, {}, [], None, None
+    for rid, fname in feature_files.items():
+        fs = read_feature_series(fname, verbose=False)
+        if fids is None:
+            fids, layer = fs.feature_ids, fs.layer
+        elif not np.array_equal(fids, fs.feature_ids):
+            raise ValueError(f"the feature series of run {rid!r} ({fname}) hold other features "
+                             "than the first run's; encode every run with the same SAE.")
+        arrays[str(rid)], times[str(rid)] = fs.data, fs.times
+        rows.append(dict(id=str(rid), domain=domain, path=str(Path(audio_files[rid]).resolve()),
+                         labels=list((labels or {}).get(rid, []))))
+    codes = make_clip_codes(arrays, pd.DataFrame(rows), times=times, feature_ids=fids,
+                            layer=layer, verbose=False)
+    res = interpret_codes(codes, class_prefix=None, random_state=random_state, verbose=False)
+    out_dir = Path(out_dir)
+    save_interpretation(res, out_dir / "tables", verbose=False)
+    sig = [] if significant is None else [int(f) for f in significant["feature"]]
+    n_active = np.bincount(codes.codes.indices, minlength=codes.n_features)
+    busy = [int(f) for f in fids[np.argsort(-n_active, kind="stable")] if f not in sig]
+    shown = (sig + busy)[: max(int(n_dashboard), len(sig))]
+    shown = [f for f in shown if n_active[np.flatnonzero(fids == f)[0]] > 0]
+    trf = {}
+    for f in shown:
+        parts = {}
+        if significant is not None and f in sig:
+            parts["table"] = significant[significant["feature"] == f]
+        elif group_table is not None:
+            g = group_table[group_table["feature"] == f]
+            stat = next((c for c in ("statistic", "r") if c in g), None)
+            if len(g) and stat is not None:
+                parts["table"] = g.sort_values(stat, ascending=False).head(5)
+        if trf_figures is not None and f in trf_figures:
+            parts["figure"] = trf_figures[f]
+        if parts:
+            trf[f] = parts
+    index = build_dashboard(codes, out_dir / "dashboard", features=shown, n_examples=n_examples,
+                            stats=res["stats"], assignment=res["assignment"],
+                            label_hits=res["labels_clip"], trf=trf,
+                            title=f"SAE features of the stimuli, layer {layer}", overwrite=True,
+                            verbose=False)
+    return dict(interpretation=out_dir / "tables", dashboard=index)

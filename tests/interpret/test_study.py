@@ -9,6 +9,7 @@ from neuro_sae.interpret import (
     encode_clips,
     feature_interpretations,
     interpret_codes,
+    interpret_stimuli,
     make_clip_codes,
     read_interpretation,
     save_interpretation,
@@ -100,3 +101,38 @@ def test_interpret_codes_round_trip(tmp_path):
     assert table.loc[2, "label_hits"].startswith("vowel-A (1.00)")
     with pytest.raises(FileNotFoundError, match="interpret"):
         read_interpretation(tmp_path / "nothing")
+
+
+def test_interpret_stimuli_dashboard_lists_significant_first(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from neuro_sae.features import FeatureSeries
+    from neuro_sae.interpret import feature_page, read_dashboard
+    from tests.interpret._fixtures import planted_audio_codes
+
+    codes = planted_audio_codes(tmp_path / "clips")
+    fids = np.array([3, 10, 42, 7, 99])
+    feature_files, audio = {}, {}
+    for cid in codes.clip_ids:
+        sl = codes.clip_slice(cid)
+        fs = FeatureSeries(codes.codes[sl], codes.frames["time"].to_numpy()[sl], fids,
+                           stimulus_id=cid, layer=4)
+        feature_files[cid] = tmp_path / f"{cid}_features.npz"
+        fs.save(feature_files[cid], verbose=False)
+        audio[cid] = codes.path_of(cid)
+    sig = pd.DataFrame(dict(layer=[4], feature=[42], feature_name=["f42"], n_channels=[3],
+                            best_channel=["Pz"], r=[0.08], p_fwe=[0.01]))
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    ax.set(xlabel="lag (s)", ylabel="a.u.")
+    out = interpret_stimuli(feature_files, audio, tmp_path / "interp", significant=sig,
+                            trf_figures={42: fig}, n_dashboard=3, n_examples=1, verbose=False)
+    plt.close("all")
+    dash = read_dashboard(out["dashboard"].parent)
+    assert list(dash["features"])[0] == "42" and len(dash["features"]) == 3
+    page = (out["dashboard"].parent / feature_page(42)).read_text()
+    assert "Pz" in page and "trf_00042.png" in page
+    table = feature_interpretations([42], out["interpretation"],
+                                    dashboard=out["dashboard"].parent, relative_to=tmp_path)
+    assert table.loc[0, "dashboard"] == "interp/dashboard/" + feature_page(42)
+    assert table.loc[0, "domain"] == "speech"  # the stimuli are one domain
