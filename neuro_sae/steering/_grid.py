@@ -277,7 +277,8 @@ def steering_grid(backbone, data, saes, *, ks=(10, 100), alphas=(0.5, 1.0), meth
     methods : sequence of str
         ``"sae"`` and/or ``"svector"``.
     sources : list of str | None
-        Fit sets to build vectors from (``None``: all).
+        Fit sets to build vectors from (``None``: each fit set); ``"a+b"`` pools
+        the fit sets ``a`` and ``b``.
     %(steer_keep_error)s
     scale : str
         S-vector scale (see :func:`steering_fn`).
@@ -310,7 +311,8 @@ def steering_grid(backbone, data, saes, *, ks=(10, 100), alphas=(0.5, 1.0), meth
     base = data["baseline"]
     sources = list(data["fit_sets"]) if sources is None else list(sources)
     for s in sources:
-        check_option("sources", s, data["fit_sets"])
+        for part in str(s).split("+"):
+            check_option("sources", part, data["fit_sets"])
     for m in methods:
         check_option("methods", m, METHODS)
     validate_type(saes, dict, "saes")
@@ -340,9 +342,10 @@ def steering_grid(backbone, data, saes, *, ks=(10, 100), alphas=(0.5, 1.0), meth
     jobs = []
     for n in layers:
         for src in sources:
-            fit = base[(base["role"] == "fit") & (base["set"] == src)]
-            y = fit["detected"].to_numpy()
-            frames = data["fit_frames"][n][src]
+            parts = src.split("+")
+            y = np.concatenate([base[(base["role"] == "fit") & (base["set"] == p)]
+                                ["detected"].to_numpy() for p in parts])
+            frames = [f for p in parts for f in data["fit_frames"][n][p]]
             if "sae" in methods:
                 pooled = pool_codes(loaded[n], frames, pooling=pooling, verbose=False)
                 beta, order = rank_features(pooled, y, C=C, random_state=random_state,
