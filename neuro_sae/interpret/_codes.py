@@ -115,6 +115,29 @@ class ClipCodes:
         except KeyError:
             raise KeyError(f"clip_id {clip_id!r} has no frames in these codes.") from None
 
+    def subset(self, clip_ids):
+        """The codes of some clips only (a new :class:`ClipCodes`).
+
+        Parameters
+        ----------
+        clip_ids : sequence of str
+            The clips to keep (in their order here).
+
+        Returns
+        -------
+        codes : ClipCodes
+            The subset.
+        """
+        keep = set(map(str, clip_ids))
+        ids = [c for c in self._slices if c in keep]
+        if not ids:
+            raise ValueError("none of clip_ids has frames in these codes.")
+        rows = np.concatenate([np.arange(self._slices[c].start, self._slices[c].stop)
+                               for c in ids])
+        return ClipCodes(self.codes[rows], self.frames.iloc[rows].reset_index(drop=True),
+                         self.clips.loc[ids].reset_index(drop=True), self.feature_ids,
+                         self.layer, self.root)
+
     def frame_clip(self):
         """Position of each frame's clip in :attr:`clip_ids` (ndarray of int)."""
         out = np.empty(self.codes.shape[0], int)

@@ -91,7 +91,9 @@ def interpret_codes(codes, *, activations=None, class_prefix="vowel-", erasure_t
     if has_align:
         iv = alignment_intervals(codes, tier=tier, verbose=False)
         labels = codes_frame_labels(codes, iv)
-        out["labels_frame"] = label_search(codes, level="frame", frame_labels=iv, min_f1=min_f1,
+        # frame labels exist on the aligned clips only: search there
+        sub = codes.subset(codes.clips.loc[codes.clips["alignment"].notna(), "id"])
+        out["labels_frame"] = label_search(sub, level="frame", frame_labels=iv, min_f1=min_f1,
                                            top=20, verbose=False)
         out["phones"] = feature_phones(codes, labels, verbose=False)
         summary["phonemes"] = phoneme_baselines(codes, labels, activations=activations,

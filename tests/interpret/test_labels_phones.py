@@ -178,3 +178,30 @@ def test_phoneme_baselines_planted():
     assert res["in_sample"] == 1.0 and res["test"] == 1.0
     assert res["chance"] < 0.6 and res["probe"] > 0.95
     assert res["n_features_labelled"] == 4 and res["n_phones"] == 4
+
+
+def test_interpret_codes_with_alignments(tmp_path):
+    """Frame-level search on the aligned clips only; phones and their baselines."""
+    from neuro_sae.interpret import interpret_codes
+
+    _write_textgrid(tmp_path / "a.TextGrid")
+    t = np.arange(40) * 0.02
+    lab = frame_labels(read_alignment(tmp_path / "a.TextGrid", tier="phones", verbose=False), t)
+    arrays, rows = {}, []
+    for ii in range(3):
+        x = np.zeros((40, 4))
+        x[lab == "AA", 0] = 1.0
+        x[lab == "IY", 1] = 1.0 + ii
+        x[:3, 2] = 1.0
+        arrays[f"c{ii}"] = x
+        rows.append(dict(id=f"c{ii}", domain="speech", labels=["speech"],
+                         alignment="a.TextGrid" if ii < 2 else None))
+    arrays["c2"][:, 0] = 1.0  # unaligned clip: would spoil feature 0's frame F1 if searched
+    codes = make_clip_codes(arrays, pd.DataFrame(rows), times={c: t for c in arrays},
+                            root=str(tmp_path), verbose=False)
+    res = interpret_codes(codes, class_prefix=None, random_state=0, verbose=False)
+    aa = res["labels_frame"][res["labels_frame"]["label"] == "AA"].iloc[0]
+    assert aa["feature"] == 0 and aa["f1"] == 1.0 and aa["n_positive"] == 20
+    assert res["phones"].set_index("feature")["phone"].loc[1] == "IY"
+    ph = res["summary"]["phonemes"]
+    np.testing.assert_allclose(ph["in_sample"], 46 / 56)  # AA and IY right, B (2 x 5) wrong
