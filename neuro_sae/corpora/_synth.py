@@ -102,6 +102,12 @@ def festival(text, voice="kal"):
     ``phones`` and ``words`` are lists of ``(label, start_s, end_s)`` from the
     utterance's Segment and Word relations (the times festival synthesised; pauses
     are ``pau``).
+
+    Measured agreement with the waveform: for ``slt`` the first glottal pulse of
+    a vowel after silence lies within 10 ms of its segment start (tested); for
+    ``kal`` the first phone after the leading pause sounds 15-30 ms after its
+    segment start (the diphone voice's first pitch-synchronous unit), and its
+    waveform runs 20-30 ms past the last segment; the TextGrid is not shifted.
     """
     exe = require("festival")
     if voice not in FESTIVAL_VOICES:
