@@ -44,6 +44,13 @@ def _parser():
                    default=["batchtopk", "topk", "matryoshka_batchtopk", "jumprelu", "relu"])
     p.add_argument("--big-architectures", nargs="+", default=None,
                    help="architectures trained at expansions above 8 (default: all)")
+    p.add_argument("--points", type=int, nargs="+", default=[0, 1, 2, 3, 4],
+                   help="which of the 5 grid points (k or coefficient) to train, by position")
+    p.add_argument("--big-points", type=int, nargs="+", default=None,
+                   help="grid points at expansions above 8 (default: --points)")
+    p.add_argument("--dense-points", type=int, nargs="+", default=None,
+                   help="grid points of the architectures trained densely (Matryoshka, "
+                        "JumpReLU, ReLU; about 3x the step time; default: --points)")
     p.add_argument("--n-steps", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -58,17 +65,26 @@ def _parser():
     return p
 
 
+_DENSE = ("matryoshka_batchtopk", "jumprelu", "relu")
+
+
 def _specs(args):
     specs = []
     for e in args.expansions:
         archs = args.architectures if e <= 8 or args.big_architectures is None else [
             a for a in args.architectures if a in args.big_architectures]
         for arch in archs:
+            points = args.points
+            if e > 8 and args.big_points is not None:
+                points = args.big_points
+            elif arch in _DENSE and args.dense_points is not None:
+                points = args.dense_points
             if arch in COEFS:
                 key, values = COEFS[arch]
-                specs += [dict(architecture=arch, expansion=e, k=50, **{key: v}) for v in values]
+                specs += [dict(architecture=arch, expansion=e, k=50, **{key: values[i]})
+                          for i in points]
             else:
-                specs += [dict(architecture=arch, expansion=e, k=k) for k in KS]
+                specs += [dict(architecture=arch, expansion=e, k=KS[i]) for i in points]
     return specs
 
 
