@@ -16,6 +16,8 @@ Usage::
 
     python analyses/07_interpret.py --corpus /work/corpus \\
         --derivatives /work/derivatives_corpus/whisper-base --out /work/derivatives_corpus/interpret
+    python analyses/07_interpret.py --corpus /work/corpus --train-slice \
+        --derivatives /work/derivatives_corpus/interpret_slice --out /work/derivatives_corpus/interpret
     python analyses/07_interpret.py --manifest data_manifests/demo.yaml --out derivatives/demo
 """
 
@@ -36,6 +38,13 @@ def _parser():
                                          "analyses/09_corpus_saes.py")
     p.add_argument("--out", default=None, help="output folder (--corpus) or the study's "
                                                "derivatives folder (--manifest)")
+    p.add_argument("--train-slice", action="store_true",
+                   help="with --corpus: first train small SAEs of every layer on a labelled "
+                        "slice of the corpus into --derivatives (when the corpus-scale SAEs "
+                        "of analyses/09_corpus_saes.py are not there)")
+    p.add_argument("--slice-minutes", type=float, default=6.0,
+                   help="random audio per domain in the slice, beside the labelled clips")
+    p.add_argument("--slice-steps", type=int, default=400, help="training steps of the slice SAEs")
     p.add_argument("--layers", type=int, nargs="+", default=None, help="layers (default: all)")
     p.add_argument("--seed", type=int, default=0, help="SAE seed to interpret")
     p.add_argument("--include-mixed", action="store_true",
@@ -65,8 +74,14 @@ def main(argv=None):
         if not args.derivatives or not args.out:
             sys.exit("--corpus needs --derivatives (the folder of analyses/09_corpus_saes.py) "
                      "and --out.")
-        from neuro_sae.interpret import interpret_corpus
+        from neuro_sae.interpret import interpret_corpus, train_slice_saes
 
+        if args.train_slice:
+            info = train_slice_saes(args.corpus, args.derivatives, layers=args.layers,
+                                    minutes_per_domain=args.slice_minutes,
+                                    n_steps=args.slice_steps, n_threads=1,
+                                    random_state=args.random_state)
+            print(json.dumps(info, default=str))
         summary = interpret_corpus(
             args.corpus, args.derivatives, args.out, layers=args.layers, seed=args.seed,
             include_mixed=args.include_mixed, n_dashboard=args.n_dashboard,

@@ -19,7 +19,12 @@
 """
 
 from ._codes import ClipCodes, encode_clips, make_clip_codes
-from ._corpus import interpret_corpus, plot_corpus_figures, plot_phoneme_accuracy
+from ._corpus import (
+    interpret_corpus,
+    plot_corpus_figures,
+    plot_phoneme_accuracy,
+    train_slice_saes,
+)
 from ._dashboard import build_dashboard, feature_page, read_dashboard
 from ._examples import (
     mel_average,
@@ -109,5 +114,6 @@ __all__ = [
     "read_interpretation",
     "save_interpretation",
     "top_examples",
+    "train_slice_saes",
     "write_hts_lab",
 ]

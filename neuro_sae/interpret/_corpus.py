@@ -221,3 +221,95 @@ def plot_phoneme_accuracy(per_layer, *, axes=None, show=False, verbose=None):
     if show:
         plt.show()
     return fig
+
+
+@fill_doc
+@verbose
+def train_slice_saes(corpus, out_dir, *, labels=("whisper",), label_prefixes=("vowel-",),
+                     minutes_per_domain=6.0, max_aligned=40, backbone="whisper-base",
+                     layers=None, expansion=4, k=32, n_steps=400, batch_size=1024, lr=1e-3,
+                     threshold_beta=0.95, n_threads=None, random_state=0, verbose=None):
+    """Train small SAEs (every layer, seed 0) on a labelled slice of a corpus.
+
+    The slice holds every clip with one of ``labels`` or a label starting with one of
+    ``label_prefixes``, up to ``max_aligned`` clips with alignments, and random clips
+    of each domain up to ``minutes_per_domain``. Clips are packed per corpus (no
+    mixing), extracted into an activation store and one SAE per layer is trained on
+    all of it. The folder has the layout of ``analyses/09_corpus_saes.py``
+    (``packs.parquet``, ``store/``, ``all_layers/saes/layer-<ll>_seed-0``), so
+    :func:`interpret_corpus` reads it.
+
+    Parameters
+    ----------
+    corpus : path-like
+        Folder of a built corpus.
+    out_dir : path-like
+        Output folder.
+    labels : sequence of str
+        Clip labels always included.
+    label_prefixes : sequence of str
+        Label prefixes always included (e.g. the vowel classes of the erasure).
+    minutes_per_domain : float
+        Audio of random clips per domain, on top of the labelled ones.
+    max_aligned : int
+        Clips with alignments included (phones).
+    backbone : str
+        Backbone spec (:func:`neuro_sae.backbones.load_backbone`).
+    layers : list of int | None
+        Layers (``None``: all).
+    expansion, k, n_steps, batch_size, lr, threshold_beta : int, int, int, int, float, float
+        SAE size and training (see :func:`neuro_sae.sae.train_store_saes`).
+    n_threads : int | None
+        Torch threads while training.
+    %(random_state)s
+    %(verbose)s
+
+    Returns
+    -------
+    info : dict
+        Clip, pack and frame counts, minutes per domain, seconds per stage.
+    """
+    from ..activations import build_activation_store
+    from ..backbones import load_backbone
+    from ..corpora import index_to_clips, read_clip_index
+    from ..io import write_json, write_parquet
+    from ..sae import pack_clips, train_store_saes
+    from ..utils import check_random_state
+
+    rng = check_random_state(random_state)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    index = read_clip_index(corpus, verbose=False)
+    labs = index["labels"].apply(lambda ls: [str(v) for v in ls])
+    keep = labs.apply(lambda ls: any(v in labels or v.startswith(tuple(label_prefixes))
+                                     for v in ls)).to_numpy().copy()
+    aligned = np.flatnonzero(index["alignment"].notna().to_numpy() & ~keep)
+    keep[rng.permutation(aligned)[:max_aligned]] = True
+    for _, g in index[~keep].groupby("domain"):
+        pos = g.index[rng.permutation(len(g))]
+        dur = index.loc[pos, "duration"].cumsum()
+        keep[index.index.get_indexer(pos[dur.to_numpy() <= 60 * minutes_per_domain])] = True
+    sub = index[keep]
+    t0 = time.perf_counter()
+    clips = index_to_clips(sub, corpus, verbose=False)
+    packs, members = pack_clips(clips, random_state=rng, verbose=False)
+    members["split"] = "train"
+    write_parquet(members, out_dir / "packs.parquet")
+    bb = load_backbone(backbone, encoder_only=True, verbose=False)
+    layers = layers or list(range(1, bb.n_layers + 1))
+    store = build_activation_store(bb, packs, out_dir / "store", layers=layers,
+                                   clips_per_shard=16, verbose=False)
+    t_extract = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    train_store_saes(store, out_dir / "all_layers", layers=layers, seeds=[0],
+                     expansion=expansion, k=k, n_steps=n_steps, batch_size=batch_size, lr=lr,
+                     threshold_beta=threshold_beta, n_threads=n_threads,
+                     random_state=int(rng.integers(2**31 - 1)), verbose=False)
+    info = dict(n_clips=int(len(sub)), n_packs=len(packs), n_frames=int(len(store.index)),
+                minutes=sub.groupby("domain")["duration"].sum().div(60).round(2).to_dict(),
+                layers=layers, expansion=expansion, d_sae=int(expansion * bb.d_model), k=k,
+                n_steps=n_steps, batch_size=batch_size, extract_s=round(t_extract, 1),
+                train_s=round(time.perf_counter() - t0, 1))
+    write_json(info, out_dir / "slice.json")
+    logger.info(f"Slice SAEs: {info}")
+    return info
