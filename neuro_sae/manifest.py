@@ -139,10 +139,29 @@ class BackboneSection(_Section):
     device: str = "cpu"
 
 
+class BackboneEntry(_Section):
+    """One backbone of a study with several (manifest ``backbones``)."""
+
+    name: str = Field(description="As backbone.name: 'whisper-base', 'hubert-base-random', a folder or a hub id.")
+    layers: list[int] | Literal["all", "last"] | None = Field(
+        default=None, description="Its SAE layers (1-based list, 'all' or 'last'); None: sae.layers."
+    )
+    pretrained: str | dict[int, str] | None = Field(
+        default=None,
+        description="A pretrained SAE release (e.g. 'audiosae/hubert-base') or layer -> folder, "
+        "instead of training; None: sae.pretrained for the first backbone, else train.",
+    )
+
+
+EXECUTOR_PATTERN = r"^(serial|processes:[1-9][0-9]*|dask-local:[1-9][0-9]*|dask:\S+)$"
+
+
 class SAESection(_Section):
     """SAE settings (BatchTopK)."""
 
-    layers: list[int] | Literal["last"] = "last"
+    layers: list[int] | Literal["last", "all"] = Field(
+        default="last", description="SAE layers: a 1-based list, 'last' or 'all' (every extracted layer)."
+    )
     expansion: int = Field(default=8, ge=1)
     k: int = Field(default=50, ge=1)
     n_steps: int = Field(default=2000, ge=1)
@@ -153,11 +172,13 @@ class SAESection(_Section):
     torch_threads: int | None = Field(
         default=None, ge=1, description="torch intra-op threads while training (None: torch's default)."
     )
-    pretrained: dict[int, str] | None = Field(
+    pretrained: dict[int, str] | str | None = Field(
         default=None,
         description="Layer -> folder of an SAE to use instead of training one (relative to the "
         "manifest): native (cfg.json + sae.safetensors), SAELens, or AudioSAE "
-        "([layer_<n>/]ae.pt), read with neuro_sae.sae.load_sae.",
+        "([layer_<n>/]ae.pt), read with neuro_sae.sae.load_sae; or the name of a pretrained "
+        "release (e.g. 'audiosae/whisper-small', see neuro_sae.sae.PRETRAINED_SAES) read from "
+        "the huggingface_hub cache for every SAE layer.",
     )
 
 
@@ -197,6 +218,15 @@ class StatsSection(_Section):
     alpha: float = Field(default=0.05, gt=0, lt=1)
     group_method: Literal["pooled-null", "sign-flip"] = "pooled-null"
     random_state: int = 0
+    vp_features: int | None = Field(
+        default=4, ge=1,
+        description="Variance partitioning per subject x layer: the unique and shared held-out "
+        "R^2 of this many of the layer's best features (held-out r) and the acoustic envelope "
+        "(banded ridge); None: skip it.",
+    )  # fmt: skip
+    protocol_channel: str | None = Field(
+        default="Pz", description="Channel of the paper's protocol table (None: every channel)."
+    )
 
 
 class SimulationSection(_Section):
@@ -227,7 +257,59 @@ class Manifest(_Section):
     trf: TRFSection = Field(default_factory=TRFSection)
     stats: StatsSection = Field(default_factory=StatsSection)
     simulation: SimulationSection = Field(default_factory=SimulationSection)
+    backbones: list[str | BackboneEntry] | None = Field(
+        default=None,
+        description="Several backbones, each with its SAE layers (the first is the primary one, "
+        "read by figures and reports); None: the one of backbone.name. The backbone section's "
+        "other settings (layers extracted, window, context, device) apply to every one.",
+    )
+    executor: str = Field(
+        default="serial",
+        description="How independent tasks run: 'serial', 'processes:N' (joblib), "
+        "'dask-local:N' (a local dask.distributed cluster of N workers) or 'dask:ADDRESS' "
+        "(an existing dask scheduler, e.g. tcp://host:8786); --executor overrides it.",
+    )  # fmt: skip
     path: str | None = Field(default=None, exclude=True)
+
+    @field_validator("executor")
+    @classmethod
+    def _executor(cls, value):
+        import re
+
+        if not re.match(EXECUTOR_PATTERN, str(value)):
+            raise ValueError(
+                f"executor {value!r} is not one of 'serial', 'processes:N', 'dask-local:N', "
+                "'dask:ADDRESS' (N a positive number of workers, ADDRESS a dask scheduler such "
+                "as tcp://host:8786)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _unique_models(self):
+        tags = [model_tag(m.name) for m in self.models()]
+        dup = sorted({t for t in tags if tags.count(t) > 1})
+        if dup:
+            raise ValueError(f"backbones name the same model twice: {dup}; list each once")
+        return self
+
+    def models(self):
+        """The backbones of the study, primary first.
+
+        Returns
+        -------
+        models : list of ModelSpec
+            ``tag`` (``None`` for the primary one, else a file-safe name), ``name``
+            (as ``backbone.name``), ``layers`` (SAE layers spec) and ``pretrained``.
+        """
+        if not self.backbones:
+            return [ModelSpec(None, self.backbone.name, self.sae.layers, self.sae.pretrained)]
+        out = []
+        for i, entry in enumerate(self.backbones):
+            entry = BackboneEntry(name=entry) if isinstance(entry, str) else entry
+            layers = self.sae.layers if entry.layers is None else entry.layers
+            pre = entry.pretrained if entry.pretrained is not None or i else self.sae.pretrained
+            out.append(ModelSpec(None if i == 0 else model_tag(entry.name), entry.name, layers, pre))
+        return out
 
     @model_validator(mode="after")
     def _split_runs(self):
@@ -381,6 +463,30 @@ class Manifest(_Section):
             if hint:
                 msg += f" Did you mean {hint[0]!r}?"
             raise ValueError(msg)
+
+
+class ModelSpec(tuple):
+    """One backbone of a study: ``(tag, name, layers, pretrained)`` (see :meth:`Manifest.models`)."""
+
+    __slots__ = ()
+
+    def __new__(cls, tag, name, layers, pretrained):
+        return super().__new__(cls, (tag, name, layers, pretrained))
+
+    tag = property(lambda self: self[0])
+    name = property(lambda self: self[1])
+    layers = property(lambda self: self[2])
+    pretrained = property(lambda self: self[3])
+
+
+def model_tag(name):
+    """A file-safe tag of a backbone name (``"openai/whisper-small"`` -> ``"openai-whisper-small"``)."""
+    import re
+
+    name = str(name).rstrip("/\\")
+    if name.startswith((".", "~", "/")):
+        name = Path(name).name
+    return re.sub(r"[^A-Za-z0-9.]+", "-", name).strip("-") or "model"
 
 
 def _field_names(model_cls):

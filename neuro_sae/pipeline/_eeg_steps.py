@@ -11,11 +11,30 @@ import numpy as np
 
 from ..io import write_json, write_parquet
 from ..utils import check_random_state, logger
-from ._stim_steps import study_layers, timed
+from ._registry import Unit
+from ._stim_steps import model_layers, model_paths, study_layers, timed
 
 
 def _layer(study):
     return study_layers(study)[-1]
+
+
+def _unit(study, subject):
+    """A fit/group unit; a plain subject label means the primary model's last layer."""
+    if isinstance(subject, Unit):
+        return subject
+    return Unit(subject=subject, model=None, layer=_layer(study))
+
+
+def is_primary_last(study, unit):
+    """Whether a unit is the primary backbone's last SAE layer (figures, report, recovery)."""
+    return unit.model is None and unit.layer == _layer(study)
+
+
+def fit_units(study):
+    """One fit per subject x backbone x SAE layer."""
+    return [Unit(subject=s, model=m.tag, layer=layer) for s in study.manifest.subjects
+            for m in study.manifest.models() for layer in model_layers(study, m.tag)]  # fmt: skip
 
 
 def _load_alive(paths, layer):
@@ -123,26 +142,89 @@ def fit_config(study, subject):
         eeg["split_runs"] = dict(dev=dev, test=test)
     return dict(
         eeg=eeg, trf=m.trf.model_dump(),
-        stats=m.stats.model_dump(include={"n_permutations", "alpha", "random_state"}),
+        stats=m.stats.model_dump(include={"n_permutations", "alpha", "random_state", "vp_features"}),
         features=dict(scale=m.features.scale),
     )  # fmt: skip
 
 
 def fit_inputs(study, subject):
-    """Inputs of step 04: the subject's EEG files, the alive list, the used runs' features."""
+    """Inputs of step 04: the subject's EEG files, the alive list, the used runs' features
+    (and, for the acoustic baseline of the variance partitioning, the used runs' audio)."""
     from ..io import subject_eeg_files
 
-    m, paths = study.manifest, study.paths
-    layer = _layer(study)
-    eeg = subject_eeg_files(m, subject, derivatives=study.root)
-    return list(eeg) + [paths.alive(layer)] + [paths.features(r, layer) for r in used_runs(m)]
+    m, unit = study.manifest, _unit(study, subject)
+    paths, layer = model_paths(study, unit.model), unit.layer
+    eeg = subject_eeg_files(m, unit.subject, derivatives=study.root)
+    files = list(eeg) + [paths.alive(layer)] + [paths.features(r, layer) for r in used_runs(m)]
+    if m.stats.vp_features:
+        stim = m.stimulus_files(check=False)
+        files += [stim[r] for r in used_runs(m)]
+    return files
 
 
 def fit_outputs(study, subject):
-    """Outputs of step 04."""
-    paths, layer = study.paths, _layer(study)
-    return dict(sweep=paths.sweep(subject, layer), permutation=paths.permutation(subject, layer),
-                table=paths.subject_table(subject, layer), info=paths.info(subject))  # fmt: skip
+    """Outputs of step 04 (the aligned info only for the primary backbone's last layer:
+    no two tasks write one file)."""
+    unit = _unit(study, subject)
+    paths, layer, s = model_paths(study, unit.model), unit.layer, unit.subject
+    out = dict(sweep=paths.sweep(s, layer), permutation=paths.permutation(s, layer),
+               table=paths.subject_table(s, layer))  # fmt: skip
+    out["protocol"] = paths.protocol_kernels(s, layer)
+    if study.manifest.stats.vp_features:
+        out["vp"] = paths.variance_partition(s, layer)
+    if is_primary_last(study, unit):
+        out["info"] = study.paths.info(s)
+    return out
+
+
+def protocol_runs(manifest):
+    """Development and test runs of the paper's protocol: ``eeg.split``'s, or without a
+    split the first half of the used runs and the rest."""
+    runs = used_runs(manifest)
+    if manifest.eeg.split is not None:
+        dev, test = manifest.split_runs()
+        return [r for r in dev if r in runs], [r for r in test if r in runs]
+    half = max(1, len(runs) // 2)
+    return runs[:half], runs[half:]
+
+
+def split_kernels(X_runs, Y_runs, delays, alpha):
+    """Ridge kernels of each feature alone (with an intercept), per channel, on given runs.
+
+    From the per-run lagged statistics of :func:`neuro_sae.encoding.univariate_run_stats`
+    summed over the runs and centred (the intercept is not penalised).
+
+    Parameters
+    ----------
+    X_runs : list of array, shape (n_times, n_features)
+        Features per run (dense or scipy.sparse).
+    Y_runs : list of array, shape (n_times, n_channels)
+        EEG per run.
+    delays : array of int
+        Lags in samples.
+    alpha : array, shape (n_features, n_channels)
+        Ridge penalty of each feature x channel (the sweep's final alphas).
+
+    Returns
+    -------
+    coef : array, shape (n_features, n_channels, n_delays)
+        Kernels.
+    """
+    from ..encoding import eigh_psd, univariate_run_stats
+
+    delays = np.asarray(delays)
+    G = H = sx = 0.0
+    sy, n = 0.0, 0
+    for x, y in zip(X_runs, Y_runs):
+        g, h, s_x = univariate_run_stats(x, np.asarray(y, float), delays)
+        G, H, sx = G + g, H + h, sx + s_x
+        sy, n = sy + np.asarray(y, float).sum(0), n + len(y)
+    G = G - sx[:, :, np.newaxis] * sx[:, np.newaxis, :] / n
+    H = H - sx[:, :, np.newaxis] * np.asarray(sy)[np.newaxis, np.newaxis, :] / n
+    evals, evecs = eigh_psd(G)  # (F, L), (F, L, L)
+    proj = np.einsum("flk,flc->fck", evecs, H)  # data in each feature's eigenbasis
+    shrunk = proj / (evals[:, np.newaxis, :] + np.asarray(alpha, float)[:, :, np.newaxis])
+    return np.einsum("fck,flk->fcl", shrunk, evecs)
 
 
 def inner_window_peaks(coef, times, tmin, tmax):
@@ -185,16 +267,16 @@ def fit_run(study, subject, runtime):
     from ..io import atomic_path, read_subject_eeg
     from ..stats import sweep_permutation_test
 
-    manifest, paths = study.manifest, study.paths
-    layer = _layer(study)
-    outputs = fit_outputs(study, subject)
+    manifest, unit = study.manifest, _unit(study, subject)
+    paths, layer, subject = model_paths(study, unit.model), unit.layer, unit.subject
+    outputs = fit_outputs(study, unit)
     alive = _load_alive(paths, layer)
     runs = used_runs(manifest)
     series = _load_series(paths, runs, layer, alive)
     trf, stats = manifest.trf, manifest.stats
     dev, _ = manifest.split_runs()
     with timed(runtime, "align"):
-        raw = read_subject_eeg(manifest, subject, derivatives=paths.root)
+        raw = read_subject_eeg(manifest, subject, derivatives=study.root)
         aligned = align_subject(
             raw, series, feature_set="sae", l_freq=manifest.eeg.l_freq, h_freq=manifest.eeg.h_freq,
             sfreq=manifest.eeg.sfreq, scale=manifest.features.scale, prefix=manifest.eeg.onset_prefix,
@@ -203,10 +285,14 @@ def fit_run(study, subject, runtime):
             eeg_scaling=manifest.eeg.scaling, train_runs=[r for r in dev if r in runs],
         )  # fmt: skip
     X_runs, Y_runs = aligned.X["sae"], aligned.Y
+    # a named split: fit (and choose alphas) on its dev runs, score r on its test runs
+    test_idx = None
+    if manifest.eeg.split is not None:
+        test_idx = [i for i, r in enumerate(aligned.run_ids) if r not in dev]
     with timed(runtime, "trf_sweep"):
         sweep = univariate_sweep(
             X_runs, Y_runs, sfreq=aligned.sfreq, tmin=trf.tmin - trf.edge_s,
-            tmax=trf.tmax + trf.edge_s, alphas=trf.alphas,
+            tmax=trf.tmax + trf.edge_s, alphas=trf.alphas, test_runs=test_idx,
             feature_names=[feature_name(f) for f in alive], ch_names=aligned.info["ch_names"],
         )  # fmt: skip
         sweep.provenance.update(inner_tmin=trf.tmin, inner_tmax=trf.tmax, edge_s=trf.edge_s,
@@ -226,21 +312,70 @@ def fit_run(study, subject, runtime):
     table = table.rename(columns={"feature": "feature_name"})
     table.insert(0, "subject", subject)
     table.insert(1, "layer", layer)
-    table.insert(2, "feature", np.repeat(alive, sweep.n_channels))
+    table.insert(2, "model", unit.model or "primary")
+    table.insert(3, "feature", np.repeat(alive, sweep.n_channels))
     p_tab = perm.to_frame(alpha=stats.alpha).drop(columns=["r"]).rename(columns={"feature": "feature_name"})
     table = table.merge(p_tab, on=["feature_name", "channel"], how="left", validate="one_to_one")
     table["inner_tmin"], table["inner_tmax"], table["edge_s"] = trf.tmin, trf.tmax, trf.edge_s
     write_parquet(table, outputs["table"])
-    with atomic_path(outputs["info"]) as tmp:
-        tmp_fif = tmp.with_name(tmp.name + "-info.fif")
-        mne.io.write_info(tmp_fif, aligned.info.copy())
-        tmp_fif.replace(tmp)
+    with timed(runtime, "protocol"):
+        dev_runs, test_runs = protocol_runs(manifest)
+        pos = {r: i for i, r in enumerate(aligned.run_ids)}
+        kern = {}
+        for name, rr in (("dev", dev_runs), ("test", test_runs)):
+            idx = [pos[r] for r in rr if r in pos]
+            kern[name] = split_kernels([X_runs[i] for i in idx], [Y_runs[i] for i in idx],
+                                       sweep.delays, sweep.alpha_final)  # fmt: skip
+        with atomic_path(outputs["protocol"]) as tmp:
+            with open(tmp, "wb") as fid:
+                np.savez(fid, coef_dev=kern["dev"], coef_test=kern["test"], times=sweep.times,
+                         feature_ids=alive, ch_names=np.array(aligned.info["ch_names"]),
+                         dev_runs=np.array(dev_runs), test_runs=np.array(test_runs))  # fmt: skip
+    if "vp" in outputs:
+        with timed(runtime, "variance_partition"):
+            _variance_partition(study, unit, aligned, sweep, alive, outputs["vp"])
+    if "info" in outputs:
+        with atomic_path(outputs["info"]) as tmp:
+            tmp_fif = tmp.with_name(tmp.name + "-info.fif")
+            mne.io.write_info(tmp_fif, aligned.info.copy())
+            tmp_fif.replace(tmp)
     n_sig = int(np.sum(np.any(perm.p_fwe < stats.alpha, axis=1)))
     logger.info(
-        f"[04_fit_trf] sub-{subject}: max held-out r {sweep.r.max():.3f}, {n_sig} features "
+        f"[04_fit_trf] {unit.label()}: max held-out r {sweep.r.max():.3f}, {n_sig} features "
         f"significant (max-T, p_FWE < {stats.alpha})"
     )
     return outputs
+
+
+def _variance_partition(study, unit, aligned, sweep, alive, fname):
+    """Unique and shared held-out R^2 of the layer's best features and the acoustic
+    envelope (banded ridge, :func:`neuro_sae.encoding.variance_partitioning`)."""
+    from ..encoding import variance_partitioning
+    from ..io import read_audio
+
+    manifest = study.manifest
+    n_best = min(int(manifest.stats.vp_features), len(alive))
+    best = np.sort(np.argsort(-np.nanmean(sweep.r, axis=1), kind="stable")[:n_best])
+    stim = manifest.stimulus_files(check=False)
+    audio = {r: read_audio(stim[r], sfreq=16000)[0] for r in aligned.run_ids}
+    aligned.add_acoustic(audio, sfreq_audio=16000, kinds=("envelope",))
+    sae_runs = []
+    for x in aligned.X["sae"]:
+        sub = x[:, best]
+        sae_runs.append(np.asarray(sub.todense() if hasattr(sub, "todense") else sub, dtype=float))
+    trf = manifest.trf
+    vp = variance_partitioning(
+        {"envelope": aligned.X["envelope"], "sae": sae_runs}, aligned.Y, sfreq=aligned.sfreq,
+        tmin=trf.tmin, tmax=trf.tmax, ch_names=aligned.info["ch_names"],
+        alphas=list(trf.alphas)[::2],  # every other alpha of the sweep's grid, per band
+    )  # fmt: skip
+    table = vp.to_frame()
+    table.insert(0, "subject", unit.subject)
+    table.insert(1, "model", unit.model or "primary")
+    table.insert(2, "layer", unit.layer)
+    table["sae_features"] = ",".join(str(int(alive[i])) for i in best)
+    write_parquet(table, fname)
+    return table
 
 
 # ------------------------------------------------------------------------------ 05
@@ -250,27 +385,31 @@ def group_config(study, subject):
     cfg = dict(stats=m.stats.model_dump(include={"alpha", "group_method", "n_permutations",
                                                   "random_state"}),
                subjects=list(m.subjects))  # fmt: skip
-    if m.eeg.simulate:  # the recovery correlations band-pass the features like the EEG
+    if m.eeg.simulate and is_primary_last(study, _unit(study, subject)):
+        # the recovery correlations band-pass the features like the EEG
         cfg["eeg"] = m.eeg.model_dump(include={"sfreq", "l_freq", "h_freq"})
     return cfg
 
 
 def group_inputs(study, subject):
-    """Inputs of step 05: every subject's sweep and null (and, simulated, truth and features)."""
-    m, paths, layer = study.manifest, study.paths, _layer(study)
+    """Inputs of step 05 (one backbone x layer): every subject's sweep and null (and, for
+    the simulated primary last layer, truth and features)."""
+    m, unit = study.manifest, _unit(study, subject)
+    paths, layer = model_paths(study, unit.model), unit.layer
     files = [paths.sweep(s, layer) for s in m.subjects] + [paths.permutation(s, layer) for s in m.subjects]
-    if m.eeg.simulate:
+    if m.eeg.simulate and is_primary_last(study, unit):
         files += [paths.truth(s) for s in m.subjects] + [paths.alive(layer)]
         files += [paths.features(r, layer) for r in used_runs(m)]
     return files
 
 
 def group_outputs(study, subject):
-    """Outputs of step 05 (``recovery.json`` for simulated studies)."""
-    paths, layer = study.paths, _layer(study)
+    """Outputs of step 05 (``recovery.json`` for the simulated primary last layer)."""
+    unit = _unit(study, subject)
+    paths, layer = model_paths(study, unit.model), unit.layer
     out = dict(group=paths.group_result(layer), table=paths.group_table(layer),
                significant=paths.significant_table(layer))  # fmt: skip
-    if study.manifest.eeg.simulate:
+    if study.manifest.eeg.simulate and is_primary_last(study, unit):
         out["recovery"] = paths.recovery()
     return out
 
@@ -288,10 +427,10 @@ def group_run(study, subject, runtime):
     from ..encoding import check_sweeps_compatible, read_sweep_result
     from ..stats import group_permutation_test, read_permutation_result
 
-    manifest, paths = study.manifest, study.paths
-    layer, subjects = _layer(study), list(manifest.subjects)
+    manifest, unit = study.manifest, _unit(study, subject)
+    paths, layer, subjects = model_paths(study, unit.model), unit.layer, list(manifest.subjects)
     alpha = manifest.stats.alpha
-    outputs = group_outputs(study, subject)
+    outputs = group_outputs(study, unit)
     labels = [f"sub-{s}" for s in subjects]
     with timed(runtime, "group_stats"):
         sweeps = check_sweeps_compatible([read_sweep_result(paths.sweep(s, layer)) for s in subjects],
@@ -320,8 +459,9 @@ def group_run(study, subject, runtime):
         sig = pd.DataFrame(rows, columns=["layer", "feature", "feature_name", "n_channels",
                                           "best_channel", "r", "p_fwe"])  # fmt: skip
         write_parquet(sig, outputs["significant"])
-    logger.info(f"[05_group_stats] {len(sig)} features significant at group level (p_FWE < {alpha})")
-    if manifest.eeg.simulate:
+    logger.info(f"[05_group_stats] {unit.label()}: {len(sig)} features significant at group "
+                f"level (p_FWE < {alpha})")  # fmt: skip
+    if "recovery" in outputs:
         _write_recovery(study, layer, sweeps, perms, sig, feature_ids, alpha)
     return outputs
 

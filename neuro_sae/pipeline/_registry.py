@@ -16,6 +16,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .. import __version__
 from ..io import hash_config
@@ -29,6 +30,31 @@ from ._cache import (
     write_record,
 )
 from ._paths import StudyPaths
+
+
+class Unit(NamedTuple):
+    """What one task of a step covers: a subject, a backbone (its tag, ``None``: the
+    primary one) and a layer; a field left ``None`` is not part of the unit."""
+
+    subject: str | None = None
+    model: str | None = None
+    layer: int | None = None
+
+    def label(self):
+        """``model-<tag>-layer-NN-sub-XX`` (the parts the unit has)."""
+        parts = []
+        if self.model is not None:
+            parts.append(f"model-{self.model}")
+        if self.layer is not None:
+            parts.append(f"layer-{int(self.layer):02d}")
+        if self.subject is not None:
+            parts.append(f"sub-{self.subject}")
+        return "-".join(parts)
+
+
+def unit_subject(unit):
+    """The subject of a unit (a plain subject label or a :class:`Unit`), or ``None``."""
+    return unit.subject if isinstance(unit, Unit) else unit
 
 
 class StaleError(RuntimeError):
@@ -45,8 +71,10 @@ class Step:
         Record name, e.g. ``"04_fit_trf"``.
     cli : str
         Sub-command of ``neuro-sae`` (e.g. ``"fit"``).
-    scope : ``"study"`` | ``"subject"``
-        Whether the step runs once or once per subject.
+    scope : ``"study"`` | ``"subject"`` | ``"model"`` | ``"model-layer"`` | ``"subject-model-layer"``
+        Whether the step runs once, once per subject, per backbone, per backbone x
+        layer or per subject x backbone x layer (the units of the last three are
+        :class:`Unit`; ``units`` lists them).
     help : str
         One line for ``--help``.
     config : callable
@@ -70,6 +98,9 @@ class Step:
     options : tuple of (str, dict)
         Extra command-line options (flag, :meth:`argparse.ArgumentParser.add_argument`
         keywords); their values reach the step as ``study.options``.
+    units : callable | None
+        ``units(study) -> list``: the units of a ``model*`` scope (``None``: from the
+        scope: ``[None]`` or the subjects).
     """
 
     name: str
@@ -85,10 +116,24 @@ class Step:
     not_applicable: str = ""
     in_study: bool = True
     options: tuple = field(default_factory=tuple)
+    units: Callable | None = None
 
     def step_id(self, subject=None):
-        """Record name of this step for one subject (``None``: study-level)."""
-        return self.name if subject is None else f"{self.name}-sub-{subject}"
+        """Record name of this step for one unit (``None``: study-level; a subject label;
+        a :class:`Unit`)."""
+        if subject is None:
+            return self.name
+        if isinstance(subject, Unit):
+            label = subject.label()
+            return f"{self.name}-{label}" if label else self.name
+        return f"{self.name}-sub-{subject}"
+
+    def all_units(self, study):
+        """Every unit of the step in the study (may raise ``FileNotFoundError`` when the
+        layers are read from activations not extracted yet)."""
+        if self.units is not None:
+            return list(self.units(study))
+        return list(study.manifest.subjects) if self.scope == "subject" else [None]
 
 
 class Study:
@@ -126,12 +171,17 @@ class Study:
     def command(self, step, subject=None):
         """The ``neuro-sae`` command that runs one step."""
         parts = ["neuro-sae", step.cli]
-        if subject is not None:
-            parts += ["--subject", str(subject)]
+        unit = subject if isinstance(subject, Unit) else Unit(subject=subject)
+        if unit.subject is not None:
+            parts += ["--subject", str(unit.subject)]
         if self.manifest.path:
             parts += ["--manifest", str(self.manifest.path)]
         if self.out_given:
             parts += ["--out", str(self.root)]
+        if unit.model is not None:
+            parts += ["--model", str(unit.model)]
+        if unit.layer is not None:
+            parts += ["--layer", str(unit.layer)]
         return shlex.join(parts)
 
 
@@ -210,8 +260,8 @@ def step_status(study, step, subject=None):
         The study.
     step : Step
         The step.
-    subject : str | None
-        The subject of a per-subject step.
+    subject : str | Unit | None
+        The subject of a per-subject step, or the unit of a ``model*`` step.
 
     Returns
     -------
@@ -259,6 +309,8 @@ def stale_upstream(study, step, subject=None):
 
 
 def _who(step, subject):
+    if isinstance(subject, Unit):
+        return f"{step.cli}" + (f" ({subject.label()})" if subject.label() else "")
     return f"{step.cli}" + ("" if subject is None else f" (sub-{subject})")
 
 
@@ -299,8 +351,8 @@ def execute(study, step, subject=None, *, force=False, upstream=False, runtime=N
         The study.
     step : Step
         The step.
-    subject : str | None
-        The subject of a per-subject step.
+    subject : str | Unit | None
+        The subject of a per-subject step, or the unit of a ``model*`` step.
     force : bool
         Run even when up to date (this step only, not its producers).
     upstream : bool
@@ -340,7 +392,8 @@ def execute(study, step, subject=None, *, force=False, upstream=False, runtime=N
     study.forget()
     parts = current_parts(study, step, subject)
     outputs = step.outputs(study, subject) if step.outputs is not None else result
-    record = dict(step=step.name, subject=subject, **{k: parts[k] for k in
+    record = dict(step=step.name, subject=unit_subject(subject),
+                  unit=subject._asdict() if isinstance(subject, Unit) else None, **{k: parts[k] for k in
                   ("key", "config", "inputs", "producers", "version")})  # fmt: skip
     files = []
     for path in _collect_paths(outputs):  # a folder is recorded file by file

@@ -29,39 +29,97 @@ class timed:
             self.runtime[self.key] = round(self.runtime.get(self.key, 0.0) + dt, 2)
 
 
-def _n_layers_of(manifest, paths):
+def _extracted_layers(manifest, paths):
     from ..activations import read_activations
 
     fname = paths.activations(manifest.stimuli.runs[0].id)
     if not fname.is_file():
         raise FileNotFoundError(
-            f"Activations {fname} not found; run `neuro-sae extract` first (the SAE layer "
-            "'last' is read from them)."
+            f"Activations {fname} not found; run `neuro-sae extract` first (the SAE layers "
+            "'last' and 'all' are read from them)."
         )
-    return max(read_activations(fname).layers)
+    return sorted(read_activations(fname).layers)
 
 
-def resolved_layers(manifest, paths):
-    """The SAE layers of the study (``sae.layers: last`` read from the activations)."""
-    if manifest.sae.layers == "last":
-        return [_n_layers_of(manifest, paths)]
-    return list(manifest.sae.layers)
+def resolved_layers(manifest, paths, spec=None):
+    """The SAE layers of one backbone (``last``/``all`` read from its activations).
+
+    Parameters
+    ----------
+    manifest : Manifest
+        The manifest.
+    paths : StudyPaths
+        The backbone's derivatives layout.
+    spec : list of int | "last" | "all" | None
+        Its layers (``None``: ``sae.layers``).
+    """
+    spec = manifest.sae.layers if spec is None else spec
+    if spec == "last":
+        return [_extracted_layers(manifest, paths)[-1]]
+    if spec == "all":
+        return _extracted_layers(manifest, paths)
+    return list(spec)
+
+
+def model_spec(study, tag):
+    """The :class:`neuro_sae.manifest.ModelSpec` of a backbone by tag (``None``: primary)."""
+    for spec in study.manifest.models():
+        if spec.tag == tag:
+            return spec
+    tags = [m.tag or "(primary)" for m in study.manifest.models()]
+    raise ValueError(f"No backbone tagged {tag!r} in the manifest; its backbones are {tags}.")
+
+
+def model_paths(study, tag):
+    """The derivatives layout of one backbone."""
+    from ._paths import StudyPaths
+
+    return study.paths if tag is None else StudyPaths(study.root, tag)
+
+
+def model_layers(study, tag):
+    """:func:`resolved_layers` of one backbone, remembered until files change."""
+    key = ("layers", tag)
+    if key not in study.memo:
+        study.memo[key] = resolved_layers(study.manifest, model_paths(study, tag),
+                                          model_spec(study, tag).layers)  # fmt: skip
+    return study.memo[key]
 
 
 def study_layers(study):
-    """:func:`resolved_layers`, remembered for the study until files change."""
-    if "layers" not in study.memo:
-        study.memo["layers"] = resolved_layers(study.manifest, study.paths)
-    return study.memo["layers"]
+    """The primary backbone's SAE layers (what figures and reports read)."""
+    return model_layers(study, None)
+
+
+def model_units(study):
+    """One unit per backbone."""
+    from ._registry import Unit
+
+    return [Unit(model=m.tag) for m in study.manifest.models()]
+
+
+def model_layer_units(study):
+    """One unit per backbone x SAE layer."""
+    from ._registry import Unit
+
+    return [Unit(model=m.tag, layer=layer) for m in study.manifest.models()
+            for layer in model_layers(study, m.tag)]  # fmt: skip
+
+
+def _unit(unit):
+    from ._registry import Unit
+
+    return unit if isinstance(unit, Unit) else Unit()
 
 
 # ----------------------------------------------------------------- backbone identity
-def backbone_spec(manifest):
+def backbone_spec(manifest, name=None):
     """The ``spec`` given to :func:`neuro_sae.backbones.load_backbone`.
 
     A folder is looked up relative to the manifest's folder first, then the current one.
+    ``name``: a backbone of ``backbones`` (default: ``backbone.name``).
     """
-    name = str(manifest.backbone.name)
+    name = str(manifest.backbone.name if name is None else name)
     if "/" in name or name.startswith((".", "~")):
         cand = manifest.resolve(name)
         if cand.is_dir():
@@ -69,7 +127,7 @@ def backbone_spec(manifest):
     return name
 
 
-def backbone_identity(manifest):
+def backbone_identity(manifest, name=None):
     """What ``backbone.name`` resolves to: the model and a hash of its weights.
 
     ``"auto"`` and the explicit name it resolves to give the same identity, so the
@@ -84,7 +142,7 @@ def backbone_identity(manifest):
     """
     from ..backbones import HUB_NAMES, get_demo_whisper, installed_demo_models
 
-    spec = backbone_spec(manifest)
+    spec = backbone_spec(manifest, name)
     installed = installed_demo_models()
     if spec == "auto":
         if not installed:
@@ -112,14 +170,16 @@ def backbone_identity(manifest):
 
 # ------------------------------------------------------------------------------ 01
 def extract_config(study, subject):
-    """Config slice of step 01."""
+    """Config slice of step 01 (one backbone)."""
     m = study.manifest
-    if "backbone" not in study.memo:
-        study.memo["backbone"] = backbone_identity(m)
+    spec = model_spec(study, _unit(subject).model)
+    key = ("backbone", spec.tag)
+    if key not in study.memo:
+        study.memo[key] = backbone_identity(m, spec.name)
     b = m.backbone
     return dict(
         backbone=dict(layers=b.layers, window_s=b.window_s, context_s=b.context_s,
-                      resolved=study.memo["backbone"]),
+                      resolved=study.memo[key]),
         stimuli=dict(runs={r.id: r.file for r in m.stimuli.runs}),
     )  # fmt: skip
 
@@ -131,7 +191,8 @@ def extract_inputs(study, subject):
 
 def extract_outputs(study, subject):
     """Outputs of step 01: one activation file per run."""
-    return {r.id: study.paths.activations(r.id) for r in study.manifest.stimuli.runs}
+    paths = model_paths(study, _unit(subject).model)
+    return {r.id: paths.activations(r.id) for r in study.manifest.stimuli.runs}
 
 
 def extract_run(study, subject, runtime):
@@ -143,8 +204,9 @@ def extract_run(study, subject, runtime):
     manifest = study.manifest
     stim = manifest.stimulus_files(check=True)
     outputs = extract_outputs(study, subject)
+    name = model_spec(study, _unit(subject).model).name
     with timed(runtime, "extract"):
-        backbone = load_backbone(backbone_spec(manifest), device=manifest.backbone.device,
+        backbone = load_backbone(backbone_spec(manifest, name), device=manifest.backbone.device,
                                  encoder_only=True)  # fmt: skip
         layers = None if manifest.backbone.layers == "all" else manifest.backbone.layers
         logger.info(f"[01_extract] {backbone.name}: {len(stim)} runs")
@@ -163,42 +225,56 @@ _EXECUTION_ONLY = ("device", "torch_threads")
 
 
 def train_config(study, subject):
-    """Config slice of step 02 (execution settings such as the device left out)."""
-    m = study.manifest
-    sae = {k: v for k, v in m.sae.model_dump().items() if k not in _EXECUTION_ONLY}
-    sae["pretrained"] = sorted(int(layer) for layer in (m.sae.pretrained or {}))
+    """Config slice of step 02 for one backbone x layer (execution settings left out)."""
+    m, unit = study.manifest, _unit(subject)
+    spec = model_spec(study, unit.model)
+    sae = {k: v for k, v in m.sae.model_dump().items() if k not in _EXECUTION_ONLY + ("pretrained", "layers")}
+    pre = pretrained_source(m, spec, unit.layer)
+    sae["pretrained"] = None if pre is None else (pre if isinstance(pre, str) else True)
+    sae["layer"] = unit.layer
     feats = m.features.model_dump(include={"mode", "min_rate", "max_features"})
     return dict(sae=sae, features=feats)
 
 
-def pretrained_folders(manifest):
-    """``sae.pretrained`` as ``{layer: folder}`` (resolved against the manifest's folder)."""
-    return {int(layer): manifest.resolve(folder) for layer, folder in (manifest.sae.pretrained or {}).items()}
+def pretrained_folders(manifest, spec=None):
+    """``sae.pretrained`` (or a backbone's ``pretrained``) as ``{layer: folder}``, resolved
+    against the manifest's folder (a release name gives ``{}``)."""
+    pre = manifest.sae.pretrained if spec is None else spec.pretrained
+    if not isinstance(pre, dict):
+        return {}
+    return {int(layer): manifest.resolve(folder) for layer, folder in pre.items()}
+
+
+def pretrained_source(manifest, spec, layer):
+    """The pretrained SAE of one backbone x layer: a folder, a release name, or ``None``."""
+    if isinstance(spec.pretrained, str):
+        return spec.pretrained
+    return pretrained_folders(manifest, spec).get(int(layer)) if layer is not None else None
 
 
 def train_inputs(study, subject):
-    """Inputs of step 02: every activation file and the pretrained SAE folders."""
-    m = study.manifest
-    return [study.paths.activations(r.id) for r in m.stimuli.runs] + list(
-        pretrained_folders(m).values()
-    )
+    """Inputs of step 02: the backbone's activation files and the pretrained SAE folder."""
+    m, unit = study.manifest, _unit(subject)
+    paths = model_paths(study, unit.model)
+    pre = pretrained_source(m, model_spec(study, unit.model), unit.layer)
+    return [paths.activations(r.id) for r in m.stimuli.runs] + ([pre] if isinstance(pre, Path) else [])
 
 
 def train_outputs(study, subject):
-    """Outputs of step 02: per layer the SAE folder, the feature files and the alive list."""
-    paths = study.paths
-    out = {}
-    for layer in study_layers(study):
-        out[f"sae-{layer}"] = paths.sae_dir(layer)
-        out[f"alive-{layer}"] = paths.alive(layer)
-        for r in study.manifest.stimuli.runs:
-            out[f"features-{layer}-{r.id}"] = paths.features(r.id, layer)
+    """Outputs of step 02 for one backbone x layer: the SAE folder, feature files, alive list."""
+    unit = _unit(subject)
+    paths, layer = model_paths(study, unit.model), unit.layer
+    out = {f"sae-{layer}": paths.sae_dir(layer), f"alive-{layer}": paths.alive(layer)}
+    for r in study.manifest.stimuli.runs:
+        out[f"features-{layer}-{r.id}"] = paths.features(r.id, layer)
     return out
 
 
 def _load_pretrained(folder, layer, manifest):
     from ..sae import load_sae
 
+    if isinstance(folder, str):  # a release name, read from the huggingface_hub cache
+        return load_sae(folder, layer=layer)
     if not folder.is_dir():
         raise FileNotFoundError(
             f"sae.pretrained[{layer}] in {manifest.path or 'the manifest'}: {folder} is not a "
@@ -210,73 +286,84 @@ def _load_pretrained(folder, layer, manifest):
     return load_sae(folder)
 
 
+def check_pretrained_layers(study):
+    """``sae.pretrained`` (a ``{layer: folder}``) names only SAE layers of the study."""
+    manifest = study.manifest
+    for spec in manifest.models():
+        unknown = sorted(set(pretrained_folders(manifest, spec)) - set(model_layers(study, spec.tag)))
+        if unknown:
+            key = "sae.pretrained" if spec.tag is None else f"backbones[{spec.name}].pretrained"
+            raise ValueError(
+                f"{key} in {manifest.path or 'the manifest'} names layers {unknown}, which "
+                f"are not SAE layers of the study ({model_layers(study, spec.tag)}, from "
+                f"sae.layers={spec.layers!r}); list them in sae.layers or remove them."
+            )
+
+
 def train_run(study, subject, runtime):
-    """Step 02: train (or read, ``sae.pretrained``) one SAE per layer, encode every run."""
+    """Step 02: train (or read, ``sae.pretrained``) the SAE of one backbone x layer and
+    encode every run."""
     from ..activations import read_activations
     from ..features import encode_features, select_alive_features
     from ..sae import SAEConfig, TrainConfig, train_sae
 
-    manifest, paths = study.manifest, study.paths
+    manifest, unit = study.manifest, _unit(subject)
+    paths, layer = model_paths(study, unit.model), unit.layer
     run_ids = [r.id for r in manifest.stimuli.runs]
     outputs = train_outputs(study, subject)
-    pretrained = pretrained_folders(manifest)
+    spec = model_spec(study, unit.model)
     fcfg = manifest.features
-    unknown = sorted(set(pretrained) - set(study_layers(study)))
-    if unknown:
-        raise ValueError(
-            f"sae.pretrained in {manifest.path or 'the manifest'} names layers {unknown}, which "
-            f"are not SAE layers of the study ({study_layers(study)}, from sae.layers="
-            f"{manifest.sae.layers!r}); list them in sae.layers or remove them."
-        )
-    for layer in study_layers(study):
-        acts = {r: read_activations(paths.activations(r), layers=[layer]) for r in run_ids}
-        first = next(iter(acts.values()))
-        if layer in pretrained:
-            sae = _load_pretrained(pretrained[layer], layer, manifest)
-            logger.info(f"[02_train_sae] layer {layer}: pretrained SAE {pretrained[layer]}")
-            sae.save(outputs[f"sae-{layer}"],
-                     metadata=dict(pretrained_from=study.labels.label(pretrained[layer])))  # fmt: skip
-        else:
-            x = np.concatenate([a.get(layer) for a in acts.values()]).astype(np.float32)
-            d_in = x.shape[1]
-            sae_cfg = SAEConfig(
-                d_in=d_in, d_sae=d_in * manifest.sae.expansion, k=manifest.sae.k,
-                backbone=first.backbone, layer=layer, frame_rate=first.sfreq,
-                seed=manifest.sae.random_state,
-            )  # fmt: skip
-            train_cfg = TrainConfig(
-                lr=manifest.sae.lr, batch_size=min(manifest.sae.batch_size, len(x)),
-                n_steps=manifest.sae.n_steps,
-            )  # fmt: skip
-            logger.info(
-                f"[02_train_sae] layer {layer}: {len(x):,} frames, d_in={d_in}, "
-                f"d_sae={sae_cfg.d_sae}, k={sae_cfg.k}, {train_cfg.n_steps} steps"
-            )
-            with timed(runtime, "sae_train"), torch_num_threads(manifest.sae.torch_threads):
-                sae, _ = train_sae(x, sae_cfg, train_cfg, random_state=manifest.sae.random_state,
-                                   device=manifest.sae.device)  # fmt: skip
-            sae.save(outputs[f"sae-{layer}"])
-        with timed(runtime, "features"):
-            series = {}
-            for r in run_ids:
-                fs = encode_features(sae, acts[r], layer=layer, mode=fcfg.mode,
-                                     sae_id=f"layer-{layer:02d}")  # fmt: skip
-                fs.save(outputs[f"features-{layer}-{r}"], overwrite=True)
-                series[r] = fs
-            alive, rates, n_alive = select_alive_features(
-                list(series.values()), min_rate=fcfg.min_rate, max_features=fcfg.max_features,
-                return_rates=True,
-            )  # fmt: skip
-            write_json(
-                dict(layer=layer, min_rate=fcfg.min_rate, n_alive=n_alive,
-                     max_features=fcfg.max_features, feature_ids=[int(f) for f in alive],
-                     firing_rate=[float(r) for r in rates]),
-                outputs[f"alive-{layer}"],
-            )  # fmt: skip
+    check_pretrained_layers(study)
+    tag = "" if unit.model is None else f"{unit.model} "
+    acts = {r: read_activations(paths.activations(r), layers=[layer]) for r in run_ids}
+    first = next(iter(acts.values()))
+    pre = pretrained_source(manifest, spec, layer)
+    if pre is not None:
+        sae = _load_pretrained(pre, layer, manifest)
+        logger.info(f"[02_train_sae] {tag}layer {layer}: pretrained SAE {pre}")
+        source = pre if isinstance(pre, str) else study.labels.label(pre)
+        sae.save(outputs[f"sae-{layer}"], metadata=dict(pretrained_from=source))
+    else:
+        x = np.concatenate([a.get(layer) for a in acts.values()]).astype(np.float32)
+        d_in = x.shape[1]
+        sae_cfg = SAEConfig(
+            d_in=d_in, d_sae=d_in * manifest.sae.expansion, k=manifest.sae.k,
+            backbone=first.backbone, layer=layer, frame_rate=first.sfreq,
+            seed=manifest.sae.random_state,
+        )  # fmt: skip
+        train_cfg = TrainConfig(
+            lr=manifest.sae.lr, batch_size=min(manifest.sae.batch_size, len(x)),
+            n_steps=manifest.sae.n_steps,
+        )  # fmt: skip
         logger.info(
-            f"[02_train_sae] layer {layer}: {n_alive} alive features (>= {fcfg.min_rate}/s), "
-            f"{len(alive)} kept"
+            f"[02_train_sae] {tag}layer {layer}: {len(x):,} frames, d_in={d_in}, "
+            f"d_sae={sae_cfg.d_sae}, k={sae_cfg.k}, {train_cfg.n_steps} steps"
         )
+        with timed(runtime, "sae_train"), torch_num_threads(manifest.sae.torch_threads):
+            sae, _ = train_sae(x, sae_cfg, train_cfg, random_state=manifest.sae.random_state,
+                               device=manifest.sae.device)  # fmt: skip
+        sae.save(outputs[f"sae-{layer}"])
+    with timed(runtime, "features"):
+        series = {}
+        for r in run_ids:
+            fs = encode_features(sae, acts[r], layer=layer, mode=fcfg.mode,
+                                 sae_id=f"layer-{layer:02d}")  # fmt: skip
+            fs.save(outputs[f"features-{layer}-{r}"], overwrite=True)
+            series[r] = fs
+        alive, rates, n_alive = select_alive_features(
+            list(series.values()), min_rate=fcfg.min_rate, max_features=fcfg.max_features,
+            return_rates=True,
+        )  # fmt: skip
+        write_json(
+            dict(layer=layer, min_rate=fcfg.min_rate, n_alive=n_alive,
+                 max_features=fcfg.max_features, feature_ids=[int(f) for f in alive],
+                 firing_rate=[float(r) for r in rates]),
+            outputs[f"alive-{layer}"],
+        )  # fmt: skip
+    logger.info(
+        f"[02_train_sae] {tag}layer {layer}: {n_alive} alive features (>= {fcfg.min_rate}/s), "
+        f"{len(alive)} kept"
+    )
     return outputs
 
 

@@ -47,16 +47,25 @@ def _parser():
     )  # fmt: skip
     p.add_argument("--version", action="version", version=f"neuro-sae {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run every step of the study (the demo by default)",
-                          formatter_class=_Formatter)  # fmt: skip
-    _common(demo)
-    demo.add_argument("--force", action="store_true", help="recompute every step")
+    for name, text in (("demo", "run every step of the study (the demo by default)"),
+                       ("run", "run every step of a study (same as demo; give --manifest)")):
+        demo = sub.add_parser(name, help=text, formatter_class=_Formatter)
+        _common(demo)
+        demo.add_argument("--force", action="store_true", help="recompute every step")
+        demo.add_argument("--executor", default=None,
+                          help="serial | processes:N | dask-local:N | dask:ADDRESS; None: the "
+                               "manifest's executor")  # fmt: skip
+        demo.add_argument("--retries", type=int, default=1, help="reruns of a failed task")
     status = sub.add_parser("status", help="say which steps are up to date and why the others are not",
                             formatter_class=_Formatter)  # fmt: skip
     _common(status)
     for step in STEPS:
         sp = sub.add_parser(step.cli, help=step.help, description=step.help, formatter_class=_Formatter)
-        _common(sp, subject="repeat" if step.scope == "subject" else None)
+        _common(sp, subject="repeat" if step.scope in ("subject", "subject-model-layer") else None)
+        if step.scope.startswith(("model", "subject-model")):
+            sp.add_argument("--model", default=None,
+                            help="only this backbone (its tag; 'primary': the first one)")  # fmt: skip
+            sp.add_argument("--layer", type=int, default=None, help="only this SAE layer")
         _step_options(sp, step)
     return p
 
@@ -94,8 +103,9 @@ def main(argv=None):
         with use_log_level(args.verbose.upper()):
             fname = args.manifest or demo.default_manifest()
             manifest = load_manifest(fname)
-            if args.command == "demo":
-                recovery = demo.run_study(manifest, args.out, force=args.force)
+            if args.command in ("demo", "run"):
+                recovery = demo.run_study(manifest, args.out, force=args.force, executor=args.executor,
+                                          retries=args.retries)  # fmt: skip
                 if recovery is not None:
                     print(demo.format_summary(recovery, manifest.derivatives_dir(args.out)))
             elif args.command == "status":
@@ -107,6 +117,7 @@ def main(argv=None):
                 for subject in subjects:
                     _print_outputs(steps.run_step(
                         manifest, step, args.out, subject=subject, force=args.force,
+                        model=getattr(args, "model", None), layer=getattr(args, "layer", None),
                         upstream=args.upstream, options=_option_values(step, args),
                     ))  # fmt: skip
     except (ManifestError, FileNotFoundError, ValueError, RuntimeError) as err:

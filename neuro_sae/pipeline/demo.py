@@ -9,7 +9,7 @@ from pathlib import Path
 from ..io import write_json
 from ..utils import logger, verbose
 from ._paths import StudyPaths
-from ._registry import Study, execute
+from ._registry import Study
 from .steps import STEPS
 
 __all__ = ["default_manifest", "run_study", "format_summary"]
@@ -35,11 +35,16 @@ def default_manifest():
 
 
 @verbose
-def run_study(manifest, out=None, *, force=False, figures=True, verbose=None):
-    """Run every step of a study in order (extract, SAE, simulate, TRF, group, figures).
+def run_study(manifest, out=None, *, force=False, figures=True, executor=None, retries=1,
+              verbose=None):  # fmt: skip
+    """Run every step of a study in order, each step's independent units through an executor.
 
-    Loops over :data:`neuro_sae.pipeline.steps.STEPS` (the steps the study has, every
-    subject for per-subject steps); each step is skipped while it is up to date.
+    Loops over :data:`neuro_sae.pipeline.steps.STEPS` (the steps the study has); a
+    step's units (per backbone, backbone x layer, subject x backbone x layer) that are
+    not up to date run as independent tasks, in this process, in local processes
+    (joblib) or on a dask.distributed cluster. Units with a valid record are skipped,
+    so a rerun after a crash redoes only what is missing (the log names each unit it
+    runs and why). Each unit writes its own files: every executor gives the same results.
 
     Parameters
     ----------
@@ -51,36 +56,102 @@ def run_study(manifest, out=None, *, force=False, figures=True, verbose=None):
         Recompute every step.
     figures : bool
         Draw the figures and write the per-subject reports.
+    executor : str | None
+        ``"serial"``, ``"processes:N"``, ``"dask-local:N"`` or ``"dask:ADDRESS"``
+        (``None``: the manifest's ``executor``).
+    retries : int
+        Times a failed task (an error, or its worker died) is run again before the
+        study stops with an error naming its step, subject, backbone and layer.
     %(verbose)s
 
     Returns
     -------
     recovery : dict | None
         The planted-truth recovery (simulated studies) with the run's ``runtime_s``
-        (seconds per stage, also written to ``<out>/runtime.json``), else ``None``.
+        (seconds per stage summed over tasks, also written to ``<out>/runtime.json``
+        with the wall time of each step and of each task), else ``None``.
     """
+    from ._cache import remove_record
+    from ._executor import Executor, run_task
+    from ._registry import step_status
+
     out = manifest.derivatives_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = StudyPaths(out)
-    study = Study(manifest, out)
-    runtime = {}
+    executor = manifest.executor if executor is None else executor
+    runtime, step_wall, task_wall, recomputed = {}, {}, {}, []
     t0 = time.perf_counter()
-    for step in STEPS:
-        if not step.in_study or not step.applies(manifest):
-            continue
-        if not figures and step.cli in ("figures", "report"):
-            continue
-        for subject in manifest.subjects if step.scope == "subject" else [None]:
-            execute(study, step, subject, force=force, upstream=True, runtime=runtime)
+    with Executor(executor) as ex:
+        for step in STEPS:
+            if not step.in_study or not step.applies(manifest):
+                continue
+            if not figures and step.cli in ("figures", "report"):
+                continue
+            t_step = time.perf_counter()
+            units = step.all_units(Study(manifest, out))
+            if force:
+                for u in units:
+                    remove_record(paths.cache_dir(), step.step_id(u))
+            failed = {}
+            for attempt in range(int(retries) + 1):
+                study = Study(manifest, out)
+                pending = []
+                for u in units:
+                    reason = step_status(study, step, u)
+                    if reason is not None:
+                        pending.append(u)
+                        logger.info(f"[{step.step_id(u)}] {reason}: {'running' if not attempt else 'retrying'}")
+                if not pending:
+                    break
+                tasks = [(run_task, (manifest, out, step.name, u, False)) for u in pending]
+                labels = [step.step_id(u) for u in pending]
+                try:
+                    results = ex.map(tasks, label=labels.__getitem__)
+                except Exception as err:  # noqa: BLE001 - a pool whose worker died: retry
+                    results = [dict(runtime={}, wall_s=0.0, error=f"{type(err).__name__}: {err}")] * len(pending)
+                failed = {}
+                for u, res in zip(pending, results):
+                    sid = step.step_id(u)
+                    for key, val in res["runtime"].items():
+                        runtime[key] = round(runtime.get(key, 0.0) + val, 2)
+                    if res["error"] is None:
+                        task_wall[sid] = round(res["wall_s"], 2)
+                        recomputed.append(sid)
+                    else:
+                        failed[u] = res["error"]
+                        logger.warning(f"[{sid}] failed (attempt {attempt + 1}): {res['error']}")
+                if not failed:
+                    break
+            if failed:
+                raise RuntimeError(_failure_message(step, failed, retries))
+            step_wall[step.name] = round(time.perf_counter() - t_step, 2)
     runtime["total"] = round(time.perf_counter() - t0, 2)
+    logger.info(f"Recomputed {len(recomputed)} unit(s): {', '.join(recomputed) or 'none'}")
     # the run's timings live outside the group step's outputs (recovery.json is one)
-    write_json(dict(runtime_s=runtime), out / "runtime.json")
+    write_json(dict(runtime_s=runtime, step_wall_s=step_wall, task_wall_s=task_wall,
+                    executor=executor, recomputed=recomputed), out / "runtime.json")  # fmt: skip
     logger.info(f"Done in {runtime['total']:.0f} s; outputs in {out}")
     if manifest.eeg.simulate and paths.recovery().is_file():
         recovery = json.loads(paths.recovery().read_text())
         recovery["runtime_s"] = runtime
         return recovery
     return None
+
+
+def _failure_message(step, failed, retries):
+    from ._registry import Unit
+
+    lines = [f"{len(failed)} task(s) of step {step.cli} failed {int(retries) + 1} time(s):"]
+    for u, err in failed.items():
+        if isinstance(u, Unit):
+            who = ", ".join(f"{k} {v}" for k, v in
+                            (("subject", u.subject), ("backbone", u.model or "primary"), ("layer", u.layer))
+                            if v is not None) or "the study"  # fmt: skip
+        else:
+            who = "the study" if u is None else f"subject {u}"
+        lines.append(f"  - {who}: {err}")
+    lines.append("Fix the cause and rerun: units already done are not recomputed.")
+    return "\n".join(lines)
 
 
 def format_summary(recovery, out):

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from ..utils import fill_doc, logger, verbose
 from . import _eeg_steps as E
+from . import _layer_steps as LY
 from . import _stim_steps as S
-from ._registry import StaleError, Step, Study, execute, get_step, step_status
+from ._registry import StaleError, Step, Study, Unit, execute, get_step, step_status
 
 __all__ = [
     "STEPS",
@@ -39,12 +40,23 @@ def _alpha_slice(study, subject):
     return dict(stats=dict(alpha=study.manifest.stats.alpha))
 
 
-def _fit_producers(study, subject):
-    return [("train-sae", None), ("simulate", None)]
+def _primary_last(study, subject=None):
+    return Unit(subject=subject, model=None, layer=E._layer(study))
 
 
-def _group_producers(study, subject):
-    return [("fit", s) for s in study.manifest.subjects] + [("train-sae", None), ("simulate", None)]
+def _fit_producers(study, unit):
+    unit = E._unit(study, unit)
+    return [("train-sae", Unit(model=unit.model, layer=unit.layer)), ("simulate", None)]
+
+
+def _group_producers(study, unit):
+    unit = E._unit(study, unit)
+    return [("fit", Unit(s, unit.model, unit.layer)) for s in study.manifest.subjects] + [
+        ("train-sae", Unit(model=unit.model, layer=unit.layer)), ("simulate", None)]
+
+
+def _train_producers(study, unit):
+    return [("extract", Unit(model=unit.model if isinstance(unit, Unit) else None))]
 
 
 def _simulated(manifest):
@@ -54,58 +66,69 @@ def _simulated(manifest):
 #: Every step of the pipeline, in the order a study runs them.
 STEPS = (
     Step(
-        name="01_extract", cli="extract", scope="study",
-        help="step 01: backbone activations (every layer) of every stimulus run",
+        name="01_extract", cli="extract", scope="model",
+        help="step 01: backbone activations (every layer) of every stimulus run, per backbone",
         config=S.extract_config, inputs=S.extract_inputs, producers=_none,
-        outputs=S.extract_outputs, run=S.extract_run,
+        outputs=S.extract_outputs, run=S.extract_run, units=S.model_units,
     ),
     Step(
-        name="02_train_sae", cli="train-sae", scope="study",
-        help="step 02: train (or read sae.pretrained) the SAE(s), encode feature series, "
-             "select alive features",
-        config=S.train_config, inputs=S.train_inputs, producers=lambda st, s: [("extract", None)],
-        outputs=S.train_outputs, run=S.train_run,
+        name="02_train_sae", cli="train-sae", scope="model-layer",
+        help="step 02: train (or read sae.pretrained) the SAE of each backbone x layer, encode "
+             "feature series, select alive features",
+        config=S.train_config, inputs=S.train_inputs, producers=_train_producers,
+        outputs=S.train_outputs, run=S.train_run, units=S.model_layer_units,
     ),
     Step(
         name="03_simulate", cli="simulate", scope="study",
         help="step 03: simulate EEG with planted responses from the features (eeg.simulate)",
         config=E.simulate_config, inputs=E.simulate_inputs,
-        producers=lambda st, s: [("train-sae", None)], outputs=E.simulate_outputs,
+        producers=lambda st, s: [("train-sae", _primary_last(st))], outputs=E.simulate_outputs,
         run=E.simulate_run, applies=_simulated,
         not_applicable="Manifest {manifest}: eeg.simulate is false, so EEG is read from "
                        "eeg.files and step 03 (simulate) has nothing to do; set eeg.simulate: "
                        "true to simulate EEG.",
     ),
     Step(
-        name="04_fit_trf", cli="fit", scope="subject",
-        help="step 04: TRF sweep and circular-shift permutation null of one subject",
+        name="04_fit_trf", cli="fit", scope="subject-model-layer",
+        help="step 04: TRF sweep, circular-shift permutation null, paper-protocol kernels and "
+             "variance partitioning of one subject x backbone x layer",
         config=E.fit_config, inputs=E.fit_inputs, producers=_fit_producers,
-        outputs=E.fit_outputs, run=E.fit_run,
+        outputs=E.fit_outputs, run=E.fit_run, units=E.fit_units,
     ),
     Step(
-        name="05_group_stats", cli="group", scope="study",
-        help="step 05: group-level max-T statistics, tables and planted-truth recovery",
+        name="05_group_stats", cli="group", scope="model-layer",
+        help="step 05: group-level max-T statistics, tables and planted-truth recovery, per "
+             "backbone x layer",
         config=E.group_config, inputs=E.group_inputs, producers=_group_producers,
-        outputs=E.group_outputs, run=E.group_run,
+        outputs=E.group_outputs, run=E.group_run, units=S.model_layer_units,
+    ),
+    Step(
+        name="05b_layers", cli="layers", scope="study",
+        help="across layers and backbones: layer curves, layer_mixedlm trend, variance "
+             "partitioning against the acoustic envelope, the paper's protocol beside max-T",
+        config=LY.layers_config, inputs=LY.layers_inputs, producers=LY.layers_producers,
+        outputs=LY.layers_outputs, run=LY.layers_run,
     ),
     Step(
         name="07_figures", cli="figures", scope="study",
         help="draw the study figures from saved results",
         config=_alpha_slice, inputs=_none,
-        producers=lambda st, s: [("group", None)] + [("fit", x) for x in st.manifest.subjects],
+        producers=lambda st, s: [("group", _primary_last(st))]
+        + [("fit", _primary_last(st, x)) for x in st.manifest.subjects],
         outputs=None, run=E.figures_run,
     ),
     Step(
         name="08_report", cli="report", scope="subject",
         help="write one mne.Report (HTML) per subject from saved results",
         config=_alpha_slice, inputs=_none,
-        producers=lambda st, s: [("group", None), ("fit", s)], outputs=None, run=E.report_run,
+        producers=lambda st, s: [("group", _primary_last(st)), ("fit", _primary_last(st, s))],
+        outputs=None, run=E.report_run,
     ),
     Step(
         name="06_sae_report", cli="sae-report", scope="study",
         help="step 06: SAEs of every layer x seed, their metrics and seed consistency",
         config=S.sae_report_config, inputs=S.sae_report_inputs,
-        producers=lambda st, s: [("extract", None)], outputs=None, run=S.sae_report_run,
+        producers=lambda st, s: [("extract", Unit())], outputs=None, run=S.sae_report_run,
         in_study=False, options=S.SAE_REPORT_OPTIONS,
     ),
 )  # fmt: skip
@@ -131,8 +154,8 @@ def sae_layers(manifest, paths):
 
 @fill_doc
 @verbose
-def run_step(manifest, step, out=None, *, subject=None, force=False, upstream=False, options=None,
-             runtime=None, verbose=None):  # fmt: skip
+def run_step(manifest, step, out=None, *, subject=None, model=None, layer=None, force=False,
+             upstream=False, options=None, runtime=None, verbose=None):  # fmt: skip
     """Run one step of the pipeline unless it is up to date.
 
     Parameters
@@ -145,6 +168,10 @@ def run_step(manifest, step, out=None, *, subject=None, force=False, upstream=Fa
     %(out)s
     subject : str | None
         Subject of a per-subject step (``None``: every subject in turn).
+    model : str | None
+        Only the units of this backbone (its tag; ``"primary"``: the first one).
+    layer : int | None
+        Only the units of this SAE layer.
     %(force)s
     upstream : bool
         Run the producers that are out of date first. ``False``: a stale or missing
@@ -157,23 +184,64 @@ def run_step(manifest, step, out=None, *, subject=None, force=False, upstream=Fa
     Returns
     -------
     outputs : dict | list
-        The step's output paths (per subject for a per-subject step run for all).
+        The step's output paths (per subject for a per-subject step run for all; per
+        unit label, e.g. ``"layer-03-sub-01"``, when several units ran).
     """
     st = get_step(step)
     study = Study(manifest, out, options=options)
     study.root.mkdir(parents=True, exist_ok=True)
-    if st.scope == "subject":
-        if subject is not None:
-            manifest._check_subject(subject)
-            return execute(study, st, str(subject), force=force, upstream=upstream, runtime=runtime)
-        return {s: execute(study, st, s, force=force, upstream=upstream, runtime=runtime)
-                for s in manifest.subjects}  # fmt: skip
     if subject is not None:
-        raise ValueError(
-            f"Step {st.cli!r} covers every subject at once; subject={subject!r} does not apply "
-            "(leave it out)."
-        )
-    return execute(study, st, None, force=force, upstream=upstream, runtime=runtime)
+        if st.scope not in ("subject", "subject-model-layer"):
+            raise ValueError(
+                f"Step {st.cli!r} covers every subject at once; subject={subject!r} does not apply "
+                "(leave it out)."
+            )
+        manifest._check_subject(subject)
+    if upstream:  # the units of a step may be read from activations: extract them first
+        try:
+            st.all_units(study)
+        except FileNotFoundError:
+            ext = get_step("extract")
+            for u in ext.all_units(study):
+                execute(study, ext, u, upstream=True, runtime=runtime)
+    units = select_units(study, st, subject=subject, model=model, layer=layer)
+    results = {}
+    for unit in units:
+        results[unit] = execute(study, st, unit, force=force, upstream=upstream, runtime=runtime)
+    if st.scope == "subject" and subject is None:
+        return results
+    if len(results) == 1:
+        return next(iter(results.values()))
+    return {(u.label() if isinstance(u, Unit) else u): r for u, r in results.items()}
+
+
+def select_units(study, step, *, subject=None, model=None, layer=None):
+    """The units of a step, those of one subject, backbone tag or layer only when given."""
+    try:
+        units = step.all_units(study)
+    except FileNotFoundError as err:
+        extract = get_step("extract")
+        cmds = "\n".join(f"  {study.command(extract, u)}" for u in extract.all_units(study))
+        raise StaleError(
+            f"Cannot run {step.cli}: its backbone x layer units are read from the activations "
+            f"({err}).\n  - extract: has not run (or its last run failed)\nRun it first:\n{cmds}\n"
+            f"or rerun with --upstream ({study.command(step, subject)} --upstream)."
+        ) from None
+    if subject is not None:
+        units = [u for u in units if (u.subject if isinstance(u, Unit) else u) == str(subject)]
+    if model is not None:
+        tags = {u.model or "primary" for u in units if isinstance(u, Unit)}
+        if model not in tags:
+            raise ValueError(f"--model {model!r} is not a backbone of {step.cli}; its backbones: "
+                             f"{sorted(tags)} ('primary': the first one).")  # fmt: skip
+        units = [u for u in units if isinstance(u, Unit) and (u.model or "primary") == model]
+    if layer is not None:
+        layers = sorted({u.layer for u in units if isinstance(u, Unit) and u.layer is not None})
+        if int(layer) not in layers:
+            raise ValueError(f"--layer {layer} is not an SAE layer of {step.cli} here; its layers: "
+                             f"{layers}.")  # fmt: skip
+        units = [u for u in units if isinstance(u, Unit) and u.layer == int(layer)]
+    return units
 
 
 @fill_doc
@@ -201,7 +269,11 @@ def study_status(manifest, out=None, *, options=None, verbose=None):
     for st in STEPS:
         if not st.applies(manifest):
             continue
-        subjects = manifest.subjects if st.scope == "subject" else [None]
+        try:
+            subjects = st.all_units(study)
+        except FileNotFoundError:
+            status[st.name] = "its units are not known yet (extract has not run)"
+            continue
         for s in subjects:
             if st.outputs is None and not (study.paths.cache_dir() / f"{st.step_id(s)}.json").exists():
                 continue

@@ -69,4 +69,25 @@ CASES = [
         [r"'sae\.pretrained", r"integer", r"'last'"],
         "sae.pretrained keyed by a name instead of a layer number",
     ),
+    BadInput(
+        "executor-typo", _case(executor="dask-lcoal:2"), ManifestError,
+        [r"'executor'", r"'dask-lcoal:2'", r"'serial', 'processes:N', 'dask-local:N', 'dask:ADDRESS'",
+         r"tcp://host:8786"],
+        "executor is not one of the four forms",
+    ),
+    BadInput(
+        "executor-zero-workers", _case(executor="processes:0"), ManifestError,
+        [r"'executor'", r"'processes:0'", r"positive number of workers"],
+        "an executor with zero workers",
+    ),
+    BadInput(
+        "backbones-twice", _case(backbones=["whisper-base", "hubert-base-random", "hubert-base-random"]),
+        ManifestError, [r"backbones name the same model twice", r"hubert-base-random", r"list each once"],
+        "the same backbone listed twice in backbones",
+    ),
+    BadInput(
+        "sae-layers-word", _case(sae=dict(layers="first")), ManifestError,
+        [r"'sae\.layers", r"'last'", r"'all'", r"'first'"],
+        "sae.layers is neither a list, 'last' nor 'all'",
+    ),
 ]  # fmt: skip

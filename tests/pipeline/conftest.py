@@ -61,7 +61,7 @@ def tiny_manifest_dict(root, runs, *, subjects=("01", "02"), seconds=12):
         sae=dict(layers="last", expansion=2, k=4, n_steps=30, batch_size=128),
         features=dict(min_rate=0.5, max_features=6),
         trf=dict(tmin=-0.1, tmax=0.3, edge_s=0.05, alphas=[1.0, 1e3]),
-        stats=dict(n_permutations=39, alpha=0.05),
+        stats=dict(n_permutations=39, alpha=0.05, vp_features=None),
         simulation=dict(n_planted=2, snr=0.3, random_state=3),
     )
 

@@ -24,8 +24,8 @@ def test_version_and_defaults_in_help(capsys):
     assert capsys.readouterr().out.strip() == f"neuro-sae {neuro_sae.__version__}"
     parser = _parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    # one sub-command per step of the table, plus demo and status
-    assert set(sub.choices) == {s.cli for s in STEPS} | {"demo", "status"}
+    # one sub-command per step of the table, plus demo (= run) and status
+    assert set(sub.choices) == {s.cli for s in STEPS} | {"demo", "run", "status"}
     help_fit = sub.choices["fit"].format_help()
     assert "(default: INFO)" in help_fit and "--upstream" in help_fit
     help_rep = sub.choices["sae-report"].format_help()
@@ -50,7 +50,7 @@ def test_status_and_cached_steps_via_cli(built_study, tmp_path, capsys):
     man_file = copy_study(built_study, tmp_path / "study")
     assert cli_main(["status", "--manifest", str(man_file), "--verbose", "WARNING"]) == 0
     out = capsys.readouterr().out
-    assert "04_fit_trf-sub-02: up to date" in out and "05_group_stats: up to date" in out
+    assert "04_fit_trf-layer-03-sub-02: up to date" in out and "05_group_stats-layer-03: up to date" in out
     assert cli_main(["group", "--manifest", str(man_file), "--verbose", "WARNING"]) == 0
     assert "group_layer-03_results.parquet" in capsys.readouterr().out
 
@@ -117,7 +117,7 @@ def test_named_split_reads_only_its_runs(built_study, tmp_path):
     assert len(sweep.n_times) == 3 and sweep.r_folds.shape[0] == 3
     perm = read_permutation_result(paths.permutation("01", 3))
     assert perm.shifts.shape[1] == 3  # one shift per run the sweep saw
-    rec = json.loads((paths.cache_dir() / "04_fit_trf-sub-01.json").read_text())
+    rec = json.loads((paths.cache_dir() / "04_fit_trf-layer-03-sub-01.json").read_text())
     feats = {k for k in rec["inputs"] if "_features.npz" in k}
     assert feats == {f"stimuli/features/layer-03/{r}_features.npz" for r in ("r1", "r2", "r4")}
     assert rec["config"]["eeg"]["split_runs"] == dict(dev=["r2", "r1"], test=["r4"])

@@ -86,7 +86,7 @@ def tiny_study(tmp_path_factory):
         sae=dict(layers="last", expansion=4, k=8, n_steps=150, batch_size=256),
         features=dict(min_rate=0.5, max_features=20),
         trf=dict(tmin=-0.1, tmax=0.5, alphas=[1.0, 1e2, 1e4, 1e6]),
-        stats=dict(n_permutations=200, alpha=0.05),
+        stats=dict(n_permutations=200, alpha=0.05, vp_features=None),
         simulation=dict(n_planted=3, snr=0.2, random_state=3),
     )
     fname = root / "tiny.yaml"

@@ -22,15 +22,18 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:.*edge of the alpha grid.*:UserWarning",
 )
 
-EXTRACT, TRAIN, SIM, GROUP = "01_extract", "02_train_sae", "03_simulate", "05_group_stats"
-FITS = {"04_fit_trf-sub-01", "04_fit_trf-sub-02"}
+# the tiny study has one backbone and one SAE layer (the last, 3): one unit per step
+EXTRACT, TRAIN, SIM, GROUP = "01_extract", "02_train_sae-layer-03", "03_simulate", "05_group_stats-layer-03"
+FITS = {"04_fit_trf-layer-03-sub-01", "04_fit_trf-layer-03-sub-02"}
+LAYERS = "05b_layers"  # depends on every fit and group unit: stale whenever one of them is
 ALL = {EXTRACT, TRAIN, SIM, GROUP} | FITS
 DOWN = {EXTRACT: ALL - {EXTRACT}, TRAIN: FITS | {SIM, GROUP}, SIM: FITS | {GROUP}, GROUP: set(),
         **{f: {GROUP} for f in FITS}}  # fmt: skip
 
 
 def _stale(manifest):
-    return {sid for sid, reason in study_status(manifest).items() if reason is not None}
+    stale = {sid for sid, reason in study_status(manifest).items() if reason is not None}
+    return stale - {LAYERS}
 
 
 def _record_mtimes(out):
@@ -66,18 +69,18 @@ SECTIONS = [
     ("backbone", {"backbone": {"context_s": 4.0}}, ALL, "fit", "01",
      [r"extract: backbone\.context_s changed from 5\.0 to 4\.0", r"neuro-sae extract --manifest"]),
     ("sae", {"sae": {"n_steps": 20}}, ALL - {EXTRACT}, "group", None,
-     [r"train-sae: sae\.n_steps changed from 30 to 20", r"neuro-sae train-sae --manifest"]),
+     [r"train-sae \(layer-03\): sae\.n_steps changed from 30 to 20", r"neuro-sae train-sae --manifest"]),
     ("features", {"features": {"scale": "zscore"}}, FITS | {GROUP}, "group", None,
-     [r'fit \(sub-01\): features\.scale changed from "max" to "zscore"',
+     [r'fit \(layer-03-sub-01\): features\.scale changed from "max" to "zscore"',
       r"neuro-sae fit --subject 01 --manifest", r"neuro-sae fit --subject 02 --manifest"]),
     ("simulation", {"simulation": {"snr": 0.5}}, {SIM, GROUP} | FITS, "fit", "02",
      [r"simulate: simulation\.snr changed from 0\.3 to 0\.5", r"neuro-sae simulate --manifest"]),
     ("eeg", {"eeg": {"l_freq": 2.0}}, FITS | {GROUP}, "report", "01",
-     [r"fit \(sub-01\): eeg\.l_freq changed from 1\.0 to 2\.0", r"neuro-sae fit --subject 01"]),
+     [r"fit \(layer-03-sub-01\): eeg\.l_freq changed from 1\.0 to 2\.0", r"neuro-sae fit --subject 01"]),
     ("trf", {"trf": {"tmax": 0.25}}, FITS | {GROUP}, "group", None,
-     [r"fit \(sub-01\): trf\.tmax changed from 0\.3 to 0\.25", r"neuro-sae fit --subject 01"]),
+     [r"fit \(layer-03-sub-01\): trf\.tmax changed from 0\.3 to 0\.25", r"neuro-sae fit --subject 01"]),
     ("stats", {"stats": {"alpha": 0.1}}, FITS | {GROUP}, "figures", None,
-     [r"fit \(sub-02\): stats\.alpha changed from 0\.05 to 0\.1", r"neuro-sae group --manifest"]),
+     [r"fit \(layer-03-sub-02\): stats\.alpha changed from 0\.05 to 0\.1", r"neuro-sae group --manifest"]),
 ]  # fmt: skip
 
 
@@ -156,17 +159,17 @@ FILES = [
      [r"extract: output stimuli/activations/r1_activations\.npz was modified",
       r"neuro-sae extract --manifest"]),
     ("sae-weights", _edit_sae, {TRAIN}, "fit", "01",
-     [r"train-sae: output stimuli/sae/layer-03/sae\.safetensors was modified",
+     [r"train-sae \(layer-03\): output stimuli/sae/layer-03/sae\.safetensors was modified",
       r"neuro-sae train-sae --manifest"]),
     ("features", _edit_features, ALL - {EXTRACT}, "group", None,
-     [r"train-sae: output stimuli/features/layer-03/r2_features\.npz was modified",
+     [r"train-sae \(layer-03\): output stimuli/features/layer-03/r2_features\.npz was modified",
       r"simulate: input stimuli/features/layer-03/r2_features\.npz changed"]),
-    ("eeg", _edit_eeg, {SIM, "04_fit_trf-sub-02", GROUP}, "group", None,
+    ("eeg", _edit_eeg, {SIM, "04_fit_trf-layer-03-sub-02", GROUP}, "group", None,
      [r"simulate: output sub-02/eeg/sub-02_task-listen_eeg\.fif was modified",
-      r"fit \(sub-02\): input sub-02/eeg/sub-02_task-listen_eeg\.fif changed",
+      r"fit \(layer-03-sub-02\): input sub-02/eeg/sub-02_task-listen_eeg\.fif changed",
       r"neuro-sae simulate --manifest"]),
-    ("sweep", _edit_sweep, {"04_fit_trf-sub-01", GROUP}, "figures", None,
-     [r"fit \(sub-01\): output sub-01/trf/sub-01_layer-03_sweep\.npz was modified",
+    ("sweep", _edit_sweep, {"04_fit_trf-layer-03-sub-01", GROUP}, "figures", None,
+     [r"fit \(layer-03-sub-01\): output sub-01/trf/sub-01_layer-03_sweep\.npz was modified",
       r"neuro-sae fit --subject 01 --manifest"]),
 ]  # fmt: skip
 
@@ -189,10 +192,10 @@ def test_failed_fit_leaves_no_record_and_group_refuses(built_study, tmp_path):
     broken = load_manifest(man_file, overrides={"trf": {"tmin": -20.0, "tmax": 20.0}})
     with pytest.raises(ValueError):
         run_step(broken, "fit", subject="01")
-    assert not (paths.cache_dir() / "04_fit_trf-sub-01.json").exists()
+    assert not (paths.cache_dir() / "04_fit_trf-layer-03-sub-01.json").exists()
     # the previous results are still on disk, but the original manifest cannot use them
     assert paths.sweep("01", 3).is_file()
-    with pytest.raises(StaleError, match=r"fit \(sub-01\): has not run \(or its last run failed\)"):
+    with pytest.raises(StaleError, match=r"fit \(layer-03-sub-01\): has not run \(or its last run failed\)"):
         run_step(manifest, "group")
     run_step(manifest, "group", upstream=True, verbose="WARNING")
     assert _stale(manifest) == set()
@@ -208,7 +211,7 @@ def test_moved_derivatives_stay_valid(built_study, tmp_path):
     before = _record_mtimes(moved)
     run_study(manifest, moved, figures=False, verbose="WARNING")
     assert _record_mtimes(moved) == before  # nothing reran
-    rec = json.loads((moved / ".cache" / "04_fit_trf-sub-01.json").read_text())
+    rec = json.loads((moved / ".cache" / "04_fit_trf-layer-03-sub-01.json").read_text())
     assert not any(os.path.isabs(k) or str(tmp_path) in k for k in [*rec["inputs"], *rec["outputs"]])
 
 

@@ -1,0 +1,195 @@
+"""Across layers and backbones (step ``layers``): layer curves per backbone, the layer
+trend (:func:`neuro_sae.stats.layer_mixedlm`), variance partitioning against the acoustic
+envelope, and the paper's protocol (:func:`neuro_sae.stats.paper_protocol`) beside max-T.
+
+Each function is the ``run``, ``config``, ``inputs`` or ``outputs`` of the step record
+``05b_layers`` in :data:`neuro_sae.pipeline.steps.STEPS`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..io import write_parquet
+from ..utils import logger
+from ._stim_steps import model_layer_units, model_paths, timed
+
+
+def layers_config(study, subject):
+    """Config slice of the layers step."""
+    m = study.manifest
+    return dict(stats=m.stats.model_dump(include={"alpha", "protocol_channel"}),
+                trf=dict(tmin=m.trf.tmin, tmax=m.trf.tmax), subjects=list(m.subjects))  # fmt: skip
+
+
+def layers_producers(study, subject):
+    """Every group unit and every fit unit."""
+    from ._eeg_steps import fit_units
+
+    return [("group", u) for u in model_layer_units(study)] + [("fit", u) for u in fit_units(study)]
+
+
+def layers_inputs(study, subject):
+    """Every subject table, protocol kernels, variance partition and group table."""
+    m = study.manifest
+    files = []
+    for u in model_layer_units(study):
+        paths = model_paths(study, u.model)
+        files.append(paths.group_table(u.layer))
+        for s in m.subjects:
+            files += [paths.subject_table(s, u.layer), paths.protocol_kernels(s, u.layer)]
+            if m.stats.vp_features:
+                files.append(paths.variance_partition(s, u.layer))
+    return files
+
+
+def layers_outputs(study, subject):
+    """Tables and the layer-curve figure under ``group/layers``."""
+    d = study.paths.layers_dir()
+    out = dict(curves=d / "layer_curves.parquet", mixedlm=d / "layer_mixedlm.parquet",
+               protocol=d / "paper_protocol.parquet", protocol_summary=d / "protocol_vs_maxt.parquet",
+               figure=d / "layer_curves.png")  # fmt: skip
+    if study.manifest.stats.vp_features:
+        out["vp"] = d / "variance_partition.parquet"
+    return out
+
+
+def _model_name(tag):
+    return "primary" if tag is None else tag
+
+
+def layer_curves(study):
+    """Per backbone x layer x subject: share of significant features (max-T), best held-out
+    r, median peak lag of the ten best features; plus the group level (``subject="group"``).
+
+    Returns
+    -------
+    curves : pandas.DataFrame
+    """
+    import pandas as pd
+
+    m, alpha = study.manifest, study.manifest.stats.alpha
+    rows = []
+    for u in model_layer_units(study):
+        paths = model_paths(study, u.model)
+        for s in m.subjects:
+            tab = pd.read_parquet(paths.subject_table(s, u.layer))
+            per_feat = tab.groupby("feature").agg(r=("r", "max"), p=("p_fwe", "min"))
+            best = tab.sort_values("r", ascending=False).drop_duplicates("feature").head(10)
+            rows.append(dict(model=_model_name(u.model), layer=u.layer, subject=s,
+                             n_features=len(per_feat), share_significant=float(np.mean(per_feat["p"] < alpha)),
+                             best_r=float(per_feat["r"].max()), mean_r_top10=float(best["r"].mean()),
+                             peak_lag_s=float(best["peak_lag_s"].median())))  # fmt: skip
+        gtab = pd.read_parquet(paths.group_table(u.layer))
+        gf = gtab.groupby("feature")["p_fwe"].min()
+        rows.append(dict(model=_model_name(u.model), layer=u.layer, subject="group",
+                         n_features=len(gf), share_significant=float(np.mean(gf < alpha)),
+                         best_r=np.nan, mean_r_top10=np.nan, peak_lag_s=np.nan))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _mixedlm_tables(curves):
+    import pandas as pd
+
+    from ..stats import layer_mixedlm
+
+    out = []
+    subj = curves[curves["subject"] != "group"]
+    for model, df in subj.groupby("model", sort=False):
+        if df["layer"].nunique() < 2:
+            logger.info(f"[layers] {model}: one layer, no layer trend to fit")
+            continue
+        tab = layer_mixedlm(df.rename(columns={"best_r": "r"})[["subject", "layer", "r"]])
+        tab.insert(0, "model", model)
+        tab["group_var"] = tab.attrs["group_var"]
+        tab["converged"] = tab.attrs["converged"]
+        tab["n_obs"] = tab.attrs["n_obs"]
+        out.append(pd.DataFrame(tab))
+    cols = ["model", "term", "estimate", "se", "z", "p", "ci_low", "ci_high", "group_var",
+            "converged", "n_obs"]  # fmt: skip
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=cols)
+
+
+def _protocol_tables(study, curves):
+    import pandas as pd
+
+    from ..stats import paper_protocol
+
+    m = study.manifest
+    tables, summary = [], []
+    for u in model_layer_units(study):
+        paths = model_paths(study, u.model)
+        data = [np.load(paths.protocol_kernels(s, u.layer)) for s in m.subjects]
+        ch_names = [str(c) for c in data[0]["ch_names"]]
+        channel = m.stats.protocol_channel if m.stats.protocol_channel in ch_names else None
+        if m.stats.protocol_channel is not None and channel is None:
+            logger.info(f"[layers] channel {m.stats.protocol_channel} not recorded: the paper's "
+                        "protocol tests every channel")  # fmt: skip
+        feats = [f"f{int(f)}" for f in data[0]["feature_ids"]]
+        tab = paper_protocol(
+            np.stack([d["coef_dev"] for d in data]), np.stack([d["coef_test"] for d in data]),
+            data[0]["times"], ch_names=ch_names, channel=channel, feature_names=feats,
+            tmin=max(0.0, m.trf.tmin), tmax=m.trf.tmax, alpha=m.stats.alpha,
+        )  # fmt: skip
+        frac = tab.attrs["fraction_significant"]
+        tab = pd.DataFrame(tab)
+        tab.insert(0, "model", _model_name(u.model))
+        tab.insert(1, "layer", u.layer)
+        tables.append(tab)
+        grp = curves[(curves["model"] == _model_name(u.model)) & (curves["layer"] == u.layer)
+                     & (curves["subject"] == "group")]  # fmt: skip
+        summary.append(dict(model=_model_name(u.model), layer=u.layer, n_features=len(feats),
+                            protocol_channel=channel or "all", protocol_fraction=frac,
+                            maxt_fraction=float(grp["share_significant"].iloc[0])))  # fmt: skip
+    return pd.concat(tables, ignore_index=True), pd.DataFrame(summary)
+
+
+def _plot_curves(curves, fname):
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from ..io import atomic_path
+
+    subj = curves[curves["subject"] != "group"]
+    panels = [("share_significant", "Share of features significant\n(max-T, per subject)"),
+              ("best_r", "Best held-out r"), ("peak_lag_s", "Peak lag of the 10 best\nfeatures (s)")]  # fmt: skip
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), layout="constrained")
+    for ax, (col, label) in zip(axes, panels):
+        for model, df in subj.groupby("model", sort=False):
+            g = df.groupby("layer")[col]
+            mean, sem = g.mean(), g.sem().fillna(0.0)
+            ax.errorbar(mean.index, mean.to_numpy(), yerr=sem.to_numpy(), marker="o", capsize=3,
+                        label=model)  # fmt: skip
+        ax.set(xlabel="Encoder layer", ylabel=label)
+        ax.grid(alpha=0.3)
+    axes[0].legend(title="Backbone", fontsize=8)
+    fig.suptitle(f"Layer curves: mean ± SEM over {subj['subject'].nunique()} subjects")
+    with atomic_path(fname) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def layers_run(study, subject, runtime):
+    """Layer curves, layer trend, variance partitioning and the paper's protocol."""
+    import pandas as pd
+
+    outputs = layers_outputs(study, subject)
+    with timed(runtime, "layers"):
+        curves = layer_curves(study)
+        write_parquet(curves, outputs["curves"])
+        write_parquet(_mixedlm_tables(curves), outputs["mixedlm"])
+        prot, summary = _protocol_tables(study, curves)
+        write_parquet(prot, outputs["protocol"])
+        write_parquet(summary, outputs["protocol_summary"])
+        if "vp" in outputs:
+            m = study.manifest
+            vp = [pd.read_parquet(model_paths(study, u.model).variance_partition(s, u.layer))
+                  for u in model_layer_units(study) for s in m.subjects]  # fmt: skip
+            write_parquet(pd.concat(vp, ignore_index=True), outputs["vp"])
+        _plot_curves(curves, outputs["figure"])
+    for row in summary.itertuples():
+        logger.info(f"[layers] {row.model} layer {row.layer}: paper protocol "
+                    f"{100 * row.protocol_fraction:.1f}% vs max-T {100 * row.maxt_fraction:.1f}% "
+                    "of features significant")  # fmt: skip
+    return outputs
