@@ -31,7 +31,7 @@ from ._ridge import _check_alphas, _default_alphas, _Fold
 
 _ARRAYS = (
     "r", "r_folds", "alpha", "coef", "intercept", "alpha_final", "weights",
-    "intercepts", "alphas", "delays", "n_times", "peak_lag_s", "peak_amplitude",
+    "intercepts", "alphas", "delays", "n_times", "peak_lag_s", "peak_amplitude", "test_runs",
 )  # fmt: skip
 _META = ("sfreq", "tmin", "tmax", "feature_names", "ch_names", "provenance", "layers")
 
@@ -43,17 +43,22 @@ class SweepResult(SavedResult):
     Attributes
     ----------
     r : ndarray, shape (n_features, n_channels)
-        Mean over outer folds (held-out runs) of the held-out Pearson r.
+        Mean over outer folds (held-out runs) of the held-out Pearson r; with
+        ``test_runs`` the r on the test runs.
     r_folds : ndarray, shape (n_folds, n_features, n_channels)
-        Held-out Pearson r per outer fold (fold ``j`` holds out run ``j``).
+        Held-out Pearson r per outer fold (fold ``j`` holds out run ``j``); with
+        ``test_runs`` a single fold: trained on the development runs, scored on the
+        test runs.
     alpha : ndarray, shape (n_folds, n_features, n_channels)
         Raw alpha chosen by the inner leave-one-run-out CV of each outer fold.
     coef : ndarray, shape (n_features, n_channels, n_delays)
-        Kernels refitted on all runs with ``alpha_final``.
+        Kernels refitted on all runs with ``alpha_final`` (with ``test_runs``: the
+        kernels of the development runs, the single fold's weights).
     intercept : ndarray, shape (n_features, n_channels)
         Intercepts of the refitted kernels.
     alpha_final : ndarray, shape (n_features, n_channels)
-        Alpha chosen by leave-one-run-out CV on all runs (used for ``coef``).
+        Alpha chosen by leave-one-run-out CV on all runs (used for ``coef``; with
+        ``test_runs`` the alpha of the development fit).
     weights : ndarray of float32, shape (n_folds, n_features, n_channels, n_delays)
         The weights of each outer fold (trained without run ``j``), kept for the
         permutation null.
@@ -81,6 +86,8 @@ class SweepResult(SavedResult):
         Signed kernel value at that lag.
     layers : list of str
         Layer of each feature (``""`` when the sweep was given a single layer).
+    test_runs : ndarray of int, shape (n_test,)
+        Indices of the test runs of a predefined split (empty: leave-one-run-out).
 
     Without kernels (``univariate_sweep(..., return_kernels=False)``) ``coef`` and
     ``weights`` have 0 delays; the peaks are kept.
@@ -106,8 +113,12 @@ class SweepResult(SavedResult):
     peak_lag_s: np.ndarray = None
     peak_amplitude: np.ndarray = None
     layers: list = field(default_factory=list)
+    test_runs: np.ndarray = None
 
     def __post_init__(self):
+        self.test_runs = np.asarray(
+            [] if self.test_runs is None else self.test_runs, dtype=np.int64
+        ).reshape(-1)
         if self.peak_lag_s is None or self.peak_amplitude is None:
             self.peak_lag_s, self.peak_amplitude = _peaks(self.coef, self.delays / self.sfreq)
         if self.layers is None or not len(self.layers):
@@ -117,6 +128,11 @@ class SweepResult(SavedResult):
     def has_kernels(self):
         """Whether ``coef`` and ``weights`` hold the kernels (``return_kernels=True``)."""
         return self.coef.shape[-1] > 0
+
+    @property
+    def folds(self):
+        """The outer folds as ``(train_runs, test_runs)`` pairs of index arrays."""
+        return _outer_folds(len(self.n_times), self.test_runs)
 
     @property
     def times(self):
@@ -310,6 +326,7 @@ def univariate_sweep(
     ch_names=None,
     chunk_size=64,
     return_kernels=True,
+    test_runs=None,
     verbose=None,
 ):
     """Fit one TRF per feature for every feature x channel, with nested run-wise CV.
@@ -350,6 +367,14 @@ def univariate_sweep(
         (n_folds x n_features x n_channels x n_delays float32: large for thousands of
         features; the ``"fixed"`` permutation null needs them). If ``False`` they
         have 0 delays and only the peak lag and amplitude are kept.
+    test_runs : list of int | None
+        A predefined dev/test split: indices (into the runs) of the test runs.
+        ``None`` (default): nested leave-one-run-out CV over all runs. Otherwise
+        the alpha of each feature x channel is chosen by leave-one-run-out CV over
+        the development runs (the others), the model is trained on all development
+        runs with it, and ``r`` is the Pearson r between its prediction and the EEG
+        over the test runs concatenated (prediction and EEG centred on the test
+        runs' common mean), a single fold; ``coef`` are the development kernels.
     %(verbose)s
 
     Returns
@@ -359,7 +384,8 @@ def univariate_sweep(
 
     Notes
     -----
-    With several alphas the nested CV needs at least 3 runs; with one alpha, 2.
+    With several alphas the nested CV needs at least 3 runs (with ``test_runs``: 2
+    development runs); with one alpha, 2 (1).
     The fraction of choices on the edge of the alpha grid is logged at INFO (for
     features without an effect the largest alpha wins, so a warning would be noise).
     """
@@ -376,8 +402,9 @@ def univariate_sweep(
         _check_run_length(x.shape[0], delays, ii)
     fixed_alphas = None if alphas is None else _check_alphas(alphas)
     A = 9 if fixed_alphas is None else len(fixed_alphas)
+    test = _check_test_runs(test_runs, R, A)
     min_runs = 3 if A > 1 else 2
-    if R < min_runs:
+    if test is None and R < min_runs:
         raise ValueError(
             f"The nested leave-one-run-out CV needs at least {min_runs} runs with "
             f"{A} alpha(s), got {R}. Split the recording into more runs"
@@ -385,22 +412,27 @@ def univariate_sweep(
         )
     feature_names = check_names(feature_names, F, "f", "feature_names")
     ch_names = check_names(ch_names, C, "ch", "ch_names")
+    cv = (
+        "nested leave-one-run-out" if test is None
+        else f"test runs {test.tolist()}, alphas by leave-one-run-out on the other runs"
+    )  # fmt: skip
     logger.info(
         f"Univariate sweep: {F} features x {C} channels, {L} delays, {A} alphas, {R} runs "
-        f"(nested leave-one-run-out), chunks of {chunk_size} features"
+        f"({cv}), chunks of {chunk_size} features"
     )
+    n_folds = R if test is None else 1
     sy = np.stack([y.sum(0) for y in Y_runs])
     yy = np.stack([np.einsum("tc,tc->c", y, y) for y in Y_runs])
     n = [y.shape[0] for y in Y_runs]
     Lk = L if return_kernels else 0
     out = dict(
-        r_folds=np.empty((R, F, C)),
-        alpha=np.empty((R, F, C)),
+        r_folds=np.empty((n_folds, F, C)),
+        alpha=np.empty((n_folds, F, C)),
         coef=np.empty((F, C, Lk)),
         intercept=np.empty((F, C)),
         alpha_final=np.empty((F, C)),
-        weights=np.empty((R, F, C, Lk), np.float32),
-        intercepts=np.empty((R, F, C), np.float32),
+        weights=np.empty((n_folds, F, C, Lk), np.float32),
+        intercepts=np.empty((n_folds, F, C), np.float32),
         alphas=np.empty((F, A)),
         peak_lag_s=np.empty((F, C)),
         peak_amplitude=np.empty((F, C)),
@@ -419,7 +451,7 @@ def univariate_sweep(
         # Many small (n_delays x n_delays) problems: BLAS threads only add overhead
         # (and stall badly when cores are shared), so run them single-threaded.
         with threadpool_limits(limits=1, user_api="blas"):
-            res = _sweep_chunk(stats, fixed_alphas)
+            res = _sweep_chunk(stats, fixed_alphas, test)
         res["peak_lag_s"], res["peak_amplitude"] = _peaks(res["coef"], delays / sfreq)
         if not return_kernels:
             res["coef"] = res["coef"][..., :0]
@@ -433,7 +465,7 @@ def univariate_sweep(
                 out[key][sl] = val
     if A > 1:
         logger.info(
-            f"Alpha on the edge of the grid for {n_edge / (R * F * C):.1%} of fold x "
+            f"Alpha on the edge of the grid for {n_edge / (n_folds * F * C):.1%} of fold x "
             "feature x channel choices"
         )
     return SweepResult(
@@ -446,9 +478,10 @@ def univariate_sweep(
         feature_names=feature_names,
         ch_names=ch_names,
         layers=layers,
+        test_runs=test,
         provenance=dict(
             method="univariate_sweep",
-            cv="nested leave-one-run-out",
+            cv=cv,
             alphas="relative" if fixed_alphas is None else "raw",
             neuro_sae_version=__version__,
         ),
@@ -482,8 +515,37 @@ def _merge_layers(X_runs, feature_names):
     return merged, all_names, layers
 
 
-def _sweep_chunk(stats, fixed_alphas):
+def _check_test_runs(test_runs, n_runs, n_alphas):
+    """Sorted test-run indices (int array) or None for leave-one-run-out."""
+    if test_runs is None:
+        return None
+    vals = np.atleast_1d(np.asarray(test_runs))
+    ok = vals.ndim == 1 and vals.size and np.issubdtype(vals.dtype, np.integer)
+    if ok:
+        ok = np.all((vals >= 0) & (vals < n_runs)) and len(np.unique(vals)) == vals.size
+    n_dev_min = 2 if n_alphas > 1 else 1
+    if not ok or n_runs - vals.size < n_dev_min:
+        raise ValueError(
+            f"test_runs must be distinct run indices in 0 ... {n_runs - 1} leaving at least "
+            f"{n_dev_min} development run(s) (with {n_alphas} alpha(s)), got {test_runs!r}; "
+            "pass e.g. test_runs=[" + str(n_runs - 1) + "] or None for leave-one-run-out."
+        )
+    return np.sort(vals).astype(np.int64)
+
+
+def _outer_folds(n_runs, test_runs):
+    """``(train, test)`` run indices of each outer fold."""
+    runs = np.arange(n_runs)
+    test_runs = np.asarray([] if test_runs is None else test_runs, dtype=np.int64)
+    if test_runs.size:
+        return [(np.setdiff1d(runs, test_runs), test_runs)]
+    return [(np.setdiff1d(runs, [j]), np.array([j])) for j in runs]
+
+
+def _sweep_chunk(stats, fixed_alphas, test=None):
     """Nested CV and refit for one chunk of features (B = chunk size)."""
+    if test is not None:
+        return _split_chunk(stats, fixed_alphas, test)
     R = stats.n_runs
     runs = np.arange(R)
     G, H, sx, sy, _, n = stats.centred(runs)
@@ -533,3 +595,43 @@ def _sweep_chunk(stats, fixed_alphas):
     res["intercept"] = (sy - np.einsum("bl,blc->bc", sx, W)) / n
     res["alpha_final"] = alpha_final
     return res
+
+
+def _split_chunk(stats, fixed_alphas, test):
+    """A predefined split: alpha by leave-one-run-out on the dev runs, fit on the dev
+    runs, r on the concatenated test runs (one fold)."""
+    dev = np.setdiff1d(np.arange(stats.n_runs), test)
+    Gt, Ht, sxt, syt, _, nt = stats.centred(dev)
+    B, C = Ht.shape[0], Ht.shape[2]
+    if fixed_alphas is None:
+        alphas = _default_alphas(Gt)
+    else:
+        alphas = np.broadcast_to(fixed_alphas, (B, len(fixed_alphas)))
+    A = alphas.shape[1]
+    n_edge = 0
+    if A > 1:
+        inner = np.zeros((A, B, C))
+        for k in dev:
+            Gi, Hi = stats.centred(np.setdiff1d(dev, [k]))[:2]
+            Gk, Hk, _, _, yyk, _ = stats.centred([k])
+            inner += _Fold(Gi, Hi).r_path(Gk, Hk, yyk, alphas)
+        best = np.argmax(inner, axis=0)
+        n_edge = int(np.sum((best == 0) | (best == A - 1)))
+    else:
+        best = np.zeros((B, C), int)
+    alpha_bc = np.take_along_axis(alphas, best, axis=1)
+    fold = _Fold(Gt, Ht)
+    Gs, Hs, _, _, yys, _ = stats.centred(test)
+    W = fold.weights(alpha_bc)  # (B, L, C)
+    intercept = (syt - np.einsum("bl,blc->bc", sxt, W)) / nt
+    return dict(
+        r_folds=fold.r_at(Gs, Hs, yys, alpha_bc)[np.newaxis],
+        alpha=alpha_bc[np.newaxis],
+        weights=W.transpose(0, 2, 1)[np.newaxis].astype(np.float32),
+        intercepts=intercept[np.newaxis].astype(np.float32),
+        alphas=alphas,
+        n_edge=n_edge,
+        coef=W.transpose(0, 2, 1),
+        intercept=intercept,
+        alpha_final=alpha_bc,
+    )

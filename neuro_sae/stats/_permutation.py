@@ -448,6 +448,12 @@ def sweep_permutation_test(
             f'rank_tol applies to null="refit" only, got null={null!r} with '
             f'rank_tol={rank_tol!r}; pass rank_tol=None or use null="refit".'
         )
+    if sweep.test_runs.size and null != "refit":
+        raise ValueError(
+            f"The sweep was fitted with test_runs={sweep.test_runs.tolist()} (a predefined "
+            f'split); null={null!r} supports leave-one-run-out sweeps only. Use null="refit" '
+            "(it refits the split: development runs for training, test runs for r)."
+        )
     nested = alpha_selection == "nested" and np.shape(sweep.alphas)[-1] > 1
     if nested and (null == "mismatch" or device != "cpu" or rank_tol is not None):
         what = (

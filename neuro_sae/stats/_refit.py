@@ -96,25 +96,22 @@ class _FeatureFolds:
     channels. Built in float64, stored in ``dtype``.
     """
 
-    def __init__(self, G_runs, sx_runs, sy_runs, n_runs, alpha, dtype):
+    def __init__(self, G_runs, sx_runs, sy_runs, n_runs, alpha, dtype, yy_runs=None,
+                 folds=None):  # fmt: skip
         # G_runs (R, L, L); sx_runs (R, L); sy_runs (R, C) sums of the raw EEG;
-        # alpha (R, C). Cross-products are built from per-run centred EEG.
+        # alpha (n_folds, C); yy_runs (R, C) per-run centred sums of squares;
+        # folds: (train, test) run indices (default leave-one-run-out).
+        # Cross-products are built from per-run centred EEG.
         R = len(n_runs)
         n = np.asarray(n_runs, dtype=np.float64)
         m = sy_runs / n[:, np.newaxis]  # run means (R, C)
-        G_tot, sx_tot, sy_tot, n_tot = G_runs.sum(0), sx_runs.sum(0), sy_runs.sum(0), n.sum()
-        sxm_tot = sx_runs.T @ m  # sum_j sx_j m_j^T (L, C)
+        if folds is None:
+            folds = _loro(R)
         self.folds = []
-        for k in range(R):
-            n_t = n_tot - n[k]
-            sx_t, sy_t = sx_tot - sx_runs[k], sy_tot - sy_runs[k]
-            G_t = G_tot - G_runs[k] - np.outer(sx_t, sx_t) / n_t
+        for k, (train, test) in enumerate(folds):
+            G_t, const = _centred_split(G_runs, sx_runs, sy_runs, n, m, train)
             s, V = _eig(G_t)
-            sx_k = sx_runs[k]
-            G_k = G_runs[k] - np.outer(sx_k, sx_k) / n[k]
-            # training cross-products centred on the training mean, from per-run
-            # centred ones: + sum_{j != k} sx_j m_j^T - sx_t sy_t^T / n_t
-            const = sxm_tot - np.outer(sx_k, m[k]) - np.outer(sx_t, sy_t) / n_t
+            G_k, const_k = _centred_split(G_runs, sx_runs, sy_runs, n, m, test)
             groups = []
             values, inverse = np.unique(alpha[k], return_inverse=True)
             for gi, a in enumerate(values):
@@ -125,18 +122,54 @@ class _FeatureFolds:
                 K = np.ascontiguousarray(np.concatenate([B, U]), dtype=dtype)
                 all_ch = len(chans) == len(alpha[k])
                 groups.append((None if all_ch else chans, K))
-            self.folds.append(dict(groups=groups, const=const.astype(dtype)[:, np.newaxis, :]))
+            self.folds.append(dict(
+                groups=groups, const=const.astype(dtype)[:, np.newaxis, :],
+                out=np.setdiff1d(np.arange(R), train), test=np.asarray(test),
+                const_k=None if len(test) == 1 else const_k.astype(dtype)[:, np.newaxis, :],
+                yy=None if yy_runs is None else _test_yy(yy_runs, sy_runs, n, m, test),
+            ))  # fmt: skip
 
 
-def _fold_r(fold, H_tot, H_k, yy):
+def _loro(n_runs):
+    """Leave-one-run-out folds: ``(train, test)`` run indices."""
+    runs = np.arange(n_runs)
+    return [(np.setdiff1d(runs, [j]), np.array([j])) for j in runs]
+
+
+def _test_yy(yy_runs, sy_runs, n, m, test):
+    """Sum of squares of the EEG over the test runs, centred on their common mean, from
+    per-run centred sums of squares ``yy_runs`` (R, C); shape (C,)."""
+    test = np.asarray(test)
+    n_s, sy_s = n[test].sum(), sy_runs[test].sum(0)
+    return yy_runs[test].sum(0) + (n[test][:, np.newaxis] * m[test] ** 2).sum(0) - sy_s**2 / n_s
+
+
+def _fold_parts(fold, H, H_tot):
+    """Training (``e``) and held-out (``h``) centred cross-products of a fold from the
+    per-run ones ``H`` (list of (L, P, C)) and their sum ``H_tot``."""
+    e = H_tot - H[fold["out"][0]]
+    for i in fold["out"][1:]:
+        e -= H[i]
+    e += fold["const"]
+    test = fold["test"]
+    if len(test) == 1:
+        return e, H[test[0]]
+    h = H[test[0]] + fold["const_k"]
+    for i in test[1:]:
+        h += H[i]
+    return e, h
+
+
+def _fold_r(fold, H, H_tot, yy=None):
     """Held-out r of one refit fold for every permutation, shape (P, C).
 
-    ``H_tot``, ``H_k``: cross-products with per-run centred EEG (L, P, C) summed over
-    all runs and of the held-out run; ``yy`` (C,) held-out centred sum of squares.
+    ``H``: per-run cross-products with per-run centred EEG (list of (L, P, C)),
+    ``H_tot`` their sum; ``yy`` (C,) held-out centred sum of squares (default the
+    fold's own).
     """
     L, P, C = H_tot.shape
-    e = H_tot - H_k
-    e += fold["const"]
+    e, H_k = _fold_parts(fold, H, H_tot)
+    yy = fold["yy"] if yy is None else yy
     num = np.empty((P, C))
     den = np.empty((P, C))
     for chans, K in fold["groups"]:
@@ -178,30 +211,33 @@ class _NestedFolds:
     projections into the eigenbasis plus one ``L x L`` product per alpha.
     """
 
-    def __init__(self, G_runs, sx_runs, sy_runs, n_runs, alphas, dtype):
-        # G_runs (R, L, L); sx_runs (R, L); sy_runs (R, C); alphas (A,) raw grid
+    def __init__(self, G_runs, sx_runs, sy_runs, n_runs, alphas, dtype, yy_runs, folds=None):
+        # G_runs (R, L, L); sx_runs (R, L); sy_runs (R, C); alphas (A,) raw grid;
+        # yy_runs (R, C) per-run centred sums of squares; folds (train, test) pairs
         R = len(n_runs)
         n = np.asarray(n_runs, dtype=np.float64)
         m = sy_runs / n[:, np.newaxis]
         self.alphas = np.asarray(alphas, dtype=dtype)
         runs = np.arange(R)
 
-        def op(train, k):
+        def op(train, test):
             G_t, const = _centred_split(G_runs, sx_runs, sy_runs, n, m, train)
             s, V = _eig(G_t)
-            G_k = G_runs[k] - np.outer(sx_runs[k], sx_runs[k]) / n[k]
+            G_k, const_k = _centred_split(G_runs, sx_runs, sy_runs, n, m, test)
             M = V.T @ G_k @ V
             return dict(
                 s=s.astype(dtype), Vt=np.ascontiguousarray(V.T, dtype=dtype),
                 M=np.ascontiguousarray(M, dtype=dtype),
-                const=const.astype(dtype)[:, np.newaxis, :], k=k,
+                const=const.astype(dtype)[:, np.newaxis, :],
+                out=np.setdiff1d(runs, train), test=np.asarray(test),
+                const_k=None if len(test) == 1 else const_k.astype(dtype)[:, np.newaxis, :],
+                yy=_test_yy(yy_runs, sy_runs, n, m, test),
             )  # fmt: skip
 
         self.outer = []
-        for j in runs:
-            train = np.setdiff1d(runs, [j])
-            inner = [op(np.setdiff1d(train, [k]), k) for k in train]
-            self.outer.append(dict(fold=op(train, j), inner=inner))
+        for train, test in _loro(R) if folds is None else folds:
+            inner = [op(np.setdiff1d(train, [k]), [k]) for k in train]
+            self.outer.append(dict(fold=op(train, test), inner=inner))
 
 
 def _project(fold, e, h):
@@ -212,37 +248,33 @@ def _project(fold, e, h):
     return ep, hp
 
 
-def _nested_fold_r(nested, j, H, H_tot, yy):
+def _nested_fold_r(nested, j, H, H_tot):
     """Held-out r of outer fold ``j`` with the alpha chosen per permutation and channel,
-    shape (P, C); ``H`` per-run cross-products (L, P, C), ``yy`` (R, C)."""
+    shape (P, C); ``H`` per-run cross-products (L, P, C), ``H_tot`` their sum."""
     alphas = nested.alphas
     L, P, C = H_tot.shape
     score = np.zeros((len(alphas), P, C))
     for fold in nested.outer[j]["inner"]:
-        k = fold["k"]
-        e = H_tot - H[j] - H[k]
-        e += fold["const"]
-        ep, hp = _project(fold, e, H[k])
+        ep, hp = _project(fold, *_fold_parts(fold, H, H_tot))
         for ai, a in enumerate(alphas):
             d = ep / (fold["s"] + a)[:, np.newaxis, np.newaxis]
             num = np.einsum("lpc,lpc->pc", d, hp)
             den = np.einsum("lpc,lpc->pc", d, (fold["M"] @ d.reshape(L, -1)).reshape(L, P, C))
-            score[ai] += _safe_r(num, den, yy[k])
+            score[ai] += _safe_r(num, den, fold["yy"])
     best = np.argmax(score, axis=0)  # first maximum, as in the sweep
     fold = nested.outer[j]["fold"]
-    e = H_tot - H[j]
-    e += fold["const"]
-    ep, hp = _project(fold, e, H[j])
+    ep, hp = _project(fold, *_fold_parts(fold, H, H_tot))
     d = ep / (fold["s"][:, np.newaxis, np.newaxis] + alphas[best][np.newaxis])
     num = np.einsum("lpc,lpc->pc", d, hp)
     den = np.einsum("lpc,lpc->pc", d, (fold["M"] @ d.reshape(L, -1)).reshape(L, P, C))
-    return _safe_r(num, den, yy[j]), best
+    return _safe_r(num, den, fold["yy"]), best
 
 
 class _EEG:
     """Shift-invariant EEG quantities shared by all features."""
 
-    def __init__(self, Y_runs, dtype):
+    def __init__(self, Y_runs, dtype, folds=None):
+        self.folds = _loro(len(Y_runs)) if folds is None else folds
         self.n = [y.shape[0] for y in Y_runs]
         self.sy = np.stack([y.sum(0) for y in Y_runs])
         self.yc = [np.asarray(y - y.mean(0), dtype=dtype) for y in Y_runs]
@@ -314,9 +346,9 @@ def _channels_null(G, sx, tables, edges, eeg, chans, delays, alpha_f, shifts, p_
         offsets = np.arange(-n_neg, n_pos)
         buf = np.empty((len(delays) + len(offsets)) * min(p_step, P) * C, dtype)
     if grid is None:
-        folds = _FeatureFolds(G, sx, sy, eeg.n, alpha_c, dtype).folds
+        folds = _FeatureFolds(G, sx, sy, eeg.n, alpha_c, dtype, yy, eeg.folds).folds
     else:
-        nested = _NestedFolds(G, sx, sy, eeg.n, grid, dtype)
+        nested = _NestedFolds(G, sx, sy, eeg.n, grid, dtype, yy, eeg.folds)
     null = np.empty((P, C))
     for p0 in range(0, P, p_step):
         ps = slice(p0, min(p0 + p_step, P))
@@ -336,12 +368,13 @@ def _channels_null(G, sx, tables, edges, eeg, chans, delays, alpha_f, shifts, p_
         for h in H[1:]:
             H_tot += h
         acc = np.zeros((ps.stop - p0, C))
-        for k in range(R):
+        n_folds = len(eeg.folds)
+        for k in range(n_folds):
             if grid is None:
-                acc += _fold_r(folds[k], H_tot, H[k], yy[k])
+                acc += _fold_r(folds[k], H, H_tot)
             else:
-                acc += _nested_fold_r(nested, k, H, H_tot, yy)[0]
-        null[ps] = acc / R
+                acc += _nested_fold_r(nested, k, H, H_tot)[0]
+        null[ps] = acc / n_folds
     return null
 
 
@@ -362,7 +395,7 @@ def _refit_null_iter(
     """
     delays = np.asarray(sweep.delays)
     F, C, L = sweep.n_features, sweep.n_channels, len(delays)
-    eeg = _EEG(Y_runs, dtype)
+    eeg = _EEG(Y_runs, dtype, sweep.folds)
     alpha = np.asarray(sweep.alpha, dtype=np.float64)  # (R, F, C)
     itemsize = np.dtype(dtype).itemsize
     # permutations per block: each of the R + 4 work arrays stays below max_bytes;

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from ..encoding import univariate_run_stats as _univariate_run_stats
 from ..utils import torch_device
-from ._refit import _edge_design, _FeatureFolds
+from ._refit import _edge_design, _FeatureFolds, _loro
 
 
 def _dense(x):
@@ -31,7 +31,8 @@ def _dense(x):
 class _TorchEEG:
     """Shift-invariant EEG quantities on the device (channels first)."""
 
-    def __init__(self, Y_runs, torch, dev, tdt, np_dtype):
+    def __init__(self, Y_runs, torch, dev, tdt, np_dtype, folds=None):
+        self.folds = _loro(len(Y_runs)) if folds is None else folds
         self.n = [y.shape[0] for y in Y_runs]
         self.sy = np.stack([y.sum(0) for y in Y_runs])
         yc = [np.asarray(y - y.mean(0), dtype=np_dtype) for y in Y_runs]
@@ -65,14 +66,18 @@ def _batch_tables(torch, X_runs, eeg, fs, delays, dev):
 
 
 def _batch_folds(torch, G, sx, eeg, alpha_b, dev, np_dtype):
-    """Per fold: K per (feature, channel) (B, C, 2L, L) and const (B, C, L, 1)."""
-    B, R = G.shape[:2]
+    """Per fold: K per (feature, channel) (B, C, 2L, L), const (B, C, L, 1), the
+    held-out constant (B, C, L, 1) or None, the held-out sum of squares (C,) and the
+    fold's held-out and left-out runs."""
+    B = G.shape[0]
     C = eeg.sy.shape[1]
     per_feature = [
-        _FeatureFolds(G[b], sx[b], eeg.sy, eeg.n, alpha_b[:, b], np_dtype).folds for b in range(B)
-    ]
+        _FeatureFolds(G[b], sx[b], eeg.sy, eeg.n, alpha_b[:, b], np_dtype, eeg.yy,
+                      eeg.folds).folds
+        for b in range(B)
+    ]  # fmt: skip
     out = []
-    for k in range(R):
+    for k in range(len(eeg.folds)):
         Ks, index = [], np.empty((B, C), np.int64)
         for b in range(B):
             for chans, K in per_feature[b][k]["groups"]:
@@ -81,7 +86,14 @@ def _batch_folds(torch, G, sx, eeg, alpha_b, dev, np_dtype):
         K_all = torch.as_tensor(np.stack(Ks), device=dev)  # (n_groups, 2L, L)
         K_bc = K_all[torch.as_tensor(index, device=dev)]  # (B, C, 2L, L)
         const = np.stack([per_feature[b][k]["const"][:, 0, :].T for b in range(B)])  # (B, C, L)
-        out.append((K_bc, torch.as_tensor(const, device=dev)[..., None]))
+        f0 = per_feature[0][k]
+        const_k = None
+        if f0["const_k"] is not None:
+            const_k = np.stack([per_feature[b][k]["const_k"][:, 0, :].T for b in range(B)])
+            const_k = torch.as_tensor(const_k, device=dev)[..., None]
+        yy = torch.as_tensor(f0["yy"], device=dev)  # the same for every feature
+        out.append((K_bc, torch.as_tensor(const, device=dev)[..., None], const_k, yy,
+                    [int(i) for i in f0["test"]], [int(i) for i in f0["out"]]))  # fmt: skip
     return out
 
 
@@ -123,7 +135,7 @@ def _refit_null_iter_torch(
         max_bytes = 256e6 if dev.type == "cuda" else 4e6
     itemsize = np.dtype(dtype).itemsize
     with torch.no_grad():
-        eeg = _TorchEEG(Y_runs, torch, dev, tdt, dtype)
+        eeg = _TorchEEG(Y_runs, torch, dev, tdt, dtype, sweep.folds)
         delays_t = torch.as_tensor(delays, device=dev, dtype=torch.int64)
         shifts_t = torch.as_tensor(np.asarray(shifts), device=dev, dtype=torch.int64)
         for start in range(0, F, chunk_size):
@@ -145,17 +157,23 @@ def _refit_null_iter_torch(
                 for h in H[1:]:
                     H_tot += h
                 acc = torch.zeros((B, C, ps.stop - p0), dtype=torch.float64, device=dev)
-                for k in range(R):
-                    K_bc, const = folds[k]
-                    e = H_tot - H[k]
+                for K_bc, const, const_k, yy, test, left_out in folds:
+                    e = H_tot.clone()
+                    for i in left_out:
+                        e -= H[i]
                     e += const
+                    h = H[test[0]]
+                    if len(test) > 1:
+                        h = h + const_k
+                        for i in test[1:]:
+                            h += H[i]
                     out = torch.matmul(K_bc, e)  # (B, C, 2L, P)
-                    num = (out[:, :, :L] * H[k]).sum(-2).double()
+                    num = (out[:, :, :L] * h).sum(-2).double()
                     den = out[:, :, L:].square().sum(-2).double()
-                    prod = den * eeg.yy_t[k][None, :, None]
+                    prod = den * yy[None, :, None]
                     ok = prod > 0
                     acc += torch.where(ok, num / torch.sqrt(torch.where(ok, prod, 1.0)), 0.0)
-                null[ps] = (acc / R).permute(2, 0, 1).cpu().numpy()
+                null[ps] = (acc / len(folds)).permute(2, 0, 1).cpu().numpy()
             yield fs, null
 
 

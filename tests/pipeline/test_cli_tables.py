@@ -114,7 +114,7 @@ def test_named_split_reads_only_its_runs(built_study, tmp_path):
     run_step(manifest, "fit", subject="01", upstream=True, verbose="WARNING")
     sweep = read_sweep_result(paths.sweep("01", 3))
     assert sweep.provenance["runs"] == ["r2", "r1", "r4"]
-    assert len(sweep.n_times) == 3 and sweep.r_folds.shape[0] == 3
+    assert len(sweep.n_times) == 3 and sweep.r_folds.shape[0] == 1  # dev -> test r4
     perm = read_permutation_result(paths.permutation("01", 3))
     assert perm.shifts.shape[1] == 3  # one shift per run the sweep saw
     rec = json.loads((paths.cache_dir() / "04_fit_trf-layer-03-sub-01.json").read_text())
