@@ -21,6 +21,7 @@ from ._detect import (
     word_error_rate,
 )
 from ._encode import encoder_states, run_from_layer
+from ._experiment import corpus_clip_sets, steering_experiment, train_steering_saes
 from ._grid import (
     GRID_COLUMNS,
     cell_table,
@@ -52,6 +53,7 @@ __all__ = [
     "WhisperTokens",
     "cell_table",
     "check_sae",
+    "corpus_clip_sets",
     "decode_clips",
     "detection_rate",
     "encoder_states",
@@ -67,8 +69,10 @@ __all__ = [
     "sae_vector",
     "silence_rule",
     "steering_fn",
+    "steering_experiment",
     "steering_grid",
     "summarise",
+    "train_steering_saes",
     "whisper_tokens",
     "word_error_rate",
 ]

@@ -1,0 +1,236 @@
+"""The steering experiment on a clip index: clip sets (music and recorded sound effects
+split into fit and test clips, held-out speech), small SAEs when none is given, the
+grid, the matched-WER summary and the frontier figure."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..io import write_json
+from ..utils import check_random_state, fill_doc, logger, verbose
+from . import _docs  # noqa: F401
+
+SPEECH_EXCLUDE = ("whisper", "croak", "spoken-letter")
+
+
+def _draw(df, sizes, names, rng, what):
+    if sum(sizes) > len(df):
+        raise ValueError(
+            f"{what}: asked for {sum(sizes)} clips ({dict(zip(names, sizes))}) but the clip "
+            f"index has {len(df)}. Ask for fewer clips or build a larger corpus."
+        )
+    idx = rng.permutation(len(df))
+    out, start = {}, 0
+    for name, n in zip(names, sizes):
+        out[name] = df.iloc[np.sort(idx[start : start + int(n)])]
+        start += int(n)
+    return out
+
+
+@fill_doc
+@verbose
+def corpus_clip_sets(index, *, root=None, n_music=(30, 24), n_sounds=(48, 48),
+                     n_speech=(16, 16), random_state=0, verbose=None):
+    """Fit and test clip sets of the steering experiment from a clip index.
+
+    Music (domain ``music``) and recorded sound effects (domain ``sounds`` with
+    the label ``sound-effect``; synthetic noises and tones are never falsely
+    detected, so they are left out) are split at random into clips the vectors
+    are fitted on and held-out test clips; transcribed speech (at most 30 s,
+    without the ``whisper``, ``croak`` and ``spoken-letter`` variants) into clips
+    for SAE training and held-out test clips (TPR and WER). Clips are cut to
+    their first 30 s.
+
+    Parameters
+    ----------
+    index : pandas.DataFrame
+        A clip index (:func:`neuro_sae.corpora.read_clip_index`).
+    root : path-like | None
+        Folder the paths are relative to (``None``: ``index.attrs["root"]``).
+    n_music : tuple of int
+        (fit, test) music clips.
+    n_sounds : tuple of int
+        (fit, test) sound-effect clips.
+    n_speech : tuple of int
+        (SAE training, test) speech clips.
+    %(random_state)s
+    %(verbose)s
+
+    Returns
+    -------
+    fit_sets : dict of str to DataFrame
+        ``music``, ``sounds`` (vector sources) and ``speech_sae``; columns
+        ``id``, ``wave``, ``transcript``.
+    test_sets : dict of str to DataFrame
+        ``music_test``, ``sounds_test``, ``speech_test``.
+    """
+    import pandas as pd
+
+    from ..io import read_audio
+
+    rng = check_random_state(random_state)
+    root = Path(root if root is not None else index.attrs["root"])
+    labels = index["labels"].map(lambda lab: set(lab) if lab is not None else set())
+    music = index[index["domain"] == "music"]
+    sounds = index[(index["domain"] == "sounds") & labels.map(lambda s: "sound-effect" in s)]
+    speech = index[(index["domain"] == "speech") & index["transcript"].notna()
+                   & (index["duration"] <= 30)
+                   & labels.map(lambda s: not set(SPEECH_EXCLUDE) & s)]
+    sel = {**_draw(music, n_music, ["music", "music_test"], rng, "music"),
+           **_draw(sounds, n_sounds, ["sounds", "sounds_test"], rng, "recorded sound effects"),
+           **_draw(speech, n_speech, ["speech_sae", "speech_test"], rng, "transcribed speech")}
+    sets = {}
+    for name, df in sel.items():
+        waves = [read_audio(root / p, verbose="WARNING")[0][: 30 * 16000].astype(np.float32)
+                 for p in df["path"]]
+        trans = list(df["transcript"]) if name.startswith("speech") else [None] * len(df)
+        sets[name] = pd.DataFrame(dict(id=list(df["id"]), wave=waves, transcript=trans))
+    logger.info("Clip sets: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()))
+    fit = {k: sets[k] for k in ("music", "sounds", "speech_sae")}
+    test = {k: sets[k] for k in ("music_test", "sounds_test", "speech_test")}
+    return fit, test
+
+
+@fill_doc
+@verbose
+def train_steering_saes(backbone, data, out_dir, *, d_sae=2048, k=32, n_steps=400,
+                        batch_size=512, lr=1e-3, n_threads=None, random_state=0,
+                        verbose=None):
+    """Small BatchTopK SAEs of the cached layers, trained on the fit clips' frames.
+
+    For when no SAE of the backbone's layers exists: one SAE per layer of
+    ``data`` on the valid frames of every fit set (non-speech and the speech
+    clips set aside for it). Finished SAEs are read back.
+
+    Parameters
+    ----------
+    backbone : Backbone
+        The model (its name and revision go into ``cfg.json``).
+    data : dict
+        From :func:`prepare_steering`.
+    out_dir : path-like
+        SAEs go to ``<out_dir>/layer_<n>``.
+    d_sae : int
+        Dictionary size.
+    k : int
+        Active features per frame.
+    n_steps : int
+        Training steps.
+    batch_size : int
+        Frames per step.
+    lr : float
+        Adam learning rate.
+    n_threads : int | None
+        Torch threads of the training (``None``: torch's setting).
+    %(random_state)s
+    %(verbose)s
+
+    Returns
+    -------
+    saes : dict of int to SparseAutoencoder
+        Per layer.
+    """
+    from ..sae import SAEConfig, TrainConfig, load_sae, train_sae
+
+    seed = int(check_random_state(random_state).integers(2**31))
+    saes = {}
+    for n in data["layers"]:
+        folder = Path(out_dir) / f"layer_{n}"
+        if not (folder / "cfg.json").is_file():
+            frames = np.concatenate([f for s in data["fit_frames"][n].values()
+                                     for f in s]).astype(np.float32)
+            cfg = SAEConfig(d_in=backbone.d_model, d_sae=d_sae, k=k, backbone=backbone.name,
+                            backbone_revision=backbone.revision, layer=n, seed=seed)
+            tc = TrainConfig(n_steps=n_steps, batch_size=min(batch_size, len(frames)), lr=lr,
+                             threshold_beta=0.99)
+            sae, hist = train_sae(frames, cfg, tc, random_state=seed, n_threads=n_threads,
+                                  verbose="WARNING")
+            ev = float(hist["explained_variance"].iloc[-1]) if len(hist) else float("nan")
+            logger.info(f"SAE of layer {n}: {len(frames)} frames, {n_steps} steps, "
+                        f"explained variance {ev:.3f}")
+            sae.save(folder, metadata=dict(trained_on="valid frames of the steering fit clips",
+                                           n_frames=int(len(frames))), verbose=False)
+        saes[n] = load_sae(folder, verbose=False)
+    return saes
+
+
+@fill_doc
+@verbose
+def steering_experiment(backbone, fit_sets, test_sets, layers, out_dir, *, saes=None,
+                        ks=(10, 50), alphas=None, sources=None, keep_error=True,
+                        max_new_tokens=64, batch_size=8, sae_options=None, random_state=0,
+                        verbose=None):
+    """Unsteered pass, SAEs (given or trained), grid, matched-WER table and figure.
+
+    Parameters
+    ----------
+    backbone : Backbone
+        A full Whisper model.
+    fit_sets, test_sets : dict of str to DataFrame
+        See :func:`prepare_steering` (e.g. from :func:`corpus_clip_sets`).
+    layers : list of int
+        Layers scanned.
+    out_dir : path-like
+        Output folder (resumable).
+    saes : dict of int to SparseAutoencoder | path-like | None
+        One SAE per layer; ``None``: :func:`train_steering_saes`.
+    ks : list of int
+        Numbers of SAE features.
+    alphas : dict of str to list of float | None
+        Strengths per method (``None``: SAE 0.03, 0.1, 0.3; S-vector 0.1, 0.3, 1).
+    sources : list of str | None
+        Vector sources (``None``: every non-speech fit set pooled, e.g.
+        ``"music+sounds"``).
+    %(steer_keep_error)s
+    %(steer_max_new_tokens)s
+    %(steer_batch_size)s
+    sae_options : dict | None
+        Keywords of :func:`train_steering_saes`.
+    %(random_state)s
+    %(verbose)s
+
+    Returns
+    -------
+    result : dict
+        ``grid``, ``matched`` (:func:`matched_wer`), ``figure`` (path of
+        ``fig_steering_frontier.png``), ``wall_s`` (per stage); also written to
+        ``out_dir`` (``grid.parquet``, ``matched_wer.csv``, ``summary.json``).
+    """
+    import matplotlib.pyplot as plt
+
+    from ._grid import matched_wer, prepare_steering, steering_grid
+    from ._plot import plot_steering_frontier
+
+    out_dir = Path(out_dir)
+    alphas = alphas or {"sae": [0.03, 0.1, 0.3], "svector": [0.1, 0.3, 1.0]}
+    if sources is None:
+        sources = ["+".join(n for n in fit_sets if not n.startswith("speech"))]
+    wall = {}
+    t0 = time.time()
+    data = prepare_steering(backbone, fit_sets, test_sets, layers, out_dir,
+                            batch_size=batch_size, max_new_tokens=max_new_tokens, verbose=False)
+    wall["unsteered_pass"] = time.time() - t0
+    t0 = time.time()
+    if saes is None:
+        saes = train_steering_saes(backbone, data, out_dir / "saes", random_state=random_state,
+                                   **(sae_options or {}))
+    wall["saes"] = time.time() - t0
+    t0 = time.time()
+    grid = steering_grid(backbone, data, saes, ks=list(ks), alphas=alphas, sources=sources,
+                         keep_error=keep_error, batch_size=batch_size,
+                         random_state=random_state)
+    wall["grid"] = time.time() - t0
+    matched = matched_wer(grid, verbose=False)
+    matched.to_csv(out_dir / "matched_wer.csv", index=False)
+    fig = plot_steering_frontier(grid, show=False, verbose=False)
+    fig_path = out_dir / "fig_steering_frontier.png"
+    fig.savefig(fig_path, dpi=120)
+    plt.close(fig)
+    sizes = {n: int(len(c)) for n, c in {**fit_sets, **test_sets}.items()}
+    write_json(dict(backbone=backbone.name, layers=list(layers), ks=list(ks), alphas=alphas,
+                    sources=sources, keep_error=keep_error, max_new_tokens=max_new_tokens,
+                    sizes=sizes, wall_s=wall), out_dir / "summary.json")
+    return dict(grid=grid, matched=matched, figure=fig_path, wall_s=wall)

@@ -1,0 +1,80 @@
+"""Clip sets from a clip index and the SAEs trained for steering."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuro_sae.steering import check_sae, corpus_clip_sets, train_steering_saes
+from tests.corpora._fixtures import wav
+
+
+def _index(root):
+    rows = []
+
+    def add(i, domain, labels, dur, transcript=None):
+        path = f"audio/{domain}/{i}.wav"
+        wav(root / path, dur)
+        rows.append(dict(id=i, path=path, domain=domain, labels=labels, duration=dur,
+                         transcript=transcript))
+
+    for j in range(7):
+        add(f"m{j}", "music", ["music"], 31.0 if j == 0 else 0.5 + 0.1 * j)
+    for j in range(9):
+        add(f"fx{j}", "sounds", ["sound-effect", f"x{j}"], 0.3 + 0.05 * j)
+    for j in range(4):
+        add(f"syn{j}", "sounds", ["synthetic", "beep"], 0.4)
+    for j in range(6):
+        add(f"sp{j}", "speech", ["speech", "tts"], 0.6 + 0.1 * j, f"text {j}")
+    add("wh", "speech", ["speech", "whisper"], 0.7, "whispered")
+    add("notext", "speech", ["speech"], 0.7, None)
+    return pd.DataFrame(rows)
+
+
+def test_corpus_clip_sets_split_and_selection(tmp_path):
+    index = _index(tmp_path)
+    fit, test = corpus_clip_sets(index, root=tmp_path, n_music=(3, 4), n_sounds=(5, 4),
+                                 n_speech=(2, 3), random_state=1)
+    assert {k: len(v) for k, v in fit.items()} == dict(music=3, sounds=5, speech_sae=2)
+    assert {k: len(v) for k, v in test.items()} == dict(music_test=4, sounds_test=4,
+                                                         speech_test=3)
+    for a, b in (("music", "music_test"), ("sounds", "sounds_test"),
+                 ("speech_sae", "speech_test")):
+        assert not set(fit[a]["id"]) & set(test[b]["id"])  # fit and test clips are disjoint
+    assert set(fit["sounds"]["id"]) | set(test["sounds_test"]["id"]) <= {
+        f"fx{j}" for j in range(9)}  # recorded sound effects only, no synthetic tones
+    assert set(fit["speech_sae"]["id"]) | set(test["speech_test"]["id"]) <= {
+        f"sp{j}" for j in range(6)}  # transcribed, not whispered
+    assert test["speech_test"]["transcript"].notna().all()
+    assert fit["music"]["transcript"].isna().all()
+    lens = {i: len(w) for s in (fit["music"], test["music_test"]) for i, w in
+            zip(s["id"], s["wave"])}
+    assert max(lens.values()) <= 30 * 16000 and len(lens) == 7
+    assert lens["m0"] == 30 * 16000  # the 31 s clip is cut to its first 30 s
+    again, _ = corpus_clip_sets(index, root=tmp_path, n_music=(3, 4), n_sounds=(5, 4),
+                                n_speech=(2, 3), random_state=1)
+    assert list(again["music"]["id"]) == list(fit["music"]["id"])
+    with pytest.raises(ValueError, match="recorded sound effects: asked for 12 clips"):
+        corpus_clip_sets(index, root=tmp_path, n_sounds=(6, 6), n_music=(1, 1),
+                         n_speech=(1, 1))
+
+
+def test_train_steering_saes_records_layer_and_backbone(tmp_path):
+    from neuro_sae.backbones import Backbone
+    from tests.backbones._tiny import tiny_whisper
+
+    bb = Backbone.from_model(tiny_whisper(0, full=True), kind="whisper", name="tiny-whisper")
+    rng = np.random.default_rng(0)
+    frames = {n: {"music": [rng.standard_normal((300 + 7 * n, 40)).astype(np.float32)]}
+              for n in (1, 3)}
+    data = dict(layers=[1, 3], fit_frames=frames)
+    saes = train_steering_saes(bb, data, tmp_path / "saes", d_sae=48, k=4, n_steps=15,
+                               batch_size=64)
+    for n in (1, 3):
+        assert saes[n].cfg.layer == n and saes[n].cfg.backbone == "tiny-whisper"
+        assert saes[n].cfg.d_sae == 48
+        check_sae(tmp_path / "saes" / f"layer_{n}", bb, n)
+        with pytest.raises(ValueError, match=f"trained on layer {n}"):
+            check_sae(tmp_path / "saes" / f"layer_{n}", bb, 2)
+    w = saes[1].W_dec.detach().clone()
+    again = train_steering_saes(bb, data, tmp_path / "saes", d_sae=48, k=4, n_steps=15)
+    assert np.array_equal(again[1].W_dec.detach().numpy(), w.numpy())  # read back
