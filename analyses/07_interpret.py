@@ -44,6 +44,8 @@ def _parser():
                         "of analyses/09_corpus_saes.py are not there)")
     p.add_argument("--slice-minutes", type=float, default=6.0,
                    help="random audio per domain in the slice, beside the labelled clips")
+    p.add_argument("--slice-aligned", type=int, default=40,
+                   help="clips with phone alignments in the slice")
     p.add_argument("--slice-steps", type=int, default=400, help="training steps of the slice SAEs")
     p.add_argument("--layers", type=int, nargs="+", default=None, help="layers (default: all)")
     p.add_argument("--seed", type=int, default=0, help="SAE seed to interpret")
@@ -79,6 +81,7 @@ def main(argv=None):
         if args.train_slice:
             info = train_slice_saes(args.corpus, args.derivatives, layers=args.layers,
                                     minutes_per_domain=args.slice_minutes,
+                                    max_aligned=args.slice_aligned,
                                     n_steps=args.slice_steps, n_threads=1,
                                     random_state=args.random_state)
             print(json.dumps(info, default=str))

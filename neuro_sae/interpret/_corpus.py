@@ -27,7 +27,7 @@ def _corpus_clips(corpus, members, include_mixed):
 @verbose
 def interpret_corpus(corpus, derivatives, out_dir, *, layers=None, seed=0, include_mixed=False,
                      dashboard_layer="last", n_dashboard=40, erasure_target="vowel-A",
-                     erasure_steps=60, random_state=0, verbose=None):
+                     erasure_steps=60, probe_ks=None, random_state=0, verbose=None):
     """Interpret the corpus SAEs of every layer, save the tables, figures and a dashboard.
 
     Parameters
@@ -55,6 +55,8 @@ def interpret_corpus(corpus, derivatives, out_dir, *, layers=None, seed=0, inclu
         Class of the erasure.
     erasure_steps : int
         Removal counts of the erasure curve.
+    probe_ks : list of int | None
+        Values of k of the probing curves (see :func:`interpret_codes`).
     %(random_state)s
     %(verbose)s
 
@@ -98,8 +100,8 @@ def interpret_corpus(corpus, derivatives, out_dir, *, layers=None, seed=0, inclu
         codes, acts = encode_clips(sae, store, clips, layer=layer, members=members, root=root,
                                    return_activations=aligned, verbose=False)
         res = interpret_codes(codes, activations=acts, erasure_target=erasure_target,
-                              erasure_steps=erasure_steps, random_state=random_state,
-                              verbose=False)
+                              erasure_steps=erasure_steps, probe_ks=probe_ks,
+                              random_state=random_state, verbose=False)
         save_interpretation(res, out_dir / f"layer-{layer:02d}", verbose=False)
         if layer == dashboard_layer:
             from ._dashboard import build_dashboard

@@ -340,13 +340,28 @@ def phoneme_baselines(codes, labels, *, activations=None, test_size=0.3, n_permu
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        x = np.concatenate([np.asarray(activations[c], np.float32) for c in codes.clip_ids])
-        if len(x) != len(labels):
-            raise ValueError(
-                f"activations hold {len(x)} frames but the codes {len(labels)}; pass the "
-                "activations returned with these codes by encode_clips."
-            )
-        tr = np.flatnonzero(train)
+        # the activations may cover only some clips (e.g. the aligned ones)
+        rows, parts = [], []
+        for c in codes.clip_ids:
+            if c not in activations:
+                continue
+            sl = codes.clip_slice(c)
+            a = np.asarray(activations[c], np.float32)
+            if len(a) != sl.stop - sl.start:
+                raise ValueError(
+                    f"activations[{c!r}] holds {len(a)} frames but the codes {sl.stop - sl.start};"
+                    " pass the activations returned with these codes by encode_clips."
+                )
+            rows.append(np.arange(sl.start, sl.stop))
+            parts.append(a)
+        if not parts:
+            raise ValueError("activations holds none of the codes' clips.")
+        rows = np.concatenate(rows)
+        x = np.full((len(labels), parts[0].shape[1]), np.nan, np.float32)
+        x[rows] = np.concatenate(parts)
+        has = np.zeros(len(labels), bool)
+        has[rows] = True
+        tr = np.flatnonzero(train & has)
         if len(tr) > max_train_frames:
             tr = rng.choice(tr, max_train_frames, replace=False)
         clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=300))
@@ -358,7 +373,8 @@ def phoneme_baselines(codes, labels, *, activations=None, test_size=0.3, n_permu
             # a probe that stops at max_iter is still a (slightly weaker) baseline
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.fit(x[tr], labels[tr])
-        probe = float(clf.score(x[test], labels[test]))
+        te = test & has
+        probe = float(clf.score(x[te], labels[te])) if te.any() else None
     out = dict(in_sample=acc_in, test=acc_test, chance=float(np.mean(chance)),
                chance_sd=float(np.std(chance)), probe=probe, majority=majority,
                n_features_labelled=int(len(lab_idx)), n_test_frames=int(test.sum()),
