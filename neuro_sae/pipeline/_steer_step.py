@@ -1,0 +1,118 @@
+"""Step ``steer``: steer the study's Whisper away from hearing speech in non-speech audio.
+
+The primary backbone's SAE of the last study layer (step ``train-sae``) gives the SAE
+vector; music and recorded sound effects of a clip index (``--corpus``; without one a
+small offline corpus is built under ``steering/corpus``) are split into fit and test
+clips, and transcribed speech gives TPR and WER
+(:func:`neuro_sae.steering.steering_experiment`). Each function is the ``run``,
+``config``, ``inputs``, ``outputs`` or ``producers`` of the step record ``08b_steer``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..utils import logger
+
+STEER_OPTIONS = (
+    ("--corpus", dict(default=None,
+                      help="clip index folder (index.parquet) with music, sound effects and "
+                           "transcribed speech (default: build a small offline corpus)")),
+    ("--corpus-hours", dict(type=float, default=0.2,
+                            help="hours of the corpus built when --corpus is not given")),
+    ("--n-music", dict(type=int, nargs=2, default=[4, 4], help="music clips (fit, test)")),
+    ("--n-sounds", dict(type=int, nargs=2, default=[6, 6],
+                        help="recorded sound-effect clips (fit, test)")),
+    ("--n-speech", dict(type=int, nargs=2, default=[2, 4],
+                        help="speech clips (SAE training, test)")),
+    ("--ks", dict(type=int, nargs="+", default=[10], help="numbers of SAE features")),
+    ("--sae-alphas", dict(type=float, nargs="+", default=[0.1], help="SAE strengths")),
+    ("--svector-alphas", dict(type=float, nargs="+", default=[0.3],
+                              help="S-vector strengths (in units of each frame's norm)")),
+    ("--max-new-tokens", dict(type=int, default=48, help="greedy decoding limit")),
+)
+
+
+def steer_options(study):
+    """The step's options, defaults filled in."""
+    opts = {flag.lstrip("-").replace("-", "_"): kw["default"] for flag, kw in STEER_OPTIONS}
+    opts.update({k: v for k, v in study.options.items() if k in opts})
+    return opts
+
+
+def steer_dir(study):
+    """Folder of the step's outputs: ``<derivatives>/steering``."""
+    return study.root / "steering"
+
+
+def _layer(study):
+    from ._stim_steps import study_layers
+
+    return study_layers(study)[-1]
+
+
+def steer_config(study, subject):
+    """Config slice: the options and the backbone."""
+    opts = steer_options(study)
+    if opts["corpus"] is not None:
+        opts["corpus"] = str(Path(opts["corpus"]).resolve())
+    return dict(steer=opts, backbone=dict(name=study.manifest.backbone.name))
+
+
+def steer_inputs(study, subject):
+    """The clip index (when given)."""
+    corpus = steer_options(study)["corpus"]
+    return [Path(corpus) / "index.parquet"] if corpus else []
+
+
+def steer_producers(study, subject):
+    """The SAE of the primary backbone's last study layer."""
+    from ._registry import Unit
+
+    return [("train-sae", Unit(model=None, layer=_layer(study)))]
+
+
+def steer_outputs(study, subject):
+    """The grid table, the matched-WER table and the frontier figure."""
+    d = steer_dir(study)
+    return dict(grid=d / "grid.parquet", matched=d / "matched_wer.csv",
+                figure=d / "fig_steering_frontier.png")
+
+
+def steer_run(study, subject, runtime):
+    """Run the steering experiment at the last study layer."""
+    import time
+
+    from ..backbones import load_backbone
+    from ..corpora import build_corpus, read_clip_index
+    from ..io import atomic_path, write_parquet
+    from ..steering import corpus_clip_sets, steering_experiment
+    from ._stim_steps import backbone_spec
+
+    opts = steer_options(study)
+    out = steer_dir(study)
+    layer = _layer(study)
+    t0 = time.time()
+    if opts["corpus"]:
+        root = Path(opts["corpus"])
+        index = read_clip_index(root / "index.parquet", verbose=False)
+    else:
+        root = out / "corpus"
+        index = build_corpus(root, hours=opts["corpus_hours"], verbose=False)
+    fit, test = corpus_clip_sets(index, root=root, n_music=opts["n_music"],
+                                 n_sounds=opts["n_sounds"], n_speech=opts["n_speech"],
+                                 random_state=0, verbose=False)
+    bb = load_backbone(backbone_spec(study.manifest), verbose=False)
+    res = steering_experiment(
+        bb, fit, test, [layer], out / "run", saes={layer: study.paths.sae_dir(layer)},
+        ks=opts["ks"], alphas={"sae": opts["sae_alphas"], "svector": opts["svector_alphas"]},
+        max_new_tokens=opts["max_new_tokens"], verbose=False)
+    outputs = steer_outputs(study, subject)
+    write_parquet(res["grid"], outputs["grid"])
+    with atomic_path(outputs["matched"]) as tmp:
+        res["matched"].to_csv(tmp, index=False)
+    Path(res["figure"]).replace(outputs["figure"])
+    if isinstance(runtime, dict):
+        runtime["steer"] = time.time() - t0
+    logger.info(f"[steer] layer {layer} ({time.time() - t0:.0f} s):\n"
+                f"{res['matched'].to_string()}")
+    return outputs
