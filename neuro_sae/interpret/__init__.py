@@ -67,6 +67,7 @@ from ._study import (
     feature_interpretations,
     interpret_codes,
     interpret_stimuli,
+    interpretation_html,
     read_interpretation,
     save_interpretation,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "interpret_codes",
     "interpret_corpus",
     "interpret_stimuli",
+    "interpretation_html",
     "label_search",
     "make_clip_codes",
     "mel_average",

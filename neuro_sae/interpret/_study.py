@@ -339,3 +339,42 @@ def interpret_stimuli(feature_files, audio_files, out_dir, *, significant=None, 
                             title=f"SAE features of the stimuli, layer {layer}", overwrite=True,
                             verbose=False)
     return dict(interpretation=out_dir / "tables", dashboard=index)
+
+
+def interpretation_html(features, interpretation, *, dashboard=None, relative_to=None):
+    """An HTML table of what some features are, with links to their dashboard pages.
+
+    For reports: each EEG-significant feature with its domain, majority phone,
+    label-search hits and a link to its dashboard entry.
+
+    Parameters
+    ----------
+    features : sequence of int
+        SAE feature ids.
+    interpretation : dict | path-like
+        See :func:`feature_interpretations`.
+    dashboard : path-like | None
+        The dashboard folder.
+    relative_to : path-like | None
+        Folder of the HTML page the table goes into (links are relative to it).
+
+    Returns
+    -------
+    html : str
+        A ``<table>``.
+    """
+    import html as _html
+
+    table = feature_interpretations(features, interpretation, dashboard=dashboard,
+                                    relative_to=relative_to)
+    head = "".join(f"<th>{h}</th>" for h in ("feature", "domain (frame, tau 0.1)",
+                                              "majority phone", "label hits (F1)", "dashboard"))
+    rows = []
+    for r in table.itertuples():
+        link = (f"<a href=\"{_html.escape(r.dashboard)}\">feature {r.feature}</a>"
+                if r.dashboard else "")
+        cells = [str(r.feature), r.domain or "", r.phone or "", r.label_hits or "none", link]
+        rows.append("<tr>" + "".join(f"<td>{c if c == link else _html.escape(c)}</td>"
+                                     for c in cells) + "</tr>")
+    return (f"<table class=\"table table-sm\"><thead><tr>{head}</tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")

@@ -136,3 +136,8 @@ def test_interpret_stimuli_dashboard_lists_significant_first(tmp_path):
                                     dashboard=out["dashboard"].parent, relative_to=tmp_path)
     assert table.loc[0, "dashboard"] == "interp/dashboard/" + feature_page(42)
     assert table.loc[0, "domain"] == "speech"  # the stimuli are one domain
+    from neuro_sae.interpret import interpretation_html
+
+    html = interpretation_html([42, 3], out["interpretation"], dashboard=out["dashboard"].parent,
+                               relative_to=tmp_path)
+    assert html.count("<tr>") == 3 and f'href="interp/dashboard/{feature_page(42)}"' in html
