@@ -139,3 +139,34 @@ def test_read_subject_eeg_dryad(tmp_path):
     assert raw.info["bads"] == ["A3"] and len(raw.ch_names) == 128
     stim = [d for d in raw.annotations.description if d.startswith("stim/")]
     assert stim == ["stim/run01", "stim/run02"]
+
+
+def test_backbones_layers_and_executor(tmp_path):
+    """backbones x layers: the first backbone is the primary one (no tag), the others get
+    file-safe tags; per-backbone layers and pretrained fall back to the sae section for the
+    primary one only; executor settings are parsed, typos refused."""
+    from neuro_sae.manifest import model_tag
+    from neuro_sae.pipeline._executor import parse_executor
+
+    content = _minimal(tmp_path)
+    content["sae"] = dict(layers="all", pretrained="audiosae/whisper-small")
+    content["backbones"] = ["whisper-small", dict(name="openai/whisper-tiny.en", layers=[3, 4]),
+                            dict(name="./models/hubert_local/", layers="last")]  # fmt: skip
+    content["executor"] = "dask:tcp://10.0.0.5:8786"
+    m = load_manifest(_write(tmp_path, content))
+    models = m.models()
+    assert [s.tag for s in models] == [None, "openai-whisper-tiny.en", "hubert-local"]  # no "_" (BIDS)
+    assert [s.layers for s in models] == ["all", [3, 4], "last"]
+    assert [s.pretrained for s in models] == ["audiosae/whisper-small", None, None]
+    assert model_tag("org/x y") == "org-x-y"
+    assert parse_executor(m.executor) == ("dask", "tcp://10.0.0.5:8786")
+    assert parse_executor("processes:3") == ("processes", 3)
+    assert parse_executor("dask-local:2") == ("dask-local", 2)
+    assert parse_executor("serial") == ("serial", None)
+    for bad in ("processes", "processes:0", "dask-local:x", "dask:", "threads:2"):
+        with pytest.raises(ValueError, match="is not one of 'serial', 'processes:N'"):
+            parse_executor(bad)
+    # without backbones: the one of backbone.name, with sae.layers
+    del content["backbones"]
+    m = load_manifest(_write(tmp_path, content))
+    assert m.models() == [(None, "auto", "all", "audiosae/whisper-small")]

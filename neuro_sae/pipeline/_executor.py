@@ -6,6 +6,24 @@ but read-only inputs and write disjoint files (each unit has its own outputs and
 record), so any executor gives the same files. A task that raises or whose worker dies
 is retried (``retries`` times); the content-hash records make a retry, or a rerun after
 a crash, redo only the units without a valid record.
+
+On a SLURM cluster (dask-jobqueue, not tested here), start a scheduler whose workers are
+SLURM jobs and give its address; the derivatives folder must be on a file system every
+node sees::
+
+    from dask_jobqueue import SLURMCluster
+    cluster = SLURMCluster(cores=1, processes=1, memory="8GB", walltime="04:00:00",
+                           job_extra_directives=["--cpus-per-task=4"])
+    cluster.scale(jobs=64)          # or cluster.adapt(minimum_jobs=0, maximum_jobs=64)
+    print(cluster.scheduler_address)  # tcp://10.0.0.5:8786
+
+    neuro-sae run --manifest study.yaml --executor dask:tcp://10.0.0.5:8786
+
+Each task is one unit (an extraction per backbone, an SAE per backbone x layer, a fit per
+subject x backbone x layer); a worker that dies (pre-emption, out of memory) has its task
+rerun elsewhere. The SAE trainings of a large corpus use torch DDP instead
+(:func:`neuro_sae.sae.train_saes` with ``torchrun``, see ``neuro_sae/sae/_distributed.py``),
+one SLURM job with several GPUs, before the study runs with ``sae.pretrained``.
 """
 
 from __future__ import annotations

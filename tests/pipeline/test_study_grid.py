@@ -1,0 +1,215 @@
+"""The whole study grid: two backbones x their layers, every step per backbone x layer,
+the across-layer step, and the executors (serial, joblib processes, a 2-worker dask
+LocalCluster) giving the same files; crash-resume through the cache."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from neuro_sae.manifest import load_manifest
+from neuro_sae.pipeline import StudyPaths, run_study, study_status
+
+from .conftest import _stimuli, _tiny_whisper, tiny_manifest_dict
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:.*edge of the alpha grid.*:UserWarning",
+    "ignore:.*grid edge.*:UserWarning",
+    "ignore:.*FDR cannot reject.*:UserWarning",
+)
+
+
+def _tiny_whisper_b(folder):
+    """A second tiny backbone: 2 encoder layers, other random weights."""
+    import torch
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    cfg = WhisperConfig(
+        vocab_size=64, num_mel_bins=80, d_model=32, encoder_layers=2, encoder_attention_heads=4,
+        decoder_layers=1, decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64,
+        max_source_positions=1500, max_target_positions=32, pad_token_id=1, bos_token_id=2,
+        eos_token_id=3, decoder_start_token_id=2,
+    )  # fmt: skip
+    gen = torch.Generator().manual_seed(7)
+    model = WhisperForConditionalGeneration(cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.2 if p.ndim > 1 else p)
+    model.save_pretrained(folder)
+
+
+def grid_manifest(root, runs):
+    man = tiny_manifest_dict(root, runs)
+    man["name"] = "grid"
+    man["backbones"] = [str(root / "tiny-whisper"), dict(name=str(root / "tiny-b"), layers=[1, 2])]
+    man["sae"].update(layers="all", torch_threads=1)
+    man["stats"].update(n_permutations=19, vp_features=2)
+    return man
+
+
+@pytest.fixture(scope="module")
+def grid_root(tmp_path_factory):
+    """Two backbones (3 + 2 layers), 3 runs of 10 s, 2 simulated subjects; not yet run."""
+    root = tmp_path_factory.mktemp("grid")
+    _tiny_whisper(root / "tiny-whisper")
+    _tiny_whisper_b(root / "tiny-b")
+    runs = _stimuli(root / "stimuli", 3, 10)
+    (root / "grid.yaml").write_text(yaml.safe_dump(grid_manifest(root, runs)))
+    return root
+
+
+@pytest.fixture(scope="module")
+def serial_run(grid_root):
+    """The grid study run once with the serial executor (the reference)."""
+    out = grid_root / "serial"
+    run_study(load_manifest(grid_root / "grid.yaml"), out, figures=False, executor="serial",
+              verbose="WARNING")  # fmt: skip
+    return out
+
+
+def _tables(out):
+    """Every result table and JSON of a derivatives folder, by relative path."""
+    files = sorted(p for p in Path(out).rglob("*") if p.suffix in (".parquet", ".json") and ".cache" not in p.parts
+                   and p.name != "runtime.json")  # fmt: skip
+    return {p.relative_to(out).as_posix(): p for p in files}
+
+
+def _assert_same_results(a, b):
+    ta, tb = _tables(a), _tables(b)
+    assert sorted(ta) == sorted(tb)
+    for rel in ta:
+        if rel.endswith(".parquet"):
+            pd.testing.assert_frame_equal(pd.read_parquet(ta[rel]), pd.read_parquet(tb[rel]),
+                                          check_exact=False, rtol=1e-6, atol=1e-9)  # fmt: skip
+        else:
+            assert json.loads(ta[rel].read_text()) == pytest.approx(json.loads(tb[rel].read_text())), rel
+
+
+def test_grid_units_and_outputs(grid_root, serial_run):
+    """Every backbone x layer has its SAE, per-subject fits and group table; the layer step
+    has curves for both backbones, a mixed-model trend, the paper protocol beside max-T and
+    the variance partitioning against the envelope."""
+    manifest = load_manifest(grid_root / "grid.yaml")
+    status = study_status(manifest, serial_run)
+    expected = {"01_extract", "01_extract-model-tiny-b", "03_simulate", "05b_layers"}
+    expected |= {f"02_train_sae-layer-0{x}" for x in (1, 2, 3)}
+    expected |= {f"02_train_sae-model-tiny-b-layer-0{x}" for x in (1, 2)}
+    expected |= {f"05_group_stats-layer-0{x}" for x in (1, 2, 3)}
+    expected |= {f"05_group_stats-model-tiny-b-layer-0{x}" for x in (1, 2)}
+    expected |= {f"04_fit_trf-layer-0{x}-sub-{s}" for x in (1, 2, 3) for s in ("01", "02")}
+    expected |= {f"04_fit_trf-model-tiny-b-layer-0{x}-sub-{s}" for x in (1, 2) for s in ("01", "02")}
+    assert set(status) == expected and all(v is None for v in status.values())
+    second = StudyPaths(serial_run, "tiny-b")
+    assert second.sae_dir(2).is_dir() and second.group_table(1).is_file()
+    assert second.sweep("02", 2).name == "sub-02_model-tiny-b_layer-02_sweep.npz"
+    d = StudyPaths(serial_run).layers_dir()
+    curves = pd.read_parquet(d / "layer_curves.parquet")
+    per = curves[curves.subject != "group"].groupby("model")["layer"].unique()
+    assert sorted(per["primary"]) == [1, 2, 3] and sorted(per["tiny-b"]) == [1, 2]
+    # the planted features of the simulation come from the primary backbone's last layer:
+    # its best held-out r beats the other backbone's layers on every subject
+    best = curves[curves.subject != "group"].pivot_table(index=["model", "layer"], columns="subject",
+                                                         values="best_r")  # fmt: skip
+    assert (best.loc[("primary", 3)] > best.loc["tiny-b"].max()).all()
+    mixed = pd.read_parquet(d / "layer_mixedlm.parquet")
+    assert set(mixed.model) == {"primary", "tiny-b"} and set(mixed.term) == {"Intercept", "layer"}
+    summary = pd.read_parquet(d / "protocol_vs_maxt.parquet")
+    assert len(summary) == 5 and summary[["protocol_fraction", "maxt_fraction"]].notna().all().all()
+    prot = pd.read_parquet(d / "paper_protocol.parquet")
+    assert set(prot.extremum) == {"max", "min"} and set(prot.channel) == {"Pz"}
+    vp = pd.read_parquet(d / "variance_partition.parquet")
+    assert len(vp) == 2 * 5 * 64 and {"subject", "model", "layer"} <= set(vp.columns)
+    assert (d / "layer_curves.png").stat().st_size > 10_000
+
+
+def test_processes_executor_gives_identical_results(grid_root, serial_run):
+    """processes:2 (joblib) writes the same tables as serial (dask-local:2: the kill test,
+    where every unit is computed by the LocalCluster's workers)."""
+    manifest = load_manifest(grid_root / "grid.yaml")
+    for spec in ("processes:2",):
+        out = grid_root / spec.replace(":", "-")
+        run_study(manifest, out, figures=False, executor=spec, verbose="WARNING")
+        _assert_same_results(serial_run, out)
+        rt = json.loads((out / "runtime.json").read_text())
+        assert rt["executor"] == spec and len(rt["recomputed"]) == 1 + 1 + 5 + 1 + 10 + 5 + 1
+
+
+def test_kill_client_and_worker_then_resume(grid_root, serial_run, caplog):
+    """dask-local:2 (a LocalCluster with 2 workers): SIGKILL the client and a worker
+    halfway, rerun: results equal the serial run's, and only the units without a record
+    are recomputed (the log names them)."""
+    out = grid_root / "killed"
+    cmd = [sys.executable, "-m", "neuro_sae.pipeline.cli", "run", "--manifest", str(grid_root / "grid.yaml"),
+           "--out", str(out), "--executor", "dask-local:2", "--verbose", "WARNING"]  # fmt: skip
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    cache = out / ".cache"
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(cache.glob("04_fit_trf-*.json")):
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    for pid in workers[:1] + [str(proc.pid)]:  # one worker, then the client
+        os.kill(int(pid), signal.SIGKILL)
+    proc.wait(timeout=30)
+    for pid in workers[1:]:  # the orphans of the killed client
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    done_before = {p.stem for p in cache.glob("*.json")}
+    assert 0 < len([d for d in done_before if d.startswith("04_fit_trf")]) < 10
+    from neuro_sae.utils import logger
+
+    logger.addHandler(caplog.handler)  # the package logger does not propagate
+    try:
+        run_study(load_manifest(grid_root / "grid.yaml"), out, figures=False, executor="dask-local:2",
+                  verbose="INFO")  # fmt: skip
+    finally:
+        logger.removeHandler(caplog.handler)
+    rt = json.loads((out / "runtime.json").read_text())
+    assert set(rt["recomputed"]).isdisjoint(done_before)
+    assert len(rt["recomputed"]) + len(done_before) == 24
+    assert f"Recomputed {len(rt['recomputed'])} unit(s): " in caplog.text
+    for sid in rt["recomputed"]:
+        assert f"[{sid}] has not run" in caplog.text  # the log names each unit it reran
+    assert "[dask] " in caplog.text  # the dask run's progress
+    _assert_same_results(serial_run, out)
+
+
+def test_failed_task_names_subject_backbone_and_layer(grid_root, serial_run, tmp_path, monkeypatch):
+    """A task that fails on every try stops the study with its subject, backbone and layer;
+    the other units are not rerun."""
+    import shutil
+
+    import neuro_sae.align
+
+    out = tmp_path / "derivatives"
+    shutil.copytree(serial_run, out)
+    for s in ("01", "02"):
+        (out / ".cache" / f"04_fit_trf-model-tiny-b-layer-02-sub-{s}.json").unlink()
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise MemoryError("planted failure")
+
+    monkeypatch.setattr(neuro_sae.align, "align_subject", broken)
+    with pytest.raises(RuntimeError) as err:
+        run_study(load_manifest(grid_root / "grid.yaml"), out, figures=False, executor="serial",
+                  retries=1, verbose="WARNING")  # fmt: skip
+    msg = str(err.value)
+    assert "2 task(s) of step fit failed 2 time(s)" in msg
+    for s in ("01", "02"):
+        assert f"subject {s}, backbone tiny-b, layer 2: MemoryError: planted failure" in msg
+    assert len(calls) == 4  # two units, each tried twice; nothing else ran
