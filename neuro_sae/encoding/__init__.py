@@ -2,6 +2,7 @@
 banded ridge and variance partitioning."""
 
 from ._banded import VariancePartition, variance_partitioning
+from ._basis import lag_basis
 from ._sweep import (
     SweepResult,
     check_sweeps_compatible,
@@ -18,6 +19,7 @@ __all__ = [
     "check_runs",
     "check_sweeps_compatible",
     "eigh_psd",
+    "lag_basis",
     "lag_matrix",
     "safe_r",
     "univariate_run_stats",

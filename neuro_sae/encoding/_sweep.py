@@ -20,6 +20,7 @@ from ..utils import (
     validate_type,
     verbose,
 )
+from ._basis import _check_basis
 from ._lagged import (
     _check_run_length,
     _check_runs,
@@ -32,6 +33,7 @@ from ._ridge import _check_alphas, _default_alphas, _Fold
 _ARRAYS = (
     "r", "r_folds", "alpha", "coef", "intercept", "alpha_final", "weights",
     "intercepts", "alphas", "delays", "n_times", "peak_lag_s", "peak_amplitude", "test_runs",
+    "basis",
 )  # fmt: skip
 _META = ("sfreq", "tmin", "tmax", "feature_names", "ch_names", "provenance", "layers")
 
@@ -88,6 +90,9 @@ class SweepResult(SavedResult):
         Layer of each feature (``""`` when the sweep was given a single layer).
     test_runs : ndarray of int, shape (n_test,)
         Indices of the test runs of a predefined split (empty: leave-one-run-out).
+    basis : ndarray, shape (n_delays, n_basis)
+        The lag basis the kernels were fitted in (shape (0, 0) without a basis);
+        ``coef`` and ``weights`` are the kernels over the delays (``basis @ beta``).
 
     Without kernels (``univariate_sweep(..., return_kernels=False)``) ``coef`` and
     ``weights`` have 0 delays; the peaks are kept.
@@ -114,8 +119,10 @@ class SweepResult(SavedResult):
     peak_amplitude: np.ndarray = None
     layers: list = field(default_factory=list)
     test_runs: np.ndarray = None
+    basis: np.ndarray = None
 
     def __post_init__(self):
+        self.basis = np.zeros((0, 0)) if self.basis is None else np.asarray(self.basis, float)
         self.test_runs = np.asarray(
             [] if self.test_runs is None else self.test_runs, dtype=np.int64
         ).reshape(-1)
@@ -327,6 +334,7 @@ def univariate_sweep(
     chunk_size=64,
     return_kernels=True,
     test_runs=None,
+    basis=None,
     verbose=None,
 ):
     """Fit one TRF per feature for every feature x channel, with nested run-wise CV.
@@ -375,6 +383,15 @@ def univariate_sweep(
         runs with it, and ``r`` is the Pearson r between its prediction and the EEG
         over the test runs concatenated (prediction and EEG centred on the test
         runs' common mean), a single fold; ``coef`` are the development kernels.
+    basis : float | array, shape (n_delays, n_basis) | None
+        Fit the kernels in a lag basis (as Eelbrain's ``basis``): each TRF is
+        ``basis @ beta`` and the ridge is fitted on the design ``X_lag @ basis``
+        with penalty ``alpha * ||beta||^2`` (so alphas, and the default grid, refer
+        to that design). A float is a kernel width in seconds for
+        :func:`lag_basis` (Hann kernels, half-width spacing), e.g. ``0.05``.
+        Kernels are smoother and the permutation null costs less (its fitted
+        dimension is ``n_basis``, not ``n_delays``). ``None`` (default): one
+        coefficient per delay.
     %(verbose)s
 
     Returns
@@ -395,6 +412,7 @@ def univariate_sweep(
         X_runs, Y_runs, allow_sparse=True, x_name="X_runs", y_name="Y_runs"
     )
     delays = _times_to_delays(tmin, tmax, sfreq)
+    basis = _check_basis(basis, delays, sfreq)
     chunk_size = check_int(chunk_size, "chunk_size")
     R = len(X_runs)
     F, C, L = X_runs[0].shape[1], Y_runs[0].shape[1], len(delays)
@@ -419,6 +437,7 @@ def univariate_sweep(
     logger.info(
         f"Univariate sweep: {F} features x {C} channels, {L} delays, {A} alphas, {R} runs "
         f"({cv}), chunks of {chunk_size} features"
+        + ("" if basis is None else f", in a basis of {basis.shape[1]} kernels")
     )
     n_folds = R if test is None else 1
     sy = np.stack([y.sum(0) for y in Y_runs])
@@ -445,13 +464,19 @@ def univariate_sweep(
             _univariate_run_stats(x[:, sl] if sp.issparse(x) else x[:, sl], y, delays)
             for x, y in zip(X_runs, Y_runs)
         ]
-        stats = _RunStats(
-            *(np.stack([p[k] for p in per_run]) for k in range(3)), sy=sy, yy=yy, n=n
-        )
+        G_r, H_r, sx_r = (np.stack([p[k] for p in per_run]) for k in range(3))
+        if basis is not None:  # the design X_lag @ basis
+            G_r = np.einsum("lq,rblm,mk->rbqk", basis, G_r, basis, optimize=True)
+            H_r = np.einsum("lq,rblc->rbqc", basis, H_r, optimize=True)
+            sx_r = sx_r @ basis
+        stats = _RunStats(G_r, H_r, sx_r, sy=sy, yy=yy, n=n)
         # Many small (n_delays x n_delays) problems: BLAS threads only add overhead
         # (and stall badly when cores are shared), so run them single-threaded.
         with threadpool_limits(limits=1, user_api="blas"):
             res = _sweep_chunk(stats, fixed_alphas, test)
+        if basis is not None:  # kernels over the delays
+            res["coef"] = res["coef"] @ basis.T
+            res["weights"] = (res["weights"] @ basis.T).astype(np.float32)
         res["peak_lag_s"], res["peak_amplitude"] = _peaks(res["coef"], delays / sfreq)
         if not return_kernels:
             res["coef"] = res["coef"][..., :0]
@@ -479,6 +504,7 @@ def univariate_sweep(
         ch_names=ch_names,
         layers=layers,
         test_runs=test,
+        basis=basis,
         provenance=dict(
             method="univariate_sweep",
             cv=cv,

@@ -448,6 +448,12 @@ def sweep_permutation_test(
             f'rank_tol applies to null="refit" only, got null={null!r} with '
             f'rank_tol={rank_tol!r}; pass rank_tol=None or use null="refit".'
         )
+    if sweep.basis.size and (null == "mismatch" or rank_tol is not None):
+        raise ValueError(
+            f"The sweep was fitted in a lag basis of {sweep.basis.shape[1]} kernels; "
+            f'null={null!r} with rank_tol={rank_tol!r} is not supported for it. Use '
+            'null="refit" with rank_tol=None (it refits in the same basis).'
+        )
     if sweep.test_runs.size and null != "refit":
         raise ValueError(
             f"The sweep was fitted with test_runs={sweep.test_runs.tolist()} (a predefined "

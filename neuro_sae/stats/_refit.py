@@ -284,14 +284,17 @@ class _EEG:
         self.dtype = dtype
 
 
-def _feature_null(X_runs, eeg, f, delays, alpha_f, shifts, p_step, rank_tol=None, grid=None):
+def _feature_null(X_runs, eeg, f, delays, alpha_f, shifts, p_step, rank_tol=None, grid=None,
+                  basis=None):  # fmt: skip
     """Refit null of feature ``f``, shape (P, C), float64, and ``(q, n_low)``.
 
     With ``rank_tol`` the folds of the ``n_low`` channels whose alphas allow it run
     in a common lag basis of rank ``q`` (see :mod:`._lowrank`), the other channels
     run the exact path; ``(n_lags, 0)`` when nothing is truncated. With ``grid``
     (the feature's alpha grid, shape (A,)) the alphas are chosen in every permutation
-    by the nested CV (:class:`_NestedFolds`) instead of held at ``alpha_f``.
+    by the nested CV (:class:`_NestedFolds`) instead of held at ``alpha_f``. With
+    ``basis`` (L, q) (the sweep's lag basis) every fold is fitted on the design
+    ``X_lag @ basis``: the projected path with ``Q = basis`` for all channels.
     """
     R = len(X_runs)
     G, sx, tables, edges = [], [], [], []
@@ -306,6 +309,10 @@ def _feature_null(X_runs, eeg, f, delays, alpha_f, shifts, p_step, rank_tol=None
         edges.append(_edge_design(x[:, 0], delays))
     G, sx = np.stack(G), np.stack(sx)
     P, C = shifts.shape[0], eeg.sy.shape[1]
+    if basis is not None:
+        null = _channels_null(G, sx, tables, edges, eeg, slice(None), delays, alpha_f,
+                              shifts, p_step, basis, grid)  # fmt: skip
+        return null, (basis.shape[1], C)
     Q, low = (None, None)
     if rank_tol is not None:
         Q, low = _lowrank_basis(G, sx, eeg.n, alpha_f, rank_tol)
@@ -403,11 +410,12 @@ def _refit_null_iter(
     p_step = max(1, int(max_bytes // (L * C * itemsize)))
 
     grids = np.asarray(sweep.alphas, dtype=np.float64)  # (F, A)
+    basis = np.asarray(sweep.basis, dtype=np.float64) if sweep.basis.size else None
 
     def one_feature(f):
         grid = grids[f] if nested and grids.shape[1] > 1 else None
         null, q = _feature_null(X_runs, eeg, f, delays, alpha[:, f], shifts, p_step, rank_tol,
-                                grid)  # fmt: skip
+                                grid, basis)  # fmt: skip
         if ranks is not None:
             ranks[f] = q
         return null

@@ -131,6 +131,8 @@ def _refit_null_iter_torch(
     P = shifts.shape[0]
     edge_n = max(0, -int(delays[0])), max(0, int(delays[-1]))  # (n_neg, n_pos)
     alpha = np.asarray(sweep.alpha, dtype=np.float64)  # (R, F, C)
+    basis = np.asarray(sweep.basis, dtype=np.float64) if sweep.basis.size else None
+    Lq = L if basis is None else basis.shape[1]  # the fitted dimension
     if max_bytes is None:  # per work array (R + ~6 of them live at once)
         max_bytes = 256e6 if dev.type == "cuda" else 4e6
     itemsize = np.dtype(dtype).itemsize
@@ -138,10 +140,15 @@ def _refit_null_iter_torch(
         eeg = _TorchEEG(Y_runs, torch, dev, tdt, dtype, sweep.folds)
         delays_t = torch.as_tensor(delays, device=dev, dtype=torch.int64)
         shifts_t = torch.as_tensor(np.asarray(shifts), device=dev, dtype=torch.int64)
+        if basis is not None:
+            basis_t = torch.as_tensor(np.ascontiguousarray(basis.T), device=dev, dtype=tdt)
         for start in range(0, F, chunk_size):
             fs = slice(start, min(start + chunk_size, F))
             B = fs.stop - fs.start
             G, sx, tables, edges = _batch_tables(torch, X_runs, eeg, fs, delays, dev)
+            if basis is not None:  # folds fitted on the design X_lag @ basis
+                G = np.einsum("lq,brlm,mk->brqk", basis, G, basis, optimize=True)
+                sx = sx @ basis
             folds = _batch_folds(torch, G, sx, eeg, alpha[:, fs], dev, dtype)
             p_step = max(1, int(max_bytes // (B * C * L * itemsize)))
             null = np.empty((P, B, C))
@@ -153,6 +160,8 @@ def _refit_null_iter_torch(
                     )
                     for j in range(R)
                 ]
+                if basis is not None:  # (B, C, L, P) -> (B, C, q, P)
+                    H = [torch.matmul(basis_t, h) for h in H]
                 H_tot = H[0].clone()
                 for h in H[1:]:
                     H_tot += h
@@ -168,8 +177,8 @@ def _refit_null_iter_torch(
                         for i in test[1:]:
                             h += H[i]
                     out = torch.matmul(K_bc, e)  # (B, C, 2L, P)
-                    num = (out[:, :, :L] * h).sum(-2).double()
-                    den = out[:, :, L:].square().sum(-2).double()
+                    num = (out[:, :, :Lq] * h).sum(-2).double()
+                    den = out[:, :, Lq:].square().sum(-2).double()
                     prod = den * yy[None, :, None]
                     ok = prod > 0
                     acc += torch.where(ok, num / torch.sqrt(torch.where(ok, prod, 1.0)), 0.0)
