@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 
@@ -19,20 +20,33 @@ def _save(fig, base):
     for ext in ("png", "pdf"):
         fname = base.with_suffix(f".{ext}")
         tmp = fname.with_name(f".{fname.stem}.tmp.{ext}")
-        fig.savefig(tmp, dpi=150)
-        tmp.replace(fname)
+        try:
+            fig.savefig(tmp, dpi=150)
+            tmp.replace(fname)
+        finally:
+            tmp.unlink(missing_ok=True)
         out.append(fname)
     return out
+
+
+def _feature_key(name):
+    """The SAE feature id of ``"f123"`` (``"123"``), else the name made file-safe."""
+    m = re.fullmatch(r"f(\d+)", str(name))
+    return m.group(1) if m else re.sub(r"[^A-Za-z0-9]+", "-", str(name)).strip("-")
 
 
 @verbose
 def make_figures(manifest, out, *, n_top=3, verbose=None):
     """Draw the study figures from saved results (PNG and PDF).
 
-    Figures: a TRF joint plot (butterfly + topomaps, via
-    :class:`mne.EvokedArray`) of the subject-averaged kernels of the top
-    group-level features, topomaps of their group-mean held-out r, and a
-    summary panel of every tested feature.
+    Figures: a TRF joint plot (butterfly, GFP and topomaps at the GFP peaks, on one
+    colour scale) of the subject-averaged kernels of each top group-level feature,
+    topomaps of their group statistic on one colour scale, and a summary panel of every
+    tested feature (with the permutation floor). Kernels are shown on the inner lag
+    window ``trf.tmin`` ... ``trf.tmax`` of the manifest only: the fit may use a wider
+    window (``trf.edge_s``) whose first and last lags carry edge artefacts; topomap times
+    are GFP peaks inside the inner window, on the feature's significant channels (all
+    channels when none is significant).
 
     Parameters
     ----------
@@ -55,7 +69,13 @@ def make_figures(manifest, out, *, n_top=3, verbose=None):
 
     from ..encoding import read_sweep_result
     from ..stats import read_group_result
-    from ..viz import plot_r_topomap, plot_sweep_summary, plot_trf_joint
+    from ..viz import (
+        feature_label,
+        permutation_floor,
+        plot_r_topomaps,
+        plot_sweep_summary,
+        plot_trf_joint,
+    )
 
     paths = StudyPaths(out)
     layer = sae_layers(manifest, paths)[-1]
@@ -64,12 +84,13 @@ def make_figures(manifest, out, *, n_top=3, verbose=None):
     group = read_group_result(paths.group_result(layer))
     info = mne.io.read_info(paths.info(subjects[0]), verbose=False)
     names = list(sweeps[0].feature_names)
-    feature_ids = np.array([int(n.lstrip("f")) for n in names])
     stat = group.statistic
+    stat_label = "held-out r (group mean)" if group.statistic_name == "mean" else "one-sample t of held-out r"
     best = stat.max(axis=1)
     order = np.argsort(-best)[:n_top]
     mean_coef = np.mean([sw.coef for sw in sweeps], axis=0)  # (F, C, L)
     times = sweeps[0].times
+    tmin, tmax = manifest.trf.tmin, manifest.trf.tmax
     fig_dir = paths.figures_dir()
     files = []
     alpha = manifest.stats.alpha
@@ -78,41 +99,41 @@ def make_figures(manifest, out, *, n_top=3, verbose=None):
         planted = json.loads(paths.recovery().read_text())["planted"]
 
     for rank, i in enumerate(order, 1):
-        title = f"Layer {layer}, feature {feature_ids[i]}: group-mean TRF (r = {best[i]:.3f})"
-        # topomap at the kernel peak on the significant channels (all channels if none):
-        # channels without a response only add noise to an automatic peak search
+        title = (
+            f"Layer {layer}, {feature_label(names[i])}: mean TRF of {len(subjects)} subjects; "
+            f"best channel {stat_label} {best[i]:.3f}"
+        )
         chans = group.p_fwe[i] < alpha
-        if not chans.any():
-            chans = np.ones(len(chans), bool)
-        peak = times[np.argmax(np.abs(mean_coef[i][chans].mean(axis=0)))]
-        fig = plot_trf_joint(mean_coef[i], times, info, title=title, topomap_times=[peak], show=False)
-        files += _save(fig, fig_dir / f"fig_trf_joint_top{rank}_f{feature_ids[i]}")
+        fig = plot_trf_joint(
+            mean_coef[i], times, info, tmin=tmin, tmax=tmax, channels=chans if chans.any() else None,
+            title=title, show=False,
+        )
+        files += _save(fig, fig_dir / f"fig_trf_joint_top{rank}_f{_feature_key(names[i])}")
         plt.close(fig)
 
-    fig, axes = plt.subplots(1, len(order), figsize=(3.2 * len(order), 3.2), layout="constrained", squeeze=False)
-    for ax, i in zip(axes[0], order):
-        plot_r_topomap(
-            stat[i],
-            info,
-            mask=group.p_fwe[i] < alpha,
-            axes=ax,
-            title=f"feature {feature_ids[i]}",
-            show=False,
-        )
-    fig.suptitle(f"Held-out r, group mean (layer {layer}); dots: p_FWE < {alpha}", fontsize=9)
+    fig = plot_r_topomaps(
+        stat[order], info, masks=group.p_fwe[order] < alpha, titles=[feature_label(names[i]) for i in order],
+        label=stat_label, suptitle=f"Layer {layer}, {len(subjects)} subjects; dots: p_FWE < {alpha:g} (max-T)",
+        show=False,
+    )
     files += _save(fig, fig_dir / "fig_r_topomap_top")
     plt.close(fig)
 
     table = pd.DataFrame(
         dict(
-            feature=feature_ids,
+            feature=[_feature_key(n) for n in names],
             r=best,
             p_fwe=group.p_fwe.min(axis=1),
             significant=(group.p_fwe < alpha).any(axis=1),
         )
     )
-    fig = plot_sweep_summary(table, planted=planted, alpha=alpha, show=False)
-    fig.suptitle(f"{len(subjects)} subjects, {len(feature_ids)} SAE features of layer {layer}", fontsize=9)
+    floor = permutation_floor(group.n_permutations, exact=group.exact)
+    fig = plot_sweep_summary(table, planted=planted, alpha=alpha, p_floor=floor, show=False)
+    fig.suptitle(
+        f"{len(subjects)} subjects, {len(names)} SAE features of layer {layer} ({group.method}, "
+        f"{group.n_permutations} permutations)",
+        fontsize=9,
+    )
     files += _save(fig, fig_dir / "fig_summary")
     plt.close(fig)
     logger.info(f"[figures] wrote {len(files)} files to {fig_dir}")

@@ -99,7 +99,7 @@ def plot_filter_check(raw_before, raw_after, *, tmin=0.0, duration=5.0, n_channe
         raise ValueError("raw_before and raw_after share no good EEG channel.")
     k = min(int(n_channels), len(common))
     names = [common[i] for i in np.linspace(0, len(common) - 1, k).round().astype(int)]
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), layout="constrained")
+    fig, axes = plt.subplots(2, 2, figsize=(8.5, 7.0), layout="constrained")
     sf_b, sf_a = raw_before.info["sfreq"], raw_after.info["sfreq"]
     _traces(axes[0, 0], raw_before, names, tmin, duration, f"As recorded ({sf_b:g} Hz)")
     band_txt = "" if band is None else f"band-pass {band[0]}-{band[1]} Hz, "
@@ -156,7 +156,7 @@ def plot_alignment_check(onsets, lags, xcorr, *, recording_s=None, envelopes=Non
         raise ValueError(f"xcorr has shape {xcorr.shape}; expected ({len(onsets)}, {len(lags)}).")
     if envelopes is not None and (sfreq is None or len(envelopes) != len(onsets)):
         raise ValueError("envelopes needs one array per run and sfreq.")
-    fig, (ax_t, ax_x) = plt.subplots(2, 1, figsize=(10, 6.4), layout="constrained",
+    fig, (ax_t, ax_x) = plt.subplots(2, 1, figsize=(8.5, 6.25), layout="constrained",
                                      height_ratios=[0.8, 1.2])
     for k, row in enumerate(onsets.itertuples(index=False)):
         color = f"C{k % 10}"

@@ -5,6 +5,14 @@ from __future__ import annotations
 import re
 
 
+def _quarter(inches):
+    """A figure size rounded up to a quarter inch: exact in binary, whole pixels at 100 dpi
+    (``mne.Report`` reads raw pixel buffers whose shape it computes from the size)."""
+    import math
+
+    return math.ceil(float(inches) * 4 - 1e-9) / 4
+
+
 def feature_label(name):
     """A readable label of a feature name: ``"f123"`` -> ``"feature 123"``.
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..utils import check_array, verbose
+from ._labels import _quarter
 
 
 def _new_axes(axes, figsize):
     import matplotlib.pyplot as plt
 
     if axes is None:
-        fig, axes = plt.subplots(figsize=figsize, layout="constrained")
+        fig, axes = plt.subplots(figsize=tuple(_quarter(v) for v in figsize), layout="constrained")
         return fig, axes
     return axes.figure, axes
 
@@ -67,12 +68,13 @@ def plot_sweep_summary(table, *, planted=None, alpha=0.05, p_floor=None, axes=No
         The figure.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     for col in ("feature", "r", "p_fwe", "significant"):
         if col not in table.columns:
             raise ValueError(f"table needs a {col!r} column; it has {list(table.columns)}.")
     if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.4), layout="constrained")
+        fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.75), layout="constrained")
     else:
         fig = np.ravel(axes)[0].figure
     ax_hist, ax_p = np.ravel(axes)[:2]
@@ -84,6 +86,7 @@ def plot_sweep_summary(table, *, planted=None, alpha=0.05, p_floor=None, axes=No
     if is_planted.any():
         ax_hist.hist(r[is_planted], bins=bins, color="C3", label="planted")
     ax_hist.set(xlabel="best-channel group r", ylabel="features")
+    ax_hist.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax_hist.legend(frameon=False, fontsize=8)
     p = np.clip(table["p_fwe"].to_numpy(dtype=float), 1e-12, 1)
     floor = _check_floor(p_floor)
@@ -97,9 +100,10 @@ def plot_sweep_summary(table, *, planted=None, alpha=0.05, p_floor=None, axes=No
             -np.log10(floor), color="C0", ls=":", lw=1.0,
             label=f"permutation floor p = 1/{round(1 / floor)}: {n_floor} feature(s) on it",
         )
-        ax_p.set_ylim(top=max(ax_p.get_ylim()[1], -np.log10(floor) * 1.12))
+        ax_p.set_ylim(top=max(ax_p.get_ylim()[1], -np.log10(floor) * 1.08))
     ax_p.set(xlabel="best-channel group r", ylabel="-log10 p (FWE)")
-    ax_p.legend(frameon=False, fontsize=7, loc="upper left")
+    # below the axes: inside, it would cover the floor line and the strongest features
+    ax_p.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     if show:
         plt.show()
     return fig
@@ -253,14 +257,14 @@ def plot_run_r(r_runs, run_ids, labels, *, ylabel="held-out r", axes=None, show=
             f"r_runs has shape {r_runs.shape} but there are {len(labels)} labels and "
             f"{len(run_ids)} runs."
         )
-    fig, ax = _new_axes(axes, (max(4.5, 0.9 * len(run_ids) + 2.5), 3.2))
+    fig, ax = _new_axes(axes, (max(6.0, 0.9 * len(run_ids) + 4.0), 3.25))
     x = np.arange(len(run_ids))
     for k, (row, name) in enumerate(zip(r_runs, labels)):
         ax.plot(x, row, marker="o", ms=4, lw=1.2, color=f"C{k % 10}", label=f"{name} (mean {row.mean():.3f})")
     ax.axhline(0, color="0.5", lw=0.6)
     ax.set_xticks(x, [str(r) for r in run_ids])
     ax.set(xlabel="held-out run", ylabel=ylabel)
-    ax.legend(frameon=False, fontsize=7, loc="best")
+    ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if show:
         plt.show()
     return fig

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..utils import check_array, logger, verbose
+from ._labels import _quarter
 
 _EPS_S = 1e-9
 
@@ -211,7 +212,7 @@ def plot_trf_joint(coef, times, info, *, tmin=None, tmax=None, topomap_times="pe
             )
     i_maps = [int(np.argmin(np.abs(times - t))) for t in t_maps]
     n = len(i_maps)
-    width = max(6.4, 1.9 * n + 1.6)
+    width = _quarter(max(6.5, 1.9 * n + 1.6))
     fig = plt.figure(figsize=(width, 5.4), layout="constrained")
     gs = fig.add_gridspec(2, 1, height_ratios=[1.0, 1.35])
     # topomaps 1.9 in wide, then a thin colour bar, centred by two empty margins
@@ -243,10 +244,17 @@ def plot_trf_joint(coef, times, info, *, tmin=None, tmax=None, topomap_times="pe
     ax.set_ylabel(f"TRF weight ({units})")
     ax.legend(frameon=False, fontsize=8, loc="upper right")
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(_wrap(title, width), fontsize=10)
     if show:
         plt.show()
     return fig
+
+
+def _wrap(title, width_in, fontsize=10):
+    """Wrap a title to the figure width (about 1.1 characters per point-inch)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(str(title), width=max(20, int(width_in * 110 / fontsize))))
 
 
 def _r_vlim(values, vlim):
@@ -298,7 +306,7 @@ def plot_r_topomap(r, info, *, mask=None, axes=None, title=None, vlim=(None, Non
     if len(r) != len(info["ch_names"]):
         raise ValueError(f"r has {len(r)} values but info has {len(info['ch_names'])} channels.")
     if axes is None:
-        fig, axes = plt.subplots(figsize=(3.4, 3.0), layout="constrained")
+        fig, axes = plt.subplots(figsize=(3.5, 3.0), layout="constrained")
     else:
         fig = axes.figure
     im, _ = mne.viz.plot_topomap(
@@ -316,7 +324,7 @@ def plot_r_topomap(r, info, *, mask=None, axes=None, title=None, vlim=(None, Non
     if colorbar:
         fig.colorbar(im, ax=axes, shrink=0.7, label=label)
     if title:
-        axes.set_title(title, fontsize=9)
+        axes.set_title(_wrap(title, 3.0, fontsize=9), fontsize=9)
     if show:
         plt.show()
     return fig
@@ -364,7 +372,7 @@ def plot_r_topomaps(r, info, *, masks=None, titles=None, vlim=None, cmap="RdBu_r
     if titles is not None and len(titles) != n:
         raise ValueError(f"titles has {len(titles)} entries but r has {n} maps.")
     lims = _r_vlim(r, vlim)
-    fig = plt.figure(figsize=(2.6 * n + 0.9, 3.1), layout="constrained")
+    fig = plt.figure(figsize=(_quarter(2.5 * n + 1.0), 3.25), layout="constrained")
     gs = fig.add_gridspec(1, n + 1, width_ratios=[1.0] * n + [0.07])
     axes = [fig.add_subplot(gs[0, k]) for k in range(n)]
     cax = fig.add_subplot(gs[0, n])
@@ -378,7 +386,7 @@ def plot_r_topomaps(r, info, *, masks=None, titles=None, vlim=None, cmap="RdBu_r
     if im is not None:
         fig.colorbar(im, cax=cax, label=label)
     if suptitle:
-        fig.suptitle(suptitle, fontsize=9)
+        fig.suptitle(_wrap(suptitle, 2.5 * n + 1.0, fontsize=9), fontsize=9)
     if show:
         plt.show()
     return fig
