@@ -45,6 +45,9 @@ def text_chunks():
         text = " ".join(fname.read_text(encoding="utf-8").split())
         text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"')
         text = text.replace("\u201d", '"').replace("\u2014", ", ").replace("_", "")
+        # brackets become commas: Whisper's normaliser drops bracketed words from the
+        # reference, while the synthesiser reads them
+        text = re.sub(r"\s*[()\[\]]\s*", ", ", text).replace(", ,", ",")
         sents = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if len(s.split()) >= 3]
         i = 0
         while i < len(sents):
