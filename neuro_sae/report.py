@@ -205,6 +205,14 @@ def make_subject_report(manifest, out, subject, *, n_top=3, verbose=None):
     manifest._check_subject(subject)
     paths = StudyPaths(out)
     layer = sae_layers(manifest, paths)[-1]
+    missing = [f for f in (paths.sweep(subject, layer), paths.permutation(subject, layer), paths.info(subject))
+               if not f.is_file()]  # fmt: skip
+    if missing:
+        m = f" --manifest {manifest.path}" if manifest.path else ""
+        raise FileNotFoundError(
+            f"The report of sub-{subject} needs {missing[0]}, which does not exist: run "
+            f"`neuro-sae fit{m} --subject {subject}` first."
+        )
     sweep = read_sweep_result(paths.sweep(subject, layer))
     perm = read_permutation_result(paths.permutation(subject, layer))
     info = mne.io.read_info(paths.info(subject), verbose=False)

@@ -29,6 +29,19 @@ def _save(fig, base):
     return out
 
 
+def _require(files, manifest, what):
+    """Stop with the missing file and the commands that make it, before drawing anything."""
+    missing = [f for f in files if not f.is_file()]
+    if missing:
+        m = f" --manifest {manifest.path}" if manifest.path else ""
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise FileNotFoundError(
+            f"{what} needs {missing[0]}{more}, which does not exist: run `neuro-sae fit{m} "
+            f"--subject <subject>` for every subject and `neuro-sae group{m}` first (or "
+            f"`neuro-sae run{m}` for every step)."
+        )
+
+
 def _feature_key(name):
     """The SAE feature id of ``"f123"`` (``"123"``), else the name made file-safe."""
     m = re.fullmatch(r"f(\d+)", str(name))
@@ -80,6 +93,10 @@ def make_figures(manifest, out, *, n_top=3, verbose=None):
     paths = StudyPaths(out)
     layer = sae_layers(manifest, paths)[-1]
     subjects = manifest.subjects
+    _require(
+        [paths.sweep(s, layer) for s in subjects] + [paths.group_result(layer), paths.info(subjects[0])],
+        manifest, "The study figures",
+    )
     sweeps = [read_sweep_result(paths.sweep(s, layer)) for s in subjects]
     group = read_group_result(paths.group_result(layer))
     info = mne.io.read_info(paths.info(subjects[0]), verbose=False)
