@@ -1,7 +1,9 @@
 """The step registry (one table of steps whose cache keys chain), runners and the
 ``neuro-sae`` CLI."""
 
+from ._executor import parse_executor
 from ._paths import StudyPaths
+from ._registry import Unit
 from .demo import default_manifest, format_summary, run_study
 from .figures import make_figures
 from .steps import (
@@ -25,6 +27,7 @@ __all__ = [
     "StaleError",
     "Step",
     "StudyPaths",
+    "Unit",
     "default_manifest",
     "extract_step",
     "fit_subject_step",
@@ -32,6 +35,7 @@ __all__ = [
     "get_step",
     "group_step",
     "make_figures",
+    "parse_executor",
     "run_step",
     "run_study",
     "sae_layers",

@@ -91,7 +91,22 @@ def _assert_same_results(a, b):
             pd.testing.assert_frame_equal(pd.read_parquet(ta[rel]), pd.read_parquet(tb[rel]),
                                           check_exact=False, rtol=1e-6, atol=1e-9)  # fmt: skip
         else:
-            assert json.loads(ta[rel].read_text()) == pytest.approx(json.loads(tb[rel].read_text())), rel
+            _assert_close(json.loads(ta[rel].read_text()), json.loads(tb[rel].read_text()), rel)
+
+
+def _assert_close(a, b, where):
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and sorted(a) == sorted(b), where
+        for k in a:
+            _assert_close(a[k], b[k], f"{where}:{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_close(x, y, f"{where}[{i}]")
+    elif isinstance(a, float):
+        assert b == pytest.approx(a, rel=1e-6, abs=1e-9), where
+    else:
+        assert a == b, where
 
 
 def test_grid_units_and_outputs(grid_root, serial_run):
@@ -158,15 +173,16 @@ def test_kill_client_and_worker_then_resume(grid_root, serial_run, caplog):
     while time.time() < deadline and not list(cache.glob("04_fit_trf-*.json")):
         time.sleep(0.2)
     assert proc.poll() is None, "the run ended before it could be killed"
-    workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-    for pid in workers[:1] + [str(proc.pid)]:  # one worker, then the client
-        os.kill(int(pid), signal.SIGKILL)
+    def children(pid):
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        return [int(p) for p in out]
+
+    tree = children(proc.pid)
+    leaves = [c for p in tree for c in children(p)] or tree  # the workers (under their nannies)
+    os.kill(leaves[0], signal.SIGKILL)  # a worker ...
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)  # ... then the client and everything it started
     proc.wait(timeout=30)
-    for pid in workers[1:]:  # the orphans of the killed client
-        try:
-            os.kill(int(pid), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     done_before = {p.stem for p in cache.glob("*.json")}
     assert 0 < len([d for d in done_before if d.startswith("04_fit_trf")]) < 10
     from neuro_sae.utils import logger
