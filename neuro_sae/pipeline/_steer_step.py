@@ -32,6 +32,19 @@ STEER_OPTIONS = (
 )
 
 
+STEER_NOT_APPLICABLE = (
+    "Manifest {manifest}: the steer step needs a named Whisper model with its decoder and "
+    "tokenizer as backbone.name (auto, whisper-base, whisper-tiny.en or a Whisper hub id); "
+    "set backbone.name to one of them, or run neuro_sae.steering on the model directly."
+)
+
+
+def steer_applies(manifest):
+    """Whether the study's primary backbone is a named Whisper model (with a tokenizer)."""
+    name = str(manifest.backbone.name)
+    return name == "auto" or name.startswith(("whisper-", "openai/whisper"))
+
+
 def steer_options(study):
     """The step's options, defaults filled in."""
     opts = {flag.lstrip("-").replace("-", "_"): kw["default"] for flag, kw in STEER_OPTIONS}

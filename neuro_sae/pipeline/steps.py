@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..utils import fill_doc, logger, verbose
 from . import _eeg_steps as E
 from . import _layer_steps as LY
+from . import _steer_step as ST
 from . import _stim_steps as S
 from ._registry import StaleError, Step, Study, Unit, execute, get_step, step_status
 
@@ -130,6 +131,14 @@ STEPS = (
         config=S.sae_report_config, inputs=S.sae_report_inputs,
         producers=lambda st, s: [("extract", Unit())], outputs=None, run=S.sae_report_run,
         in_study=False, options=S.SAE_REPORT_OPTIONS,
+    ),
+    Step(
+        name="08b_steer", cli="steer", scope="study",
+        help="steer Whisper away from hearing speech in music and sound effects with the last "
+             "layer's SAE features and the S-vector; FPR, hallucination rate, TPR and WER",
+        config=ST.steer_config, inputs=ST.steer_inputs, producers=ST.steer_producers,
+        outputs=ST.steer_outputs, run=ST.steer_run, applies=ST.steer_applies,
+        not_applicable=ST.STEER_NOT_APPLICABLE, options=ST.STEER_OPTIONS,
     ),
 )  # fmt: skip
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils import check_option, fill_doc, logger, validate_type, verbose
+from ..utils import fill_doc, logger, validate_type, verbose
 from . import _docs  # noqa: F401  (docdict entries)
 
 #: openai-whisper's silence rule: a segment is dropped as silence when both hold
@@ -404,8 +404,3 @@ def word_error_rate(references, hypotheses, *, verbose=None):
     if not keep:
         return float("nan")
     return float(jiwer.wer([refs[i] for i in keep], [hyps[i] for i in keep]))
-
-
-def check_measure(measure):
-    """Validate a measure name."""
-    return check_option("measure", measure, ("fpr", "hallucination", "tpr", "wer"))
