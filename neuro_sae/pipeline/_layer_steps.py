@@ -11,7 +11,7 @@ import numpy as np
 
 from ..io import write_parquet
 from ..utils import logger
-from ._stim_steps import model_layer_units, model_paths, timed
+from ._stim_steps import backbone_identity, model_layer_units, model_paths, model_spec, timed
 
 
 def layers_config(study, subject):
@@ -68,20 +68,22 @@ def layer_curves(study):
     import pandas as pd
 
     m, alpha = study.manifest, study.manifest.stats.alpha
-    rows = []
+    rows, names = [], {}
     for u in model_layer_units(study):
         paths = model_paths(study, u.model)
+        if u.model not in names:  # what the spec resolved to ("auto" -> whisper-base)
+            names[u.model] = str(backbone_identity(m, model_spec(study, u.model).name)["name"])
         for s in m.subjects:
             tab = pd.read_parquet(paths.subject_table(s, u.layer))
             per_feat = tab.groupby("feature").agg(r=("r", "max"), p=("p_fwe", "min"))
             best = tab.sort_values("r", ascending=False).drop_duplicates("feature").head(10)
-            rows.append(dict(model=_model_name(u.model), layer=u.layer, subject=s,
+            rows.append(dict(model=_model_name(u.model), backbone=names[u.model], layer=u.layer, subject=s,
                              n_features=len(per_feat), share_significant=float(np.mean(per_feat["p"] < alpha)),
                              best_r=float(per_feat["r"].max()), mean_r_top10=float(best["r"].mean()),
                              peak_lag_s=float(best["peak_lag_s"].median())))  # fmt: skip
         gtab = pd.read_parquet(paths.group_table(u.layer))
         gf = gtab.groupby("feature")["p_fwe"].min()
-        rows.append(dict(model=_model_name(u.model), layer=u.layer, subject="group",
+        rows.append(dict(model=_model_name(u.model), backbone=names[u.model], layer=u.layer, subject="group",
                          n_features=len(gf), share_significant=float(np.mean(gf < alpha)),
                          best_r=np.nan, mean_r_top10=np.nan, peak_lag_s=np.nan))  # fmt: skip
     return pd.DataFrame(rows)
@@ -154,9 +156,12 @@ def _plot_curves(curves, fname):
     subj = curves[curves["subject"] != "group"]
     panels = [("share_significant", "Share of features significant\n(max-T, per subject)"),
               ("best_r", "Best held-out r"), ("peak_lag_s", "Peak lag of the 10 best\nfeatures (s)")]  # fmt: skip
+    from matplotlib.ticker import MaxNLocator
+
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), layout="constrained")
     for ax, (col, label) in zip(axes, panels):
-        for model, df in subj.groupby("model", sort=False):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        for model, df in subj.groupby("backbone", sort=False):
             g = df.groupby("layer")[col]
             mean, sem = g.mean(), g.sem().fillna(0.0)
             ax.errorbar(mean.index, mean.to_numpy(), yerr=sem.to_numpy(), marker="o", capsize=3,
