@@ -13,6 +13,19 @@ agreement is printed (the low-rank null is NumPy-only and is not run then).
 
 Usage: ``python benchmarks/bench_sweep_null.py [--quick] [--sae-features 16]
 [--permutations 1000] [--rank-tol 1e-4] [--device cuda] [--feature-batch 16]``
+
+``--scale``: the SAE-scale null of issue 16 measured (not extrapolated beyond the
+features timed, at least a quarter of 6144 by default): the sweep fitted in a lag basis
+(``--width`` s Hann kernels; ``--alpha-selection`` of the null), ``--n-jobs`` threads,
+per-stage times, wall and CPU time, the machine's load; beside it the exact route (78
+lags) timed on ``--exact-features`` features and extrapolated (printed as such)::
+
+    python benchmarks/bench_sweep_null.py --scale [--features 1536] [--width 0.1]
+        [--alpha-selection observed] [--n-jobs 2] [--exact-features 32]
+
+On a GPU (``--device cuda``) the same data run the exact route on the device::
+
+    python benchmarks/bench_sweep_null.py --device cuda --sae-features 256 --feature-batch 32
 """
 
 import argparse
@@ -66,7 +79,79 @@ def sae_device(args):
     )
 
 
+def sae_scale(args):
+    """The SAE-scale null (issue 16 item 3), measured on ``args.features`` features."""
+    import os
+    import time
+
+    import mne
+    from threadpoolctl import threadpool_limits
+
+    from neuro_sae.encoding import univariate_sweep
+    from neuro_sae.stats import _refit, sweep_permutation_test
+
+    rng = np.random.default_rng(0)
+    sfreq, total = 128.0, 6144
+    n_runs, n_times, n_ch = (3, 2560, 16) if args.quick else (5, 23040, 128)
+    F = args.features
+    X = []
+    for _ in range(n_runs):  # as bench_permutation.sae, float32 to save memory
+        on = rng.random((n_times, F)) < 0.05
+        x = np.where(on, rng.exponential(1.0, (n_times, F)), 0.0)
+        X.append(mne.filter.filter_data(x.T, sfreq, 1.0, 8.0, verbose=False).T.copy())
+    Y = _eeg(rng, n_runs, n_times, n_ch)
+    print(f"SAE-scale null: {n_runs} runs x {n_times} samples at {sfreq:g} Hz, {n_ch} channels, "
+          f"{F} of {total} features measured, lags -0.1 ... 0.5 s, {args.permutations} shifts, "
+          f"max-T; {args.n_jobs} threads; load average {os.getloadavg()} on "
+          f"{os.cpu_count()} CPUs (the machine is shared: CPU time is printed beside wall "
+          "time)")  # fmt: skip
+
+    def run(feats, basis, label):
+        Xf = [x[:, :feats] for x in X]
+        with threadpool_limits(limits=1, user_api="blas"):
+            t0, c0 = time.perf_counter(), time.process_time()
+            sw = univariate_sweep(Xf, Y, sfreq=sfreq, tmin=-0.1, tmax=0.5, basis=basis,
+                                  return_kernels=False, verbose="error")  # fmt: skip
+            t_fit, c_fit = time.perf_counter() - t0, time.process_time() - c0
+        _refit.STAGE_TIMES = {}
+        t0, c0 = time.perf_counter(), time.process_time()
+        sweep_permutation_test(Xf, Y, sw, n_permutations=args.permutations, random_state=0,
+                               alpha_selection=args.alpha_selection, n_jobs=args.n_jobs,
+                               verbose="error")  # fmt: skip
+        t_null, c_null = time.perf_counter() - t0, time.process_time() - c0
+        stages, _refit.STAGE_TIMES = _refit.STAGE_TIMES, None
+        q = len(sw.delays) if not sw.basis.size else sw.basis.shape[1]
+        sc = total / feats
+        print(f"[{label}] {feats} features, fitted dimension {q} of {len(sw.delays)} lags, "
+              f"{sw.alphas.shape[1]} alphas, alpha_selection={args.alpha_selection!r}")
+        print(f"    fit: wall {t_fit:.1f} s, CPU {c_fit:.1f} s; null: wall {t_null:.1f} s, "
+              f"CPU {c_null:.1f} s")  # fmt: skip
+        tot = sum(stages.values())
+        print("    null stages (thread-seconds): " + ", ".join(
+            f"{k} {v:.1f} s ({v / tot:.0%})" for k, v in stages.items()))  # fmt: skip
+        what = "measured" if feats == total else f"x{sc:.3g} to {total} features"
+        print(f"    {what}: null wall {t_null * sc / 60:.2f} min, CPU {c_null * sc / 60:.2f} "
+              f"min = {c_null * sc / 120:.2f} min on 2 idle cores; fit CPU "
+              f"{c_fit * sc / 60:.2f} min (goal: null <= 10 min on 2 cores)")  # fmt: skip
+
+    if args.exact_features:
+        run(args.exact_features, None, "exact, 78 lags")
+    run(F, args.width, f"basis {args.width:g} s")
+
+
 if __name__ == "__main__":
+    if "--scale" in sys.argv[1:]:
+        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+        parser.add_argument("--scale", action="store_true")
+        parser.add_argument("--quick", action="store_true")
+        parser.add_argument("--features", type=int, default=1536)
+        parser.add_argument("--exact-features", type=int, default=32)
+        parser.add_argument("--width", type=float, default=0.1)
+        parser.add_argument("--alpha-selection", default="observed")
+        parser.add_argument("--n-jobs", type=int, default=2)
+        parser.add_argument("--permutations", type=int, default=1000)
+        sae_scale(parser.parse_args())
+        sys.exit(0)
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--feature-batch", type=int, default=16)

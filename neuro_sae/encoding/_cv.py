@@ -12,8 +12,59 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import scipy.linalg as sla
 
 from ._ridge import NUMPY, _Fold, _safe_r
+
+SOLVERS = ("auto", "eigh", "cholesky")
+
+
+def _solver_costs(n_pred, n_out, n_alphas):
+    """Flop estimates of one fold's alpha path: ``(eigh, cholesky)``.
+
+    ``"eigh"``: one eigendecomposition (~10 P^3) and the held-out gram in its basis
+    (4 P^3), projections of the cross-products (4 P^2 C), per alpha the held-out
+    quadratic form (2 P^2 C). ``"cholesky"``: per alpha a factorisation (P^3 / 3),
+    the solve (2 P^2 C) and the held-out quadratic form (2 P^2 C).
+    """
+    P, C, A = float(n_pred), float(n_out), float(n_alphas)
+    eig = 14 * P**3 + 4 * P**2 * C + 2 * A * P**2 * C
+    chol = A * (P**3 / 3 + 4 * P**2 * C)
+    return eig, chol
+
+
+def _choose_solver(solver, n_pred, n_out, n_alphas, xp=NUMPY):
+    """The exact route of a fold's alpha path: ``"eigh"`` or ``"cholesky"``."""
+    if solver != "auto":
+        return solver
+    if xp is not NUMPY:  # the torch backend runs the eigendecomposition route
+        return "eigh"
+    eig, chol = _solver_costs(n_pred, n_out, n_alphas)
+    return "cholesky" if chol < eig else "eigh"
+
+
+class _CholFold:
+    """A training fit solved per alpha by Cholesky (same interface as ``_Fold.r_path``).
+
+    Cheaper than one eigendecomposition serving every alpha when the alphas are few
+    and the predictors many; the same numbers up to rounding.
+    """
+
+    def __init__(self, G_train, H_train, xp=NUMPY, chunk_size=None):
+        self.G, self.H = G_train, H_train
+
+    def r_path(self, G_test, H_test, yy_test, alphas):
+        B, P = self.G.shape[:2]
+        out = np.empty((alphas.shape[1], B, self.H.shape[2]))
+        eye = np.eye(P)
+        for b in range(B):
+            for ai in range(alphas.shape[1]):
+                fac = sla.cho_factor(self.G[b] + alphas[b, ai] * eye, check_finite=False)
+                W = sla.cho_solve(fac, self.H[b], check_finite=False)
+                num = np.einsum("pc,pc->c", W, H_test[b])
+                den = np.einsum("pc,pc->c", W, G_test[b] @ W)
+                out[ai, b] = _safe_r(num, den, yy_test[b] if np.ndim(yy_test) > 1 else yy_test)
+        return out
 
 
 def _cv_folds(cv, runs):
@@ -67,10 +118,16 @@ def _scale(d, G, H):
     return G * d[:, None] * d[None, :], H * d[:, None]
 
 
-def _path(stats, folds, cands, fit_intercept, mult, xp=NUMPY, chunk_size=None):
-    """Held-out Pearson r of every fold and candidate: (n_folds, n_cand, n_channels)."""
+def _path(stats, folds, cands, fit_intercept, mult, xp=NUMPY, chunk_size=None,
+          solver="eigh"):  # fmt: skip
+    """Held-out Pearson r of every fold and candidate: (n_folds, n_cand, n_channels).
+
+    ``solver``: ``"eigh"`` (one eigendecomposition per fold and group of candidates)
+    or ``"cholesky"`` (one factorisation per candidate), see :func:`_choose_solver`.
+    """
     C = stats.H.shape[-1]
     out = np.empty((len(folds), cands.n, C))
+    Fold = _CholFold if solver == "cholesky" else _Fold
     for j, (train, test) in enumerate(folds):
         Gt, Ht = stats.centred(train, fit_intercept)[:2]
         Gj, Hj, _, _, yyj, _ = stats.centred(test, True)  # r: centred held-out
@@ -79,7 +136,7 @@ def _path(stats, folds, cands, fit_intercept, mult, xp=NUMPY, chunk_size=None):
             Gt_, Ht_, Gj_, Hj_ = (
                 xp.asarray(m) for m in (*_scale(d, Gt, Ht), *_scale(d, Gj, Hj))
             )
-            fold = _Fold(Gt_, Ht_, xp, chunk_size)
+            fold = Fold(Gt_, Ht_, xp, chunk_size)
             alphas = xp.asarray(base[np.newaxis] * mult(len(train)))
             out[j, ids] = xp.to_numpy(fold.r_path(Gj_, Hj_, yyj, alphas)[:, 0])
     return out
@@ -113,7 +170,8 @@ def _held_out_r(stats, test, W):
     return _safe_r(num, den, yyj)
 
 
-def _nested(stats, outer, cv, cands, fit_intercept, mult, xp=NUMPY, chunk_size=None):
+def _nested(stats, outer, cv, cands, fit_intercept, mult, xp=NUMPY, chunk_size=None,
+            solver="eigh"):  # fmt: skip
     """Nested CV: inner folds of each outer training set pick the candidate per channel.
 
     Returns the outer held-out r (n_outer, C) and the chosen candidates (n_outer, C).
@@ -123,7 +181,7 @@ def _nested(stats, outer, cv, cands, fit_intercept, mult, xp=NUMPY, chunk_size=N
     chosen = np.empty((len(outer), C), int)
     for j, (train, test) in enumerate(outer):
         inner = _cv_folds(cv, train)
-        path = _path(stats, inner, cands, fit_intercept, mult, xp, chunk_size)
+        path = _path(stats, inner, cands, fit_intercept, mult, xp, chunk_size, solver)
         chosen[j] = np.argmax(path.mean(0), axis=0)
         W, _ = _solve(stats, train, cands, chosen[j], fit_intercept, mult, xp, chunk_size)
         r[j] = _held_out_r(stats, test, W)

@@ -24,7 +24,9 @@ the exact (to ~1e-12) refit, used by the tests.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 import scipy.fft as sfft
@@ -34,6 +36,24 @@ from ..encoding import eigh_psd as _eig
 from ..encoding import safe_r as _safe_r
 from ..encoding import univariate_run_stats as _univariate_run_stats
 from ._lowrank import _lowrank_basis, _project_edges, _projected_cross, _projected_operator
+
+# Per-stage times (seconds summed over threads) when set to a dict, e.g. by
+# benchmarks/bench_sweep_null.py: "tables" (FFT cross-correlations, grams, edges),
+# "folds" (shift-invariant fold operators), "cross" (lagged cross-products of the
+# shifts), "refit" (fold products and r).
+STAGE_TIMES = None
+
+
+@contextmanager
+def _stage(name):
+    if STAGE_TIMES is None:
+        yield
+        return
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        STAGE_TIMES[name] = STAGE_TIMES.get(name, 0.0) + time.perf_counter() - t0
 
 
 def _edge_design(x, delays):
@@ -296,17 +316,9 @@ def _feature_null(X_runs, eeg, f, delays, alpha_f, shifts, p_step, rank_tol=None
     ``basis`` (L, q) (the sweep's lag basis) every fold is fitted on the design
     ``X_lag @ basis``: the projected path with ``Q = basis`` for all channels.
     """
-    R = len(X_runs)
     G, sx, tables, edges = [], [], [], []
-    for j in range(R):
-        x = X_runs[j][:, [f]]
-        x = x.toarray() if sp.issparse(x) else np.asarray(x, dtype=np.float64)
-        G_j, _, sx_j = _univariate_run_stats(x, eeg.yc[j][:, :0], delays)
-        G.append(G_j[0])
-        sx.append(sx_j[0])
-        xspec = np.conj(sfft.rfft(x[:, 0])).astype(eeg.spec[j].dtype)
-        tables.append(sfft.irfft(eeg.spec[j] * xspec[:, np.newaxis], n=eeg.n[j], axis=0))
-        edges.append(_edge_design(x[:, 0], delays))
+    with _stage("tables"):
+        _feature_tables(X_runs, eeg, f, delays, G, sx, tables, edges)
     G, sx = np.stack(G), np.stack(sx)
     P, C = shifts.shape[0], eeg.sy.shape[1]
     if basis is not None:
@@ -332,6 +344,20 @@ def _feature_null(X_runs, eeg, f, delays, alpha_f, shifts, p_step, rank_tol=None
     return null, (Q.shape[1], len(chans))
 
 
+def _feature_tables(X_runs, eeg, f, delays, G, sx, tables, edges):
+    """Fill the per-run grams, lagged sums, circular cross-correlation tables and edge
+    designs of feature ``f``."""
+    for j in range(len(X_runs)):
+        x = X_runs[j][:, [f]]
+        x = x.toarray() if sp.issparse(x) else np.asarray(x, dtype=np.float64)
+        G_j, _, sx_j = _univariate_run_stats(x, eeg.yc[j][:, :0], delays)
+        G.append(G_j[0])
+        sx.append(sx_j[0])
+        xspec = np.conj(sfft.rfft(x[:, 0])).astype(eeg.spec[j].dtype)
+        tables.append(sfft.irfft(eeg.spec[j] * xspec[:, np.newaxis], n=eeg.n[j], axis=0))
+        edges.append(_edge_design(x[:, 0], delays))
+
+
 def _channels_null(G, sx, tables, edges, eeg, chans, delays, alpha_f, shifts, p_step, Q,
                    grid=None):  # fmt: skip
     """Refit null of one feature on the channels ``chans``, exact or in basis ``Q``;
@@ -352,36 +378,39 @@ def _channels_null(G, sx, tables, edges, eeg, chans, delays, alpha_f, shifts, p_
         n_neg, n_pos = max(0, -int(delays[0])), max(0, int(delays[-1]))
         offsets = np.arange(-n_neg, n_pos)
         buf = np.empty((len(delays) + len(offsets)) * min(p_step, P) * C, dtype)
-    if grid is None:
-        folds = _FeatureFolds(G, sx, sy, eeg.n, alpha_c, dtype, yy, eeg.folds).folds
-    else:
-        nested = _NestedFolds(G, sx, sy, eeg.n, grid, dtype, yy, eeg.folds)
+    with _stage("folds"):
+        if grid is None:
+            folds = _FeatureFolds(G, sx, sy, eeg.n, alpha_c, dtype, yy, eeg.folds).folds
+        else:
+            nested = _NestedFolds(G, sx, sy, eeg.n, grid, dtype, yy, eeg.folds)
     null = np.empty((P, C))
     for p0 in range(0, P, p_step):
         ps = slice(p0, min(p0 + p_step, P))
-        if Q is None:
-            H = [
-                _shifted_cross(tables[j], edges[j], yc[j], delays, shifts[ps, j], dtype)
-                for j in range(R)
-            ]
-        else:
-            H = [
-                _projected_cross(
-                    tables[j], yc[j], ops[j], delays, offsets, shifts[ps, j], buf
-                )  # fmt: skip
-                for j in range(R)
-            ]
-        H_tot = H[0].copy()
-        for h in H[1:]:
-            H_tot += h
-        acc = np.zeros((ps.stop - p0, C))
-        n_folds = len(eeg.folds)
-        for k in range(n_folds):
-            if grid is None:
-                acc += _fold_r(folds[k], H, H_tot)
+        with _stage("cross"):
+            if Q is None:
+                H = [
+                    _shifted_cross(tables[j], edges[j], yc[j], delays, shifts[ps, j], dtype)
+                    for j in range(R)
+                ]
             else:
-                acc += _nested_fold_r(nested, k, H, H_tot)[0]
-        null[ps] = acc / n_folds
+                H = [
+                    _projected_cross(
+                        tables[j], yc[j], ops[j], delays, offsets, shifts[ps, j], buf
+                    )  # fmt: skip
+                    for j in range(R)
+                ]
+            H_tot = H[0].copy()
+            for h in H[1:]:
+                H_tot += h
+        with _stage("refit"):
+            acc = np.zeros((ps.stop - p0, C))
+            n_folds = len(eeg.folds)
+            for k in range(n_folds):
+                if grid is None:
+                    acc += _fold_r(folds[k], H, H_tot)
+                else:
+                    acc += _nested_fold_r(nested, k, H, H_tot)[0]
+            null[ps] = acc / n_folds
     return null
 
 
