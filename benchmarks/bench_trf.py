@@ -23,7 +23,18 @@ not and exits non-zero when the numbers differ.
 codes) x 128 channels x 15 min at 128 Hz (5 runs of 3 min), lags -0.1 ... 0.5 s, 5
 alphas, nested leave-one-run-out; prints the wall time and the peak memory (max RSS).
 
+``--matrix``: a table over predictors (8, 32, 128, 656: 1 x 8, 1 x 32, 4 x 32 and
+16 x 41 lags), runs (5, 20; ``--run-s`` s each), alphas (4, 13) and channels (10,
+128): neuro_sae ``TRF(solver="auto")`` and mTRFpy ``TRF.train`` on the same data in the
+same run (the faster of ``--repeats`` timings each), their held-out r (identical to
+1e-6), the route chosen, and a floor: one pass over the data for the lagged
+covariances plus the factorisations of the chosen route (n_folds eigendecompositions,
+or n_folds x n_alphas Cholesky factorisations), timed in the same run. Goals: ahead of
+mTRFpy in every cell, >= 5x where alphas or channels are many (13 alphas or 128
+channels), within 1.5x of the floor.
+
 Usage: ``python benchmarks/bench_trf.py [--quick] [--sweep] [--mne-fits 1] [--threads 1]``
+``python benchmarks/bench_trf.py --matrix [--run-s 30] [--repeats 2] [--threads 1]``
 (OpenBLAS threads spin on a loaded machine: ``--threads 1`` gives stable figures.)
 (``--quick``: 5 runs x 30 s, 32 channels, 8 features, or a 256-feature sweep; seconds.)
 """
@@ -34,6 +45,7 @@ import resource
 import sys
 import time
 import warnings
+from functools import partial
 
 import numpy as np
 from scipy.signal import lfilter
@@ -70,10 +82,116 @@ def main():
                         help="benchmark the univariate sweep instead")
     parser.add_argument("--threads", type=int, default=None,
                         help="BLAS threads for all three (default: the library's)")
+    parser.add_argument("--matrix", action="store_true",
+                        help="the table over predictors x runs x alphas x channels")
+    parser.add_argument("--run-s", type=float, default=30.0, help="--matrix: seconds per run")
+    parser.add_argument("--repeats", type=int, default=2, help="--matrix: timings per cell")
     args = parser.parse_args()
     with threadpool_limits(limits=args.threads):
-        ok = _run_sweep(args) if args.sweep else _run(args)
+        if args.matrix:
+            ok = _run_matrix(args)
+        else:
+            ok = _run_sweep(args) if args.sweep else _run(args)
     sys.exit(0 if ok else 1)
+
+
+def _best_time(fn, repeats):
+    best, out = np.inf, None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return out, best
+
+
+def _floor(X, Y, delays, n_folds, route, n_alphas, repeats):
+    """One pass over the data for the lagged covariances plus the route's factorisations."""
+    import scipy.linalg as sla
+
+    from neuro_sae.encoding._lagged import _lagged_run_stats
+
+    def run():
+        st = [_lagged_run_stats(x, y, delays) for x, y in zip(X, Y)]
+        G = sum(s["G"] for s in st)
+        G = G + np.eye(len(G))
+        for _ in range(n_folds):
+            if route == "eigh":
+                np.linalg.eigh(G)
+            else:
+                for _ in range(n_alphas):
+                    sla.cho_factor(G, check_finite=False)
+
+    return _best_time(run, repeats)[1]
+
+
+def _run_matrix(args):
+    import mtrf
+
+    warnings.filterwarnings("ignore", message="The chosen alpha lies on the edge")
+    shapes = {8: (1, 8), 32: (1, 32), 128: (4, 32), 656: (16, 41)}  # features x lags
+    print(
+        f"TRF matrix: runs of {args.run_s:g} s at {SFREQ} Hz, leave-one-run-out, same data "
+        f"for both in the same run, best of {args.repeats}; BLAS threads "
+        f"{args.threads or 'default'}; load average {np.round(os.getloadavg(), 2)} on "
+        f"{os.cpu_count()} CPU(s) (a shared machine: ratios are side by side)"
+    )
+    head = (f"{'pred':>5} {'runs':>4} {'alph':>4} {'ch':>4} {'route':>8} {'ours s':>8} "
+            f"{'mTRF s':>8} {'x mTRF':>7} {'floor s':>8} {'/floor':>6} {'max|dr|':>8} goals")
+    print(head)
+    ok_all = True
+    n_times = int(args.run_s * SFREQ)
+    for P, (n_feat, n_lags) in shapes.items():
+        tmin, tmax = 0.0, (n_lags - 1) / SFREQ
+        delays = _times_to_delays(tmin, tmax, SFREQ)
+        for n_runs in (5, 20):
+            for n_alphas in (4, 13):
+                lambdas = np.logspace(-2, 4, n_alphas)
+                for n_ch in (10, 128):
+                    rng = np.random.default_rng(P + n_runs + n_ch)
+                    X, Y = _simulate_shape(n_runs, n_times, n_feat, n_ch, delays, rng)
+                    est, t_ours = _best_time(
+                        partial(_fit_ours, X, Y, tmin, tmax, lambdas), args.repeats
+                    )
+                    metric, t_ref = _best_time(
+                        partial(_fit_mtrf, mtrf, X, Y, tmin, tmax, lambdas), args.repeats
+                    )
+                    d_r = float(np.abs(est.cv_scores_.mean(0) - metric).max())
+                    t_floor = _floor(X, Y, delays, n_runs, est.solver_, n_alphas, args.repeats)
+                    ratio, to_floor = t_ref / t_ours, t_ours / t_floor
+                    many = n_alphas == 13 or n_ch == 128
+                    goals = [ratio > 1, ratio >= 5 if many else True, to_floor <= 1.5,
+                             d_r <= 1e-6]  # fmt: skip
+                    ok_all &= goals[-1]
+                    flags = "".join("y" if g else "N" for g in goals)
+                    print(f"{P:>5} {n_runs:>4} {n_alphas:>4} {n_ch:>4} {est.solver_:>8} "
+                          f"{t_ours:8.3f} {t_ref:8.3f} {ratio:7.1f} {t_floor:8.3f} "
+                          f"{to_floor:6.2f} {d_r:8.1e} {flags}", flush=True)  # fmt: skip
+    print("goals per cell: ahead of mTRFpy / >= 5x when 13 alphas or 128 channels / "
+          "<= 1.5x the floor / r identical to 1e-6 (y = met, N = not)")
+    return ok_all
+
+
+def _fit_ours(X, Y, tmin, tmax, lambdas):
+    return TRF(tmin, tmax, SFREQ, alphas=lambdas * SFREQ, alpha_per_run=True).fit(X, Y)
+
+
+def _fit_mtrf(mtrf, X, Y, tmin, tmax, lambdas):
+    ref = mtrf.TRF(direction=1, zeropad=True, method="ridge")
+    return ref.train([x.copy() for x in X], [y.copy() for y in Y], SFREQ, tmin, tmax,
+                     list(lambdas), k=-1, verbose=False, reg_per_y_channel=True)  # fmt: skip
+
+
+def _simulate_shape(n_runs, n_times, n_feat, n_ch, delays, rng):
+    """Coloured features and EEG with a planted kernel over ``delays``."""
+    kernel = rng.standard_normal((n_ch, n_feat, len(delays))) * np.hanning(len(delays))
+    X, Y = [], []
+    for _ in range(n_runs):
+        x = lfilter([1.0], [1.0, -0.9], rng.standard_normal((n_times, n_feat)), axis=0)
+        y = _lag_matrix(x, delays) @ kernel.reshape(n_ch, -1).T
+        noise = lfilter([1.0], [1.0, -0.8], rng.standard_normal((n_times, n_ch)), axis=0)
+        X.append(x)
+        Y.append(0.1 * y / y.std() + noise / noise.std())
+    return X, Y
 
 
 def _run_sweep(args):
