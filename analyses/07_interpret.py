@@ -46,7 +46,7 @@ def _parser():
                    help="random audio per domain in the slice, beside the labelled clips")
     p.add_argument("--slice-aligned", type=int, default=40,
                    help="clips with phone alignments in the slice")
-    p.add_argument("--slice-steps", type=int, default=400, help="training steps of the slice SAEs")
+    p.add_argument("--slice-steps", type=int, default=300, help="training steps of the slice SAEs")
     p.add_argument("--layers", type=int, nargs="+", default=None, help="layers (default: all)")
     p.add_argument("--seed", type=int, default=0, help="SAE seed to interpret")
     p.add_argument("--include-mixed", action="store_true",

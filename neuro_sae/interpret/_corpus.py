@@ -229,7 +229,7 @@ def plot_phoneme_accuracy(per_layer, *, axes=None, show=False, verbose=None):
 @verbose
 def train_slice_saes(corpus, out_dir, *, labels=("whisper",), label_prefixes=("vowel-",),
                      minutes_per_domain=6.0, max_aligned=40, backbone="whisper-base",
-                     layers=None, expansion=4, k=32, n_steps=400, batch_size=1024, lr=1e-3,
+                     layers=None, expansion=4, k=32, n_steps=300, batch_size=1024, lr=1e-3,
                      threshold_beta=0.95, n_threads=None, random_state=0, verbose=None):
     """Train small SAEs (every layer, seed 0) on a labelled slice of a corpus.
 
@@ -303,15 +303,27 @@ def train_slice_saes(corpus, out_dir, *, labels=("whisper",), label_prefixes=("v
                                    clips_per_shard=16, verbose=False)
     t_extract = time.perf_counter() - t0
     t0 = time.perf_counter()
+    # corpus weights make the stream endless (epochs cycle): n_steps is not capped by
+    # one pass over the slice; every corpus in proportion to its frames
+    weights = {c: 1.0 for c in store.corpus_frames}
     train_store_saes(store, out_dir / "all_layers", layers=layers, seeds=[0],
                      expansion=expansion, k=k, n_steps=n_steps, batch_size=batch_size, lr=lr,
                      threshold_beta=threshold_beta, n_threads=n_threads,
+                     corpus_weights=weights,
                      random_state=int(rng.integers(2**31 - 1)), verbose=False)
     info = dict(n_clips=int(len(sub)), n_packs=len(packs), n_frames=int(len(store.index)),
                 minutes=sub.groupby("domain")["duration"].sum().div(60).round(2).to_dict(),
                 layers=layers, expansion=expansion, d_sae=int(expansion * bb.d_model), k=k,
-                n_steps=n_steps, batch_size=batch_size, extract_s=round(t_extract, 1),
+                n_steps=n_steps, batch_size=batch_size, n_steps_done=_steps_done(out_dir),
+                extract_s=round(t_extract, 1),
                 train_s=round(time.perf_counter() - t0, 1))
     write_json(info, out_dir / "slice.json")
     logger.info(f"Slice SAEs: {info}")
     return info
+
+
+def _steps_done(out_dir):
+    import json
+
+    cfgs = sorted((Path(out_dir) / "all_layers" / "saes").glob("*/cfg.json"))
+    return min((json.loads(p.read_text()).get("n_steps_done", 0) for p in cfgs), default=0)

@@ -61,6 +61,7 @@ def test_slice_saes_and_interpret_corpus(tmp_path):
     # every labelled clip (vowels, whisper) plus 2 aligned and one clip per other domain
     assert info["layers"] == [1, 2, 3] and info["d_sae"] == 96
     assert info["n_clips"] >= 15 + 2
+    assert info["n_steps_done"] == 5  # the stream cycles: not capped by one pass
     out = tmp_path / "interp"
     summary = interpret_corpus(corpus, tmp_path / "deriv", out, layers=[1, 3], n_dashboard=1,
                                erasure_steps=4, probe_ks=[1], verbose=False)
