@@ -26,6 +26,9 @@ lags) timed on ``--exact-features`` features and extrapolated (printed as such):
 On a GPU (``--device cuda``) the same data run the exact route on the device::
 
     python benchmarks/bench_sweep_null.py --device cuda --sae-features 256 --feature-batch 32
+        [--width 0.1]
+
+(The device line holds the alphas at the observed ones, as the device null requires.)
 """
 
 import argparse
@@ -57,10 +60,13 @@ def sae_device(args):
           f"{n_feat} of {total} features, {args.permutations} shifts, max-T; device "
           f"{args.device!r} vs NumPy")  # fmt: skip
     with threadpool_limits(limits=args.threads, user_api="blas"):
-        sw, t_fit = _time(lambda: univariate_sweep(X, Y, sfreq=sfreq, tmin=-0.1, tmax=0.5))
-    kw = dict(n_permutations=args.permutations, random_state=0, return_null=True)
+        sw, t_fit = _time(lambda: univariate_sweep(X, Y, sfreq=sfreq, tmin=-0.1, tmax=0.5,
+                                                   basis=args.width))  # fmt: skip
+    kw = dict(n_permutations=args.permutations, random_state=0, return_null=True,
+              alpha_selection="observed")  # fmt: skip
     # warm-up outside the timing: torch import, CUDA context, FFT plans
-    sweep_permutation_test(X, Y, sw, device=args.device, n_permutations=20, random_state=0)
+    sweep_permutation_test(X, Y, sw, device=args.device, n_permutations=20, random_state=0,
+                           alpha_selection="observed", alpha=0.5)  # fmt: skip
     base, t_np = _time(lambda: sweep_permutation_test(X, Y, sw, **kw))
     res, t_dev = _time(
         lambda: sweep_permutation_test(
@@ -68,6 +74,7 @@ def sae_device(args):
         )  # fmt: skip
     )
     scale = total / n_feat
+    print(f"    lag basis: {'none (78 lags)' if args.width is None else f'{args.width} s'}")
     print(f"    measured on {n_feat} features: fit {t_fit:.2f} s, NumPy null {t_np:.2f} s, "
           f"{args.device} null {t_dev:.2f} s (chunk_size={args.feature_batch})")  # fmt: skip
     print(f"    {args.device} vs NumPy: max |d r| {np.max(np.abs(res.r - base.r)):.2e}, max "
@@ -167,6 +174,8 @@ if __name__ == "__main__":
         parser.add_argument("--permutations", type=int, default=None)
         parser.add_argument("--sae-features", type=int, default=None)
         parser.add_argument("--threads", type=int, default=None)
+        parser.add_argument("--width", type=float, default=None,
+                            help="lag basis width in s (default: none, 78 lags)")
         args = parser.parse_args()
         args.permutations = args.permutations or (100 if args.quick else 1000)
         args.sae_features = args.sae_features or (4 if args.quick else 16)
