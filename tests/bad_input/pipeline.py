@@ -59,6 +59,13 @@ def _sae_other_backbone(tmp_path):
     return (lambda: encode_features(sae, acts)), None
 
 
+def _bad_executor(tmp_path):
+    from neuro_sae.pipeline import run_study
+
+    m, out = _demo(tmp_path)
+    return (lambda: run_study(m, out, executor="threads:2", verbose="WARNING")), out
+
+
 def _cli_fit_empty(tmp_path):
     from neuro_sae.pipeline.cli import main
 
@@ -80,14 +87,14 @@ def _cli_fit_empty(tmp_path):
 CASES = [
     BadInput(
         "fit-before-extract", _fit_first, StaleError,
-        [r"Cannot run fit \(sub-01\)", r"extract: has not run", r"neuro-sae extract --manifest .*demo\.yaml",
-         r"neuro-sae train-sae", r"--upstream"],
-        "neuro-sae fit on an empty derivatives folder: says to run neuro-sae extract first",
+        [r"Cannot run fit", r"extract: has not run", r"neuro-sae extract --manifest .*demo\.yaml",
+         r"neuro-sae extract --manifest .*demo\.yaml --out .* --model hubert-base-random", r"--upstream"],
+        "neuro-sae fit on an empty derivatives folder: says to run neuro-sae extract first (each backbone)",
     ),
     BadInput(
         "group-before-fit", _group_first, StaleError,
-        [r"fit \(sub-03\): has not run", r"neuro-sae fit --subject 03 --manifest", r"--upstream"],
-        "neuro-sae group before the subjects were fitted",
+        [r"Cannot run group", r"extract: has not run", r"neuro-sae group --manifest .*demo\.yaml .*--upstream"],
+        "neuro-sae group before anything ran (its backbone x layer units come from the activations)",
     ),
     BadInput(
         "cli-fit-empty-derivatives", _cli_fit_empty, SystemExit,
@@ -113,6 +120,12 @@ CASES = [
         "simulate-real-eeg", _simulate_real_eeg, ValueError,
         [r"eeg\.simulate is false", r"demo\.yaml", r"set eeg\.simulate: true"],
         "neuro-sae simulate on a study that reads recorded EEG",
+    ),
+    BadInput(
+        "executor-unknown", _bad_executor, ValueError,
+        [r"executor 'threads:2' is not one of 'serial', 'processes:N', 'dask-local:N' or 'dask:ADDRESS'",
+         r"--executor processes:2"],
+        "run_study(executor=...) with an executor that does not exist",
     ),
     BadInput(
         "sae-of-another-backbone", _sae_other_backbone, ValueError,

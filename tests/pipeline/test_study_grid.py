@@ -58,11 +58,11 @@ def grid_manifest(root, runs):
 
 @pytest.fixture(scope="module")
 def grid_root(tmp_path_factory):
-    """Two backbones (3 + 2 layers), 3 runs of 10 s, 2 simulated subjects; not yet run."""
+    """Two backbones (3 + 2 layers), 3 runs of 8 s, 2 simulated subjects; not yet run."""
     root = tmp_path_factory.mktemp("grid")
     _tiny_whisper(root / "tiny-whisper")
     _tiny_whisper_b(root / "tiny-b")
-    runs = _stimuli(root / "stimuli", 3, 10)
+    runs = _stimuli(root / "stimuli", 3, 8)
     (root / "grid.yaml").write_text(yaml.safe_dump(grid_manifest(root, runs)))
     return root
 
