@@ -417,20 +417,24 @@ def plot_pareto(table, *, show=False, verbose=None):
     from matplotlib.ticker import NullFormatter
 
     expansions = sorted(table["expansion"].unique())
-    fig, axes = plt.subplots(1, len(expansions), figsize=(4.6 * len(expansions), 3.8),
+    dead = table[table["l0"] < 1]  # no active feature: off a log axis
+    table = table[table["l0"] >= 1]
+    fig, axes = plt.subplots(1, len(expansions), figsize=(5.2 * len(expansions), 4.0),
                              layout="constrained", sharey=True, squeeze=False)
     styles = dict(batchtopk=("C0", "o"), topk=("C1", "s"), matryoshka_batchtopk=("C2", "D"),
                   jumprelu=("C3", "^"), relu=("C4", "v"))
+    handles = {}
     for ax, e in zip(axes[0], expansions):
         sub = table[table["expansion"] == e]
         for arch, grp in sub.groupby("architecture", sort=False):
             grp = grp.sort_values("l0")
             color, marker = styles.get(arch, ("k", "x"))
-            ax.plot(grp["l0"], grp["fvu"], marker=marker, color=color, label=arch)
+            (handles[arch],) = ax.plot(grp["l0"], grp["fvu"], marker=marker, color=color,
+                                       label=arch)
         ax.set(xscale="log", yscale="log", xlabel="L0 (active features per frame)",
                title=f"expansion {e}x")
-        ticks = [t for t in (5, 10, 25, 50, 100, 200, 400, 800, 1600)
-                 if sub["l0"].min() / 1.5 <= t <= sub["l0"].max() * 1.5]
+        ticks = [t for t in (1, 3, 10, 30, 100, 300, 1000)
+                 if sub["l0"].min() / 2 <= t <= sub["l0"].max() * 2]
         ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.xaxis.set_minor_formatter(NullFormatter())
         yticks = [t for t in (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5)
@@ -438,8 +442,12 @@ def plot_pareto(table, *, show=False, verbose=None):
         ax.set_yticks(yticks, [f"{t:g}" for t in yticks])
         ax.yaxis.set_minor_formatter(NullFormatter())
         ax.grid(True, which="both", alpha=0.3)
+        n_dead = int((dead["expansion"] == e).sum())
+        if n_dead:
+            ax.text(0.02, 0.02, f"{n_dead} SAE(s) with L0 < 1 not shown",
+                    transform=ax.transAxes, fontsize=7, color="0.4")
     axes[0][0].set_ylabel("normalised error (1 - explained variance)")
-    axes[0][-1].legend(fontsize=8)
+    axes[0][0].legend(list(handles.values()), list(handles), fontsize=8)
     if show:
         plt.show()
     return fig
