@@ -290,6 +290,16 @@ class Manifest(_Section):
         dup = sorted({t for t in tags if tags.count(t) > 1})
         if dup:
             raise ValueError(f"backbones name the same model twice: {dup}; list each once")
+        if self.backbones:
+            first = self.models()[0].name
+            if self.backbone.name not in ("auto", first):
+                raise ValueError(
+                    f"backbone.name ({self.backbone.name!r}) and the first of backbones ({first!r}) "
+                    "differ; the first backbone is the primary one: drop backbone.name or make "
+                    "them equal"
+                )
+            if self.backbone.name != first:  # code that reads backbone.name sees the primary one
+                self.backbone.name = first
         return self
 
     def models(self):
@@ -306,6 +316,8 @@ class Manifest(_Section):
         out = []
         for i, entry in enumerate(self.backbones):
             entry = BackboneEntry(name=entry) if isinstance(entry, str) else entry
+            if i == 0 and entry.name == "auto":  # the first entry 'auto' defers to backbone.name
+                entry = entry.model_copy(update=dict(name=self.backbone.name))
             layers = self.sae.layers if entry.layers is None else entry.layers
             pre = entry.pretrained if entry.pretrained is not None or i else self.sae.pretrained
             out.append(ModelSpec(None if i == 0 else model_tag(entry.name), entry.name, layers, pre))
@@ -533,6 +545,8 @@ def _format_errors(err, source):
                 msg += f" Allowed keys here: {', '.join(allowed)}."
         elif e["type"] == "missing":
             msg = f"  - missing required key '{key}'."
+        elif not loc:  # a check across sections: the message names the keys
+            msg = f"  - {e['msg'].removeprefix('Value error, ')}."
         else:
             msg = f"  - '{key}': {e['msg']} (got {e.get('input')!r})."
         lines.append(msg)
