@@ -72,18 +72,20 @@ def run_task(manifest, out, step_name, unit, force):
     Returns
     -------
     result : dict
-        ``runtime`` (seconds per stage), ``wall_s``, ``error`` (``None`` or its text).
+        ``runtime`` (seconds per stage), ``wall_s``, ``cpu_s`` (CPU seconds of the process,
+        every thread: what the task costs on an idle machine, whatever the load), ``error``
+        (``None`` or its text).
     """
     from ._registry import Study, execute, get_step
 
-    runtime, t0 = {}, time.perf_counter()
+    runtime, t0, c0 = {}, time.perf_counter(), time.process_time()
     try:
         study = Study(manifest, out)
         execute(study, get_step(step_name), unit, force=force, upstream=False, runtime=runtime)
         error = None
     except Exception as err:  # noqa: BLE001 - reported to the client with the unit
         error = f"{type(err).__name__}: {err}"
-    return dict(runtime=runtime, wall_s=time.perf_counter() - t0, error=error)
+    return dict(runtime=runtime, wall_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0, error=error)
 
 
 class Executor:

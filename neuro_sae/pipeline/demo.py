@@ -69,7 +69,8 @@ def run_study(manifest, out=None, *, force=False, figures=True, executor=None, r
     recovery : dict | None
         The planted-truth recovery (simulated studies) with the run's ``runtime_s``
         (seconds per stage summed over tasks, also written to ``<out>/runtime.json``
-        with the wall time of each step and of each task), else ``None``.
+        with the wall time of each step and the wall and CPU time of each task), else
+        ``None``.
     """
     from ._cache import remove_record
     from ._executor import Executor, run_task
@@ -79,7 +80,7 @@ def run_study(manifest, out=None, *, force=False, figures=True, executor=None, r
     out.mkdir(parents=True, exist_ok=True)
     paths = StudyPaths(out)
     executor = manifest.executor if executor is None else executor
-    runtime, step_wall, task_wall, recomputed = {}, {}, {}, []
+    runtime, step_wall, task_wall, task_cpu, recomputed = {}, {}, {}, {}, []
     t0 = time.perf_counter()
     with Executor(executor) as ex:
         for step in STEPS:
@@ -116,6 +117,7 @@ def run_study(manifest, out=None, *, force=False, figures=True, executor=None, r
                         runtime[key] = round(runtime.get(key, 0.0) + val, 2)
                     if res["error"] is None:
                         task_wall[sid] = round(res["wall_s"], 2)
+                        task_cpu[sid] = round(res.get("cpu_s", 0.0), 2)
                         recomputed.append(sid)
                     else:
                         failed[u] = res["error"]
@@ -128,7 +130,7 @@ def run_study(manifest, out=None, *, force=False, figures=True, executor=None, r
     runtime["total"] = round(time.perf_counter() - t0, 2)
     logger.info(f"Recomputed {len(recomputed)} unit(s): {', '.join(recomputed) or 'none'}")
     # the run's timings live outside the group step's outputs (recovery.json is one)
-    write_json(dict(runtime_s=runtime, step_wall_s=step_wall, task_wall_s=task_wall,
+    write_json(dict(runtime_s=runtime, step_wall_s=step_wall, task_wall_s=task_wall, task_cpu_s=task_cpu,
                     executor=executor, recomputed=recomputed), out / "runtime.json")  # fmt: skip
     logger.info(f"Done in {runtime['total']:.0f} s; outputs in {out}")
     if manifest.eeg.simulate and paths.recovery().is_file():
