@@ -118,6 +118,7 @@ def run_study(manifest, out=None, *, force=False, figures=True, executor=None, r
                     if res["error"] is None:
                         task_wall[sid] = round(res["wall_s"], 2)
                         task_cpu[sid] = round(res.get("cpu_s", 0.0), 2)
+                        logger.info(f"[{sid}] done: {task_wall[sid]:.1f} s wall, {task_cpu[sid]:.1f} s CPU")
                         recomputed.append(sid)
                     else:
                         failed[u] = res["error"]
