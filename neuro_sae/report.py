@@ -335,6 +335,19 @@ def make_subject_report(manifest, out, subject, *, n_top=3, verbose=None):
         title="Significant features",
         tags=("stats",),
     )
+    interp = paths.sae_dir(layer).parents[1] / "interpret" / f"layer-{layer:02d}"
+    if len(table) and (interp / "tables" / "summary.json").is_file():  # step 'interpret'
+        from .interpret import interpretation_html
+
+        ids = [int(str(n).removeprefix("f")) for n in table["feature"]]
+        report.add_html(
+            "<p>What each significant feature responds to in the stimuli (neuro-sae "
+            "interpret): its domain, majority phone and label-search hits, and a link to its "
+            "page in the feature dashboard.</p>"
+            + interpretation_html(ids, interp / "tables", dashboard=interp / "dashboard",
+                                  relative_to=paths.subject_dir(subject)),
+            title="Interpretation of the significant features", tags=("interpret",),
+        )
     if paths.truth(subject).is_file():
         truth = json.loads(paths.truth(subject).read_text())
         planted = pd.DataFrame(truth["planted"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..utils import fill_doc, logger, verbose
 from . import _eeg_steps as E
+from . import _interpret_step as IN
 from . import _layer_steps as LY
 from . import _steer_step as ST
 from . import _stim_steps as S
@@ -109,6 +110,14 @@ STEPS = (
              "partitioning against the acoustic envelope, the paper's protocol beside max-T",
         config=LY.layers_config, inputs=LY.layers_inputs, producers=LY.layers_producers,
         outputs=LY.layers_outputs, run=LY.layers_run,
+    ),
+    Step(
+        name="06b_interpret", cli="interpret", scope="study",
+        help="what the last layer's SAE features respond to in the stimuli (domains, label "
+             "search, examples) and a static HTML dashboard, EEG-significant features first "
+             "with their group statistics and TRF joint plots",
+        config=IN.interpret_config, inputs=IN.interpret_inputs,
+        producers=IN.interpret_producers, outputs=IN.interpret_outputs, run=IN.interpret_run,
     ),
     Step(
         name="07_figures", cli="figures", scope="study",
