@@ -54,6 +54,9 @@ def _parser():
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=6)
     p.add_argument("--n-threads", type=int, default=2)
+    p.add_argument("--from-prepared", action="store_true",
+                   help="steer the finished unsteered pass in --out again (its clips and "
+                        "layers; the corpus is not read)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", default="INFO")
     return p
@@ -71,10 +74,12 @@ def main(argv=None):
     set_log_level(args.verbose)
     torch.set_num_threads(args.n_threads)
     bb = load_backbone(args.backbone)
-    index = read_clip_index(Path(args.corpus) / "index.parquet", verbose=False)
-    fit, test = corpus_clip_sets(index, root=args.corpus, n_music=args.n_music,
-                                 n_sounds=args.n_sounds, n_speech=args.n_speech,
-                                 random_state=args.seed)
+    fit = test = None
+    if not args.from_prepared:
+        index = read_clip_index(Path(args.corpus) / "index.parquet", verbose=False)
+        fit, test = corpus_clip_sets(index, root=args.corpus, n_music=args.n_music,
+                                     n_sounds=args.n_sounds, n_speech=args.n_speech,
+                                     random_state=args.seed)
     saes = ({n: Path(args.sae_dir) / f"layer_{n}" for n in args.layers} if args.sae_dir
             else None)
     res = steering_experiment(

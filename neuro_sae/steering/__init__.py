@@ -25,6 +25,7 @@ from ._experiment import corpus_clip_sets, steering_experiment, train_steering_s
 from ._grid import (
     GRID_COLUMNS,
     cell_table,
+    load_prepared,
     matched_wer,
     prepare_steering,
     steering_grid,
@@ -58,6 +59,7 @@ __all__ = [
     "detection_rate",
     "encoder_states",
     "feature_f1",
+    "load_prepared",
     "matched_wer",
     "no_speech_token_id",
     "plot_steering_frontier",

@@ -169,10 +169,12 @@ def steering_experiment(backbone, fit_sets, test_sets, layers, out_dir, *, saes=
     ----------
     backbone : Backbone
         A full Whisper model.
-    fit_sets, test_sets : dict of str to DataFrame
-        See :func:`prepare_steering` (e.g. from :func:`corpus_clip_sets`).
+    fit_sets, test_sets : dict of str to DataFrame | None
+        See :func:`prepare_steering` (e.g. from :func:`corpus_clip_sets`);
+        ``None``: steer the finished unsteered pass in ``out_dir`` again
+        (:func:`load_prepared`; its clips and layers).
     layers : list of int
-        Layers scanned.
+        Layers scanned (ignored with ``fit_sets=None``).
     out_dir : path-like
         Output folder (resumable).
     saes : dict of int to SparseAutoencoder | path-like | None
@@ -201,18 +203,28 @@ def steering_experiment(backbone, fit_sets, test_sets, layers, out_dir, *, saes=
     """
     import matplotlib.pyplot as plt
 
-    from ._grid import matched_wer, prepare_steering, steering_grid
+    from ._grid import load_prepared, matched_wer, prepare_steering, steering_grid
     from ._plot import plot_steering_frontier
 
     out_dir = Path(out_dir)
     alphas = alphas or {"sae": [0.03, 0.1, 0.3], "svector": [0.1, 0.3, 1.0]}
-    if sources is None:
-        sources = ["+".join(n for n in fit_sets if not n.startswith("speech"))]
+
     wall = {}
     t0 = time.time()
-    data = prepare_steering(backbone, fit_sets, test_sets, layers, out_dir,
-                            batch_size=batch_size, max_new_tokens=max_new_tokens, verbose=False)
+    if fit_sets is None:  # steer a finished unsteered pass again
+        data = load_prepared(out_dir, verbose=False)
+        sets = data["baseline"].groupby("set", sort=False)["id"].size()
+        sizes = {str(k): int(v) for k, v in sets.items()}
+        fit_names = data["fit_sets"]
+    else:
+        data = prepare_steering(backbone, fit_sets, test_sets, layers, out_dir,
+                                batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                verbose=False)
+        sizes = {n: int(len(c)) for n, c in {**fit_sets, **test_sets}.items()}
+        fit_names = list(fit_sets)
     wall["unsteered_pass"] = time.time() - t0
+    if sources is None:
+        sources = ["+".join(n for n in fit_names if not n.startswith("speech"))]
     t0 = time.time()
     if saes is None:
         saes = train_steering_saes(backbone, data, out_dir / "saes", random_state=random_state,
@@ -229,7 +241,6 @@ def steering_experiment(backbone, fit_sets, test_sets, layers, out_dir, *, saes=
     fig_path = out_dir / "fig_steering_frontier.png"
     fig.savefig(fig_path, dpi=120)
     plt.close(fig)
-    sizes = {n: int(len(c)) for n, c in {**fit_sets, **test_sets}.items()}
     write_json(dict(backbone=backbone.name, layers=list(layers), ks=list(ks), alphas=alphas,
                     sources=sources, keep_error=keep_error, max_new_tokens=max_new_tokens,
                     sizes=sizes, wall_s=wall), out_dir / "summary.json")

@@ -211,6 +211,61 @@ def prepare_steering(backbone, fit_sets, test_sets, layers, out_dir, *, tokens=N
                 fit_sets=list(fit_sets), threshold=threshold, max_new_tokens=max_new_tokens)
 
 
+@fill_doc
+@verbose
+def load_prepared(out_dir, *, verbose=None):
+    """Read back the unsteered pass of :func:`prepare_steering` without the clips.
+
+    The grid needs only what the pass cached (per-clip baseline, fit frames,
+    test-clip layer states), so a finished pass can be steered again after its
+    audio has moved or changed.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        The ``out_dir`` of a finished :func:`prepare_steering`.
+    %(verbose)s
+
+    Returns
+    -------
+    data : dict
+        As returned by :func:`prepare_steering`.
+    """
+    import pandas as pd
+
+    out_dir = Path(out_dir)
+    cfg_file = out_dir / "prepare.json"
+    if not cfg_file.is_file():
+        raise FileNotFoundError(
+            f"{cfg_file} does not exist: {out_dir} holds no unsteered pass; run "
+            "prepare_steering (or analyses/08_steering.py without --from-prepared) first."
+        )
+    cfg = json.loads(cfg_file.read_text())
+    layers = [int(n) for n in cfg["layers"]]
+    parts, fit_frames, fit_sets, test_sets = [], {n: {} for n in layers}, [], {}
+    for name in cfg["sets"]:
+        part = out_dir / "baseline" / f"{name}.parquet"
+        if not part.is_file():
+            raise FileNotFoundError(
+                f"{part} is missing: the unsteered pass in {out_dir} did not finish; rerun it "
+                "with the clips."
+            )
+        df = pd.read_parquet(part)
+        parts.append(df)
+        if df["role"].iloc[0] == "fit":
+            fit_sets.append(name)
+            with np.load(out_dir / "fit" / f"{name}.npz") as z:
+                off = z["offsets"]
+                for n in layers:
+                    fr = z[f"frames{n}"]
+                    fit_frames[n][name] = [fr[a:b] for a, b in zip(off[:-1], off[1:])]
+        else:
+            test_sets[name] = df["kind"].iloc[0]
+    return dict(baseline=pd.concat(parts, ignore_index=True), fit_frames=fit_frames,
+                out_dir=out_dir, layers=layers, test_sets=test_sets, fit_sets=fit_sets,
+                threshold=cfg["threshold"], max_new_tokens=cfg["max_new_tokens"])
+
+
 def _save_npy(fname, arr):
     from ..io import atomic_path
 

@@ -147,3 +147,18 @@ def test_matched_wer_and_frontier_figure(setup, tmp_path):
     labels = [ax.get_xlabel() for ax in fig.axes]
     assert all("WER" in lab for lab in labels) and all(ax.get_ylabel() for ax in fig.axes)
     fig.savefig(tmp_path / "f.png")
+
+
+def test_load_prepared_reads_the_pass_back(setup, tmp_path):
+    from neuro_sae.steering import load_prepared
+
+    _, data, *_, out, _ = setup
+    again = load_prepared(out)
+    pd.testing.assert_frame_equal(again["baseline"], data["baseline"])
+    assert again["layers"] == data["layers"] and again["test_sets"] == data["test_sets"]
+    assert again["fit_sets"] == data["fit_sets"] and again["threshold"] == data["threshold"]
+    for n in data["layers"]:
+        for a, b in zip(again["fit_frames"][n]["noise"], data["fit_frames"][n]["noise"]):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(FileNotFoundError, match="holds no unsteered pass"):
+        load_prepared(tmp_path / "nothing")
