@@ -217,6 +217,7 @@ def main(argv=None):
     curve = pd.DataFrame(curve).sort_values("hours")
     write_parquet(curve, out / "coverage_vs_hours.parquet")
     walls["curve_s"] = time.perf_counter() - t0
+    import matplotlib
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(4.8, 3.6), layout="constrained")
@@ -228,6 +229,7 @@ def main(argv=None):
     ax.set(xscale="log", xlabel="hours of training audio", ylabel="fraction of features",
            ylim=(0, 1.02), title=f"{args.backbone} layer {last}: seed consistency")
     ax.set_xticks(curve["hours"], [f"{h:.2g}" for h in curve["hours"]])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.legend(fontsize=7)
     fig.savefig(out / "coverage_vs_hours.png", dpi=130)
     walls["total_s"] = time.perf_counter() - t_start
