@@ -242,6 +242,12 @@ def plot_feature_examples(codes, feature, *, examples=None, n=3, context_s=1.5, 
         spec = _log_mel(audio, n_mels)
         st = np.arange(spec.shape[1]) / MEL_RATE
         keep = (st >= t - context_s) & (st <= t + context_s)
+        if not keep.any():
+            raise ValueError(
+                f"the audio of clip {cid!r} ({len(audio) / SFREQ:.2f} s) ends before the "
+                f"example at {t:.2f} s: the audio file is not the one that was encoded "
+                "(was the corpus rebuilt after extraction?)."
+            )
         ax.pcolormesh(st[keep], np.arange(n_mels), spec[:, keep], shading="nearest", cmap="magma")
         ticks = np.linspace(0, n_mels - 1, 4).round().astype(int)
         ax.set_yticks(ticks, [f"{freqs[i]:.0f}" for i in ticks])
