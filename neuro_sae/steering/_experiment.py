@@ -174,7 +174,8 @@ def steering_experiment(backbone, fit_sets, test_sets, layers, out_dir, *, saes=
         ``None``: steer the finished unsteered pass in ``out_dir`` again
         (:func:`load_prepared`; its clips and layers).
     layers : list of int
-        Layers scanned (ignored with ``fit_sets=None``).
+        Layers scanned (with ``fit_sets=None``: which of the cached layers to
+        steer, in this order).
     out_dir : path-like
         Output folder (resumable).
     saes : dict of int to SparseAutoencoder | path-like | None
@@ -233,6 +234,7 @@ def steering_experiment(backbone, fit_sets, test_sets, layers, out_dir, *, saes=
     t0 = time.time()
     grid = steering_grid(backbone, data, saes, ks=list(ks), alphas=alphas, sources=sources,
                          keep_error=keep_error, batch_size=batch_size,
+                         layers=list(layers) if fit_sets is None else None,
                          random_state=random_state)
     wall["grid"] = time.time() - t0
     matched = matched_wer(grid, verbose=False)

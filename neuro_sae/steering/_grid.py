@@ -306,7 +306,8 @@ def _alphas(alphas, method):
 @verbose
 def steering_grid(backbone, data, saes, *, ks=(10, 100), alphas=(0.5, 1.0), methods=METHODS,
                   sources=None, keep_error=True, scale="frame", pooling="mean", C=1.0,
-                  tokens=None, tokenizer=None, batch_size=8, random_state=0, verbose=None):
+                  tokens=None, tokenizer=None, batch_size=8, layers=None, random_state=0,
+                  verbose=None):
     """The steering grid: layer x method x vector source x k x alpha x test set.
 
     For every layer and source the unsteered labels (a non-speech fit clip is a
@@ -345,6 +346,8 @@ def steering_grid(backbone, data, saes, *, ks=(10, 100), alphas=(0.5, 1.0), meth
     tokenizer : transformers tokenizer | None | False
         See :func:`prepare_steering`.
     %(steer_batch_size)s
+    layers : list of int | None
+        The cached layers to steer, in this order (``None``: all of ``data``).
     %(random_state)s
     %(verbose)s
 
@@ -371,7 +374,14 @@ def steering_grid(backbone, data, saes, *, ks=(10, 100), alphas=(0.5, 1.0), meth
     for m in methods:
         check_option("methods", m, METHODS)
     validate_type(saes, dict, "saes")
-    layers = data["layers"]
+    if layers is None:
+        layers = data["layers"]
+    for n in layers:
+        if n not in data["layers"]:
+            raise ValueError(
+                f"Invalid value for the 'layers' parameter: layer {n} was not cached by the "
+                f"unsteered pass (it cached layers {data['layers']}); pick among them."
+            )
     loaded = {}
     for n in layers:
         if "sae" in methods:
