@@ -74,7 +74,7 @@ def _dataset(root):
             data[BIOSEMI128.index(PLANTED)] += 2e-5 * np.roll(env, int(0.1 * sfreq))
             raw = mne.io.RawArray(data, info, verbose=False)
             raw.set_meas_date(1_600_000_000 + 1000 * run)
-            bp = BIDSPath(subject=sub, task="listening", run=run, datatype="eeg", root=ds)
+            bp = BIDSPath(subject=sub, task="listening", run=f"{run:02d}", datatype="eeg", root=ds)  # run-01 as in ds004408
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 write_raw_bids(raw, bp, format="BrainVision", allow_preload=True, overwrite=True,
