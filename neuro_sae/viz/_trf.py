@@ -79,11 +79,13 @@ def pick_topomap_times(coef, times, *, tmin=None, tmax=None, n_peaks=3, channels
     """Lags at which to draw topomaps: peaks of the global field power inside a window.
 
     The global field power (GFP) is the standard deviation over channels of the kernel at
-    each lag. Only lags inside ``[tmin, tmax]`` count, and only local maxima of the GFP
-    there (a sample higher than both neighbours inside the window), so neither the first nor
-    the last sample of the window is ever chosen: the rising flank of an edge artefact is
-    not a peak. Without any local maximum, the largest GFP strictly inside the window is
-    used.
+    each lag; over a subset of channels (``channels``, e.g. the significant ones, maybe a
+    single one) it is their root mean square instead, which does not vanish for one channel
+    or for channels that move together. Only lags inside ``[tmin, tmax]`` count, and only
+    local maxima there (a sample higher than both neighbours inside the window), so neither
+    the first nor the last sample of the window is ever chosen: the rising flank of an edge
+    artefact is not a peak. Without any local maximum, the largest value strictly inside the
+    window is used.
 
     Parameters
     ----------
@@ -97,7 +99,8 @@ def pick_topomap_times(coef, times, *, tmin=None, tmax=None, n_peaks=3, channels
     n_peaks : int
         At most this many peaks, the highest first.
     channels : array of bool | array of int | None
-        Channels the GFP is computed over (e.g. the significant ones); ``None``: all.
+        Channels whose root mean square replaces the GFP (e.g. the significant ones);
+        ``None``: the GFP of all channels.
     min_distance_s : float
         Smallest distance between two chosen peaks in seconds.
     min_height : float
@@ -123,7 +126,7 @@ def pick_topomap_times(coef, times, *, tmin=None, tmax=None, n_peaks=3, channels
         if coef.shape[0] == 0:
             raise ValueError("channels selects no channel; pass None to use all of them.")
     idx = _inner_index(times, tmin, tmax)
-    gfp = coef[:, idx].std(axis=0)
+    gfp = _field_power(coef[:, idx], subset=channels is not None)
     step = np.median(np.diff(times)) if len(times) > 1 else 1.0
     distance = max(1, int(round(min_distance_s / step)))
     peaks, _ = find_peaks(gfp, distance=distance)
@@ -137,6 +140,11 @@ def pick_topomap_times(coef, times, *, tmin=None, tmax=None, n_peaks=3, channels
             f"s; topomap at its largest value inside the window ({times[idx[peaks[0]]]:.3f} s)"
         )
     return np.sort(times[idx[peaks]])
+
+
+def _field_power(coef, subset):
+    """GFP (SD over channels) of all channels, or the RMS of a subset of channels."""
+    return np.sqrt(np.mean(coef**2, axis=0)) if subset else coef.std(axis=0)
 
 
 def _spatial_colors(info):
@@ -176,7 +184,8 @@ def plot_trf_joint(coef, times, info, *, tmin=None, tmax=None, topomap_times="pe
     n_peaks : int
         Number of topomaps for ``"peaks"`` (at most).
     channels : array of bool | array of int | None
-        Channels whose GFP picks the peaks (e.g. the significant ones); ``None``: all.
+        Channels whose root mean square picks the peaks (e.g. the significant ones; drawn
+        too); ``None``: the GFP of all channels.
     title : str | None
         Figure title.
     units : str
@@ -234,6 +243,11 @@ def plot_trf_joint(coef, times, info, *, tmin=None, tmax=None, topomap_times="pe
     for c, color in zip(coef, _spatial_colors(info)):
         ax.plot(t_ms, c, color=color, lw=0.6, alpha=0.8)
     ax.plot(t_ms, coef.std(axis=0), color="k", lw=1.8, label="GFP (SD over channels)")
+    if channels is not None:
+        sel = np.asarray(channels)
+        n_sel = int(sel.sum()) if sel.dtype == bool else len(sel)
+        ax.plot(t_ms, _field_power(coef[sel], subset=True), color="C3", lw=1.8, ls="--",
+                label=f"RMS of the {n_sel} selected channel(s) (picks the maps)")
     ax.axhline(0, color="0.5", lw=0.6)
     if times[0] < 0 < times[-1]:
         ax.axvline(0, color="0.5", lw=0.6, ls=":")
@@ -242,7 +256,7 @@ def plot_trf_joint(coef, times, info, *, tmin=None, tmax=None, topomap_times="pe
     ax.set_xlim(t_ms[0], t_ms[-1])
     ax.set_xlabel("Lag (ms; positive: EEG follows the stimulus)")
     ax.set_ylabel(f"TRF weight ({units})")
-    ax.legend(frameon=False, fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="best", framealpha=0.85)
     if title:
         fig.suptitle(_wrap(title, width), fontsize=10)
     if show:

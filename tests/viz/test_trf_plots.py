@@ -164,3 +164,21 @@ def test_r_topomap_panel_shares_one_scale(info):
     # a single map keeps its own labelled colour bar
     fig = plot_r_topomap(r[0], info, title="one", show=False)
     assert any(ax.get_ylabel() == "held-out r" for ax in fig.axes)
+
+
+def test_topomap_times_single_selected_channel(info):
+    """One significant channel: its |kernel| picks the map, not a zero 'GFP' (which would
+    fall back to the window's second sample)."""
+    rng = np.random.default_rng(4)
+    times = np.arange(round(-0.2 * SFREQ), round(0.6 * SFREQ) + 1) / SFREQ
+    coef = 0.05 * rng.standard_normal((len(info["ch_names"]), len(times)))
+    coef[9] = -np.exp(-0.5 * ((times - 0.14) / 0.02) ** 2)  # Cz, a negative response
+    sig = np.zeros(len(coef), bool)
+    sig[9] = True
+    (t,) = pick_topomap_times(coef, times, tmin=INNER[0], tmax=INNER[1], n_peaks=1, channels=sig)
+    assert abs(t - 0.14) <= 1.0 / SFREQ + 1e-9
+    fig = plot_trf_joint(coef, times, info, tmin=INNER[0], tmax=INNER[1], channels=sig, n_peaks=1, show=False)
+    (ax_map,) = [ax for ax in fig.axes if ax.images]
+    assert ax_map.get_title() == "140 ms"
+    legend = [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
+    assert "RMS of the 1 selected channel(s) (picks the maps)" in legend
