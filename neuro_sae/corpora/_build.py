@@ -92,7 +92,7 @@ def plan_corpus(hours, random_state=0):
                 variants = list(PARA_VARIANTS) if kind == "paraling" else list(ESPEAK_VARIANTS)
                 var = str(rng.choice(variants))
                 voice = str(rng.choice(ESPEAK_ACCENTS)) + (f"+{var}" if var else "")
-                rate = int(rng.integers(130, 200))
+                rate = int(rng.integers(130, 186))
                 spent += p.add(kind, "speech", _est_speech(text, rate), text=text,
                                text_source=text_src, voice=voice, rate=rate,
                                pitch=int(rng.integers(30, 71)))

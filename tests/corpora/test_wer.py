@@ -13,8 +13,8 @@ from .test_build import needs_tools
 @requires_whisper_weights()
 @needs_tools
 def test_whisper_base_wer_on_synthesised_speech(tmp_path):
-    index = build_corpus(tmp_path / "c", hours=0.12, random_state=1, verbose="WARNING")
-    res = speech_wer(index, n_clips=6, model="whisper-base", random_state=0,
+    index = build_corpus(tmp_path / "c", hours=0.25, random_state=1, verbose="WARNING")
+    res = speech_wer(index, n_clips=10, model="whisper-base", random_state=0,
                      verbose="WARNING")
-    assert res["n_clips"] == 6
+    assert res["n_clips"] == 10
     assert res["wer"] <= 0.15, res
