@@ -124,7 +124,7 @@ def resample_features(series, sfreq_out, n_times, *, t0=0.0, verbose=None):
     x : ndarray of float64, shape (n_times, n_features)
         The features on the EEG grid.
     """
-    from ..features import FeatureSeries
+    from ..io import FeatureSeries
 
     validate_type(series, FeatureSeries, "series", "FeatureSeries")
     check_positive(sfreq_out, "sfreq_out")

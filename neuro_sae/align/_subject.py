@@ -251,7 +251,7 @@ def align_subject(
     """
     import mne
 
-    from ..features import FeatureSeries, select_alive_features
+    from ..io import FeatureSeries, select_alive_features
 
     check_positive(sfreq, "sfreq")
     check_positive(length_tolerance_s, "length_tolerance_s", strict=False)

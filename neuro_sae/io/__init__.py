@@ -36,10 +36,14 @@ from ._result import (
     read_result,
     register_migration,
 )
+from ._series import FeatureSeries, read_feature_series, select_alive_features
 from ._stim import read_stim_tsv, write_stim_tsv
 
 __all__ = [
     "FORMAT_VERSIONS",
+    "FeatureSeries",
+    "read_feature_series",
+    "select_alive_features",
     "SavedResult",
     "current_umask",
     "json_default",

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from ..io import SavedResult, read_result
-from ..utils import fill_doc, verbose
+from ..utils import check_positive, fill_doc, logger, validate_type, verbose
+from ._result import SavedResult, read_result
 
 
 @dataclass(repr=False)
@@ -186,3 +186,84 @@ def read_feature_series(fname, *, verbose=None):
         The series.
     """
     return read_result(fname, FeatureSeries)
+
+
+@fill_doc
+@verbose
+def select_alive_features(series, *, min_rate=1.0, max_features=None, return_rates=False,
+                          verbose=None):
+    """Features whose mean firing rate over all series reaches ``min_rate``.
+
+    The rate is the number of active frames over all series divided by their
+    total duration (the AudioSAE EEG protocol keeps features active at least
+    once per second on average).
+
+    Parameters
+    ----------
+    series : FeatureSeries | list of FeatureSeries
+        Feature series with the same ``feature_ids``.
+    min_rate : float
+        Minimum mean number of active frames per second.
+    max_features : int | None
+        Keep at most this many alive features: the most active ones (highest
+        rate; ties broken by the smaller feature id), a deterministic,
+        data-driven choice. ``None``: keep every alive feature.
+    return_rates : bool
+        Also return the firing rate of each returned feature and the number of
+        alive features before the cap.
+    %(verbose)s
+
+    Returns
+    -------
+    feature_ids : ndarray of int, shape (n_kept,)
+        Sorted dictionary indices of the kept alive features.
+    rates : ndarray of float, shape (n_kept,)
+        Their firing rates per second (only with ``return_rates=True``).
+    n_alive : int
+        Number of alive features before ``max_features`` (only with
+        ``return_rates=True``).
+    """
+    if isinstance(series, FeatureSeries):
+        series = [series]
+    validate_type(series, (list, tuple), "series")
+    if not series:
+        raise ValueError("series is empty; pass at least one FeatureSeries.")
+    for i, s in enumerate(series):
+        validate_type(s, FeatureSeries, f"series[{i}]")
+    check_positive(min_rate, "min_rate", strict=False)
+    if max_features is not None:
+        validate_type(max_features, "int", "max_features")
+        check_positive(max_features, "max_features")
+    validate_type(return_rates, bool, "return_rates")
+    ids = series[0].feature_ids
+    counts = np.zeros(ids.shape[0], dtype=np.float64)
+    duration = 0.0
+    for i, s in enumerate(series):
+        if not np.array_equal(s.feature_ids, ids):
+            raise ValueError(
+                f"series[{i}] has different feature_ids from series[0] "
+                f"({s.n_features} vs {ids.shape[0]} features); encode all stimuli with "
+                "the same SAE and feature selection."
+            )
+        counts += np.asarray((s.data != 0).sum(axis=0), dtype=np.float64).ravel()
+        duration += s.duration
+    if duration <= 0:
+        raise ValueError("The series hold no frames; cannot compute firing rates.")
+    rate = counts / duration
+    keep = np.flatnonzero(rate >= min_rate)
+    n_alive = keep.size
+    if max_features is not None and keep.size > max_features:
+        # most active first; np.lexsort sorts by its last key first, so ties go to the
+        # smaller feature id
+        order = np.lexsort((ids[keep], -rate[keep]))
+        keep = keep[order[:max_features]]
+    keep = keep[np.argsort(ids[keep], kind="stable")]
+    alive = ids[keep]
+    logger.info(
+        f"{n_alive:,} of {ids.size:,} features fire at >= {min_rate:g} per second "
+        f"over {duration:.1f} s"
+        + ("" if alive.size == n_alive else f"; the {alive.size:,} most active kept")
+    )
+    if return_rates:
+        return alive, rate[keep], int(n_alive)
+    return alive

@@ -365,7 +365,7 @@ def write_simulated_subject(raw, truth, out_dir, subject, *, overwrite=False, ve
     paths : dict
         ``{"eeg": path to sub-XX_task-listen_eeg.fif, "truth": path to sub-XX_truth.json}``.
     """
-    from ..io._atomic import write_json
+    from ..io import write_json
 
     validate_type(subject, ("int", str), "subject")
     label = f"{subject:02d}" if isinstance(subject, (int, np.integer)) else str(subject)
