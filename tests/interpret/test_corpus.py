@@ -63,9 +63,9 @@ def test_slice_saes_and_interpret_corpus(tmp_path):
     assert info["n_clips"] >= 15 + 2
     assert info["n_steps_done"] == 5  # the stream cycles: not capped by one pass
     out = tmp_path / "interp"
-    summary = interpret_corpus(corpus, tmp_path / "deriv", out, layers=[1, 3], n_dashboard=1,
+    summary = interpret_corpus(corpus, tmp_path / "deriv", out, layers=[3], n_dashboard=1,
                                erasure_steps=4, probe_ks=[1], verbose=False)
-    assert sorted(summary) == ["layer-01", "layer-03"]
+    assert sorted(summary) == ["layer-03"]
     s = json.loads((out / "summary.json").read_text())["layer-03"]
     assert s["erasure"]["target"] == "vowel-A" and s["erasure"]["n_clips"] == 15
     assert 0 <= s["phonemes"]["in_sample"] <= 1 and s["phonemes"]["probe"] is not None
@@ -76,4 +76,4 @@ def test_slice_saes_and_interpret_corpus(tmp_path):
                  "domain_table.csv"):
         assert (out / name).is_file(), name
     table = pd.read_csv(out / "domain_table.csv")
-    assert set(table["layer"]) == {1, 3}
+    assert set(table["layer"]) == {3}
