@@ -142,6 +142,12 @@ def test_encoding_stats_sources_do_not_import_sae():
                 if isinstance(node, ast.ImportFrom) and node.module:
                     assert not node.module.lstrip(".").startswith(("sae", "backbones")), fname
                     assert "torch" not in node.module.split(".")[0] or node.col_offset > 0, fname
+                if isinstance(node, ast.Import):
+                    # ``import torch`` only lazily, inside a function (the GPU backends)
+                    for alias in node.names:
+                        top = alias.name.split(".")[0]
+                        assert top != "torch" or node.col_offset > 0, f"{fname}: module-level import torch"
+                        assert not alias.name.startswith(("neuro_sae.sae", "neuro_sae.backbones")), fname
 
 
 def test_docstrings_filled():
@@ -158,3 +164,46 @@ def test_docstrings_filled():
                 if re.search(r"%\(\w+\)s", getattr(o, "__doc__", None) or ""):
                     bad.append(f"{mod.__name__}.{getattr(o, '__qualname__', name)}")
     assert not bad, "unfilled %(...)s in docstrings of: " + ", ".join(bad)
+
+
+def _lint_imports(root, pkg_parent):
+    """Run import-linter with the contracts of ``root/pyproject.toml`` on the package
+    found under ``pkg_parent``."""
+    import os
+
+    exe = Path(sys.executable).with_name("lint-imports")
+    env = dict(os.environ, PYTHONPATH=str(pkg_parent))
+    return subprocess.run(
+        [str(exe), "--config", str(root / "pyproject.toml"), "--no-cache"],
+        capture_output=True, text=True, cwd=pkg_parent, env=env, check=False,
+    )  # fmt: skip
+
+
+def test_import_contracts():
+    """The layer contracts in pyproject.toml ([tool.importlinter]) hold: the neuroscience
+    half imports neither the SAE half nor torch (but for the lazy GPU backends), private
+    modules stay inside their subpackage, no import cycles."""
+    res = _lint_imports(ROOT, ROOT)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+@pytest.mark.parametrize(
+    "module, line, contract",
+    [
+        ("stats/_multicomp.py", "import torch  # planted", "torch only"),
+        ("align/_onsets.py", "from ..sae import SAEConfig  # planted", "never imports the SAE half"),
+        ("stats/_tail.py", "from ..encoding._sweep import SweepResult  # planted", "private modules"),
+        ("io/_audio.py", "from ..align import align_subject  # planted", "No import cycles"),
+    ],
+)
+def test_import_contracts_catch_crossings(tmp_path, module, line, contract):
+    """A planted crossing of each kind breaks the contracts (the check can fail)."""
+    import shutil
+
+    shutil.copytree(PKG, tmp_path / "neuro_sae", ignore=shutil.ignore_patterns("__pycache__", "data"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    target = tmp_path / "neuro_sae" / module
+    target.write_text(target.read_text() + "\n" + line + "\n")
+    res = _lint_imports(tmp_path, tmp_path)
+    assert res.returncode != 0
+    assert contract.lower() in (res.stdout + res.stderr).lower(), res.stdout

@@ -508,7 +508,7 @@ def figures_run(study, subject, runtime):
 
 def report_run(study, subject, runtime):
     """Write one subject's ``mne.Report`` (:func:`neuro_sae.report.make_subject_report`)."""
-    from ..report import make_subject_report
+    from .report import make_subject_report
 
     with timed(runtime, "figures"):
         return [make_subject_report(study.manifest, study.root, subject)]

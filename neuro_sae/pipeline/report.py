@@ -14,7 +14,7 @@ import json
 
 import numpy as np
 
-from .utils import check_array, logger, verbose
+from ..utils import check_array, logger, verbose
 
 __all__ = ["envelope_eeg_xcorr", "make_subject_report"]
 
@@ -113,9 +113,9 @@ def _fold_labels(sweep, manifest, used):
 
 def _input_checks(manifest, paths, subject, layer, run_ids):
     """Read the recording and the stimuli; align them; the envelope on the EEG grid."""
-    from .align import align_subject, find_run_onsets, preprocess_eeg
-    from .features import read_feature_series
-    from .io import read_audio, read_subject_eeg
+    from ..align import align_subject, find_run_onsets, preprocess_eeg
+    from ..features import read_feature_series
+    from ..io import read_audio, read_subject_eeg
 
     eeg = manifest.eeg
     reference = None if eeg.reference == "mastoids" else eeg.reference
@@ -144,7 +144,7 @@ def _envelope_trf(aligned, sweep, manifest):
     returned for the report instead of being raised at the user."""
     import warnings
 
-    from .encoding import TRF
+    from ..encoding import TRF
 
     trf = TRF(tmin=sweep.tmin, tmax=sweep.tmax, sfreq=aligned.sfreq, alphas=manifest.trf.alphas, nested=True)
     with warnings.catch_warnings(record=True) as caught:
@@ -186,11 +186,10 @@ def make_subject_report(manifest, out, subject, *, n_top=3, verbose=None):
     import mne
     import pandas as pd
 
-    from .encoding import read_sweep_result
-    from .io import atomic_path
-    from .pipeline import StudyPaths, sae_layers
-    from .stats import read_permutation_result
-    from .viz import (
+    from ..encoding import read_sweep_result
+    from ..io import atomic_path
+    from ..stats import read_permutation_result
+    from ..viz import (
         feature_label,
         permutation_floor,
         plot_alignment_check,
@@ -201,6 +200,8 @@ def make_subject_report(manifest, out, subject, *, n_top=3, verbose=None):
         plot_run_r,
         plot_trf_joint,
     )
+    from ._paths import StudyPaths
+    from .steps import sae_layers
 
     manifest._check_subject(subject)
     paths = StudyPaths(out)
@@ -337,7 +338,7 @@ def make_subject_report(manifest, out, subject, *, n_top=3, verbose=None):
     )
     interp = paths.sae_dir(layer).parents[1] / "interpret" / f"layer-{layer:02d}"
     if len(table) and (interp / "tables" / "summary.json").is_file():  # step 'interpret'
-        from .interpret import interpretation_html
+        from ..interpret import interpretation_html
 
         ids = [int(str(n).removeprefix("f")) for n in table["feature"]]
         report.add_html(
