@@ -56,6 +56,8 @@ def _parser():
                           help="serial | processes:N | dask-local:N | dask:ADDRESS; None: the "
                                "manifest's executor")  # fmt: skip
         demo.add_argument("--retries", type=int, default=1, help="reruns of a failed task")
+    sub.add_parser("build-corpus", add_help=False,
+                   help="build the offline labelled audio corpus (neuro-sae build-corpus --help)")
     status = sub.add_parser("status", help="say which steps are up to date and why the others are not",
                             formatter_class=_Formatter)  # fmt: skip
     _common(status)
@@ -98,6 +100,11 @@ def main(argv=None):
     from ..manifest import ManifestError, load_manifest
     from . import demo, steps
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "build-corpus":  # its own options, no manifest
+        from ..corpora import main as build_corpus_main
+
+        return build_corpus_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         with use_log_level(args.verbose.upper()):
