@@ -57,7 +57,7 @@ def plot_steering_frontier(grid, *, layer=None, axes=None, show=True, verbose=No
         fig = np.ravel(axes)[0].figure
     axes = np.ravel(axes)
     for ax, col, name in zip(axes, ("fpr", "hallucination_rate"),
-                             ("False speech detections (FPR)", "Hallucination rate")):
+                             ("FPR", "Hallucination rate")):
         for method, df in cells.groupby("method"):
             x = 100 * df["wer"].to_numpy(float)
             y = 100 * df[col].to_numpy(float)
@@ -71,9 +71,8 @@ def plot_steering_frontier(grid, *, layer=None, axes=None, show=True, verbose=No
             if len(x):
                 idx = _pareto(x, y)
                 ax.plot(x[idx], y[idx], "-o", ms=4, label=_LABELS.get(method, method), **kw)
-        ax.set_xlabel("WER on held-out speech (%)")
-        ax.set_ylabel(f"{name} on held-out non-speech (%)")
-        ax.set_xscale("symlog", linthresh=10)
+        ax.set_xlabel("WER, held-out speech (%)")
+        ax.set_ylabel(f"{name}, held-out non-speech (%)")
         ax.grid(alpha=0.3)
     axes[0].legend(loc="best", fontsize=8)
     title = "Steering Whisper away from false speech detection"
