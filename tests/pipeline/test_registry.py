@@ -33,7 +33,8 @@ DOWN = {EXTRACT: ALL - {EXTRACT}, TRAIN: FITS | {SIM, GROUP}, SIM: FITS | {GROUP
 
 def _stale(manifest):
     stale = {sid for sid, reason in study_status(manifest).items() if reason is not None}
-    return stale - {LAYERS}
+    # the core chain only (steps other parts add to the table, e.g. interpret, left out)
+    return {sid for sid in stale if sid.startswith(("01_", "02_", "03_", "04_", "05_"))}
 
 
 def _record_mtimes(out):
