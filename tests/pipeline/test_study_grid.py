@@ -187,13 +187,14 @@ def test_kill_client_and_worker_then_resume(grid_root, serial_run, caplog):
     cmd = [sys.executable, "-m", "neuro_sae.pipeline.cli", "run", "--manifest", str(grid_root / "grid.yaml"),
            "--out", str(out), "--executor", "dask-local:2", "--verbose", "WARNING"]  # fmt: skip
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    log = grid_root / "killed.log"
+    with open(log, "w") as fid:
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=fid, stderr=fid)
     cache = out / ".cache"
     deadline = time.time() + 900  # generous: a loaded machine
     while time.time() < deadline and not list(cache.glob("04_fit_trf-*.json")):
         time.sleep(0.2)
-    assert proc.poll() is None, "the run ended before it could be killed"
+    assert proc.poll() is None, f"the run ended before it could be killed:\n{log.read_text()[-3000:]}"
     def children(pid):
         out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
         return [int(p) for p in out]
