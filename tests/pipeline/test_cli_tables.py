@@ -24,8 +24,8 @@ def test_version_and_defaults_in_help(capsys):
     assert capsys.readouterr().out.strip() == f"neuro-sae {neuro_sae.__version__}"
     parser = _parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    # one sub-command per step of the table, plus demo (= run) and status
-    assert set(sub.choices) == {s.cli for s in STEPS} | {"demo", "run", "status"}
+    # one sub-command per step of the table, plus demo (= run), status and build-corpus
+    assert set(sub.choices) == {s.cli for s in STEPS} | {"demo", "run", "status", "build-corpus"}
     help_fit = sub.choices["fit"].format_help()
     assert "(default: INFO)" in help_fit and "--upstream" in help_fit
     help_rep = sub.choices["sae-report"].format_help()
