@@ -145,7 +145,12 @@ class Executor:
             return [fn(*args) for fn, args in tasks]
         if self.kind == "processes":
             from joblib import Parallel, delayed
+            from joblib.externals.loky import get_reusable_executor
 
+            # a fresh pool for every map: a reused loky pool can hand a task to a worker that
+            # is leaving on its idle timeout (or was left broken by an earlier run), and the
+            # study then waits for it forever
+            get_reusable_executor().shutdown(wait=True, kill_workers=True)
             return Parallel(n_jobs=min(self.arg, n))(delayed(fn)(*args) for fn, args in tasks)
         from dask.distributed import as_completed
 
