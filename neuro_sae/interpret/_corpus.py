@@ -190,10 +190,7 @@ def plot_phoneme_accuracy(per_layer, *, axes=None, show=False, verbose=None):
     ----------
     per_layer : dict
         ``layer -> dict`` of :func:`phoneme_baselines` (None where absent).
-    axes : matplotlib.axes.Axes | None
-        Where to draw.
-    show : bool
-        Show the figure.
+    %(axes_show)s
     %(verbose)s
 
     Returns

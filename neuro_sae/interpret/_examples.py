@@ -171,10 +171,7 @@ def plot_mel_average(mel, times, freqs, *, feature=None, axes=None, show=False, 
         The outputs of :func:`mel_average`.
     feature : int | None
         Feature id for the title.
-    axes : matplotlib.axes.Axes | None
-        Where to draw.
-    show : bool
-        Show the figure.
+    %(axes_show)s
     %(verbose)s
 
     Returns
@@ -277,10 +274,7 @@ def plot_activation_histogram(codes, feature, *, axes=None, show=False, verbose=
         The codes.
     feature : int
         Feature id.
-    axes : matplotlib.axes.Axes | None
-        Where to draw.
-    show : bool
-        Show the figure.
+    %(axes_show)s
     %(verbose)s
 
     Returns

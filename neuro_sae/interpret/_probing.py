@@ -308,10 +308,7 @@ def plot_erasure(result, *, axes=None, show=False, verbose=None):
     ----------
     result : ErasureResult
         The result of :func:`concept_erasure`.
-    axes : matplotlib.axes.Axes | None
-        Where to draw.
-    show : bool
-        Show the figure.
+    %(axes_show)s
     %(verbose)s
 
     Returns
@@ -350,10 +347,7 @@ def plot_probe_curves(curves, *, axes=None, show=False, verbose=None):
     ----------
     curves : pandas.DataFrame
         One or more tables of :func:`probe_curve` (concatenated).
-    axes : matplotlib.axes.Axes | None
-        Where to draw.
-    show : bool
-        Show the figure.
+    %(axes_show)s
     %(verbose)s
 
     Returns

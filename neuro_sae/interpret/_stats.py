@@ -189,10 +189,7 @@ def plot_domain_specialisation(table, *, level="frame", tau=None, axes=None, sho
         ``"frame"`` or ``"clip"``.
     tau : float | None
         Threshold to draw (``None``: the level's first threshold in the table).
-    axes : matplotlib.axes.Axes | None
-        Where to draw.
-    show : bool
-        Show the figure.
+    %(axes_show)s
     %(verbose)s
 
     Returns
@@ -253,10 +250,7 @@ def plot_frequency_vs_activation(stats, assignment, *, level="frame", tau=None, 
         ``"frame"`` or ``"clip"``: which assignment colours the points.
     tau : float | None
         Threshold of the assignment (``None``: the level's first).
-    axes : matplotlib.axes.Axes | None
-        Where to draw.
-    show : bool
-        Show the figure.
+    %(axes_show)s
     %(verbose)s
 
     Returns

@@ -13,6 +13,12 @@ verbose : bool | str | int | None
     ``neuro_sae`` logger (see :func:`neuro_sae.set_log_level`); ``True`` is
     ``'INFO'`` and ``False`` is ``'WARNING'``."""
 
+docdict["axes_show"] = """
+axes : matplotlib.axes.Axes | None
+    Where to draw.
+show : bool
+    Show the figure."""
+
 docdict["sae_x"] = """
 x : array-like | Tensor, shape (n_frames, d_in)
     Input frames."""
