@@ -10,10 +10,20 @@ runs the grid layer x method x source x k x alpha x test set and writes the tidy
 table, the F1-vs-k table, the matched-WER summary and the frontier figure
 (:func:`neuro_sae.steering.steering_experiment`). Every stage is resumable.
 
+With ``--scan-k`` and ``--scan-alpha`` the run has two stages: a layer scan (the
+SAE method at that one k and alpha on every ``--layers``; ``layer_scan.csv``,
+``layer_scan_grid.parquet``), then the full grid at the best layer
+(:func:`neuro_sae.steering.best_layer`: lowest FPR with WER up by at most 1 point).
+
 Usage::
 
     python analyses/08_steering.py --corpus /work/corpus --out /work/derivatives_steering \\
         --backbone whisper-base --layers 5 6 [--sae-dir DIR]
+
+    # layer scan, then the grid at the best layer, with the corpus SAEs
+    python analyses/08_steering.py --corpus /work/corpus --out /work/derivatives_steering2 \\
+        --layers 1 2 3 4 5 6 --scan-k 50 --scan-alpha 0.1 \\
+        --sae-dir '/work/derivatives_corpus/whisper-base/all_layers/saes/layer-{layer:02d}_seed-0'
 
 Outputs in ``--out``: ``prepare.json``, ``baseline/``, ``fit/``, ``cache/`` (layer
 states of the test clips), ``saes/``, ``cells/``, ``grid.parquet``, ``clips.parquet``,
@@ -25,6 +35,7 @@ states of the test clips), ``saes/``, ``cells/``, ``grid.parquet``, ``clips.parq
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 
@@ -36,7 +47,12 @@ def _parser():
     p.add_argument("--backbone", default="whisper-base", help="backbone spec")
     p.add_argument("--layers", type=int, nargs="+", default=[5, 6])
     p.add_argument("--sae-dir", default=None,
-                   help="folder with layer_<n>/ SAE checkpoints (None: train small ones)")
+                   help="folder with layer_<n>/ SAE checkpoints, or a pattern with {layer} "
+                        "(e.g. 'saes/layer-{layer:02d}_seed-0'); None: train small ones")
+    p.add_argument("--scan-k", type=int, default=None,
+                   help="layer scan first: the SAE method at this k (with --scan-alpha) on "
+                        "every --layers, then the grid at the best layer")
+    p.add_argument("--scan-alpha", type=float, default=None, help="the layer scan's alpha")
     p.add_argument("--n-music", type=int, nargs=2, default=[12, 12], metavar=("FIT", "TEST"))
     p.add_argument("--n-sounds", type=int, nargs=2, default=[16, 16], metavar=("FIT", "TEST"))
     p.add_argument("--n-speech", type=int, nargs=2, default=[6, 10],
@@ -53,7 +69,7 @@ def _parser():
     p.add_argument("--sae-steps", type=int, default=400)
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=6)
-    p.add_argument("--n-threads", type=int, default=2)
+    p.add_argument("--n-threads", type=int, default=1)
     p.add_argument("--from-prepared", action="store_true",
                    help="steer the finished unsteered pass in --out again (its clips and "
                         "layers; the corpus is not read)")
@@ -68,7 +84,7 @@ def main(argv=None):
 
     from neuro_sae.backbones import load_backbone
     from neuro_sae.corpora import read_clip_index
-    from neuro_sae.steering import corpus_clip_sets, steering_experiment
+    from neuro_sae.steering import best_layer, corpus_clip_sets, steering_experiment
     from neuro_sae.utils import set_log_level
 
     set_log_level(args.verbose)
@@ -80,17 +96,40 @@ def main(argv=None):
         fit, test = corpus_clip_sets(index, root=args.corpus, n_music=args.n_music,
                                      n_sounds=args.n_sounds, n_speech=args.n_speech,
                                      random_state=args.seed)
-    saes = ({n: Path(args.sae_dir) / f"layer_{n}" for n in args.layers} if args.sae_dir
-            else None)
+    saes = None
+    if args.sae_dir:
+        pattern = args.sae_dir if "{" in args.sae_dir else args.sae_dir + "/layer_{layer}"
+        saes = {n: Path(pattern.format(layer=n)) for n in args.layers}
+    kw = dict(sources=args.sources, keep_error=not args.no_error_term,
+              max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+              sae_options=dict(d_sae=args.d_sae, k=args.sae_k, n_steps=args.sae_steps),
+              random_state=args.seed)
+    layers, wall = args.layers, {}
+    if (args.scan_k is None) != (args.scan_alpha is None):
+        raise SystemExit("--scan-k and --scan-alpha go together: give both or neither.")
+    if args.scan_k is not None:
+        t0 = time.time()
+        scan = steering_experiment(bb, fit, test, args.layers, args.out, saes=saes,
+                                   ks=[args.scan_k], alphas={"sae": [args.scan_alpha]},
+                                   methods=["sae"], **kw)
+        out = Path(args.out)
+        (out / "grid.parquet").replace(out / "layer_scan_grid.parquet")
+        best, table = best_layer(scan["grid"], verbose=False)
+        table.to_csv(out / "layer_scan.csv", index=False)
+        print(f"layer scan (k={args.scan_k}, alpha={args.scan_alpha}):")
+        print(table.to_string())
+        print(f"best layer: {best}")
+        layers, fit, test = [best], None, None  # the grid steers the cached pass again
+        wall["scan"] = time.time() - t0
+        wall["scan_stages"] = scan["wall_s"]
+    t0 = time.time()
     res = steering_experiment(
-        bb, fit, test, args.layers, args.out, saes=saes, ks=args.ks,
-        alphas={"sae": args.sae_alphas, "svector": args.svector_alphas},
-        sources=args.sources, keep_error=not args.no_error_term,
-        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-        sae_options=dict(d_sae=args.d_sae, k=args.sae_k, n_steps=args.sae_steps),
-        random_state=args.seed)
+        bb, fit, test, layers, args.out, saes=saes, ks=args.ks,
+        alphas={"sae": args.sae_alphas, "svector": args.svector_alphas}, **kw)
+    wall["grid"] = time.time() - t0
+    wall["grid_stages"] = res["wall_s"]
     print(res["matched"].to_string())
-    print(json.dumps(res["wall_s"], indent=1))
+    print(json.dumps(wall, indent=1))
     return 0
 
 

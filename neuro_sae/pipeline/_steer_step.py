@@ -4,8 +4,12 @@ The primary backbone's SAE of the last study layer (step ``train-sae``) gives th
 vector; music and recorded sound effects of a clip index (``--corpus``; without one a
 small offline corpus is built under ``steering/corpus``) are split into fit and test
 clips, and transcribed speech gives TPR and WER
-(:func:`neuro_sae.steering.steering_experiment`). Each function is the ``run``,
-``config``, ``inputs``, ``outputs`` or ``producers`` of the step record ``08b_steer``."""
+(:func:`neuro_sae.steering.steering_experiment`). When the fit clips hold too few
+false detections (or correct rejections) for a vector, the step does not fail: it
+measures the unsteered model, records ``skipped`` (with the counts) in its
+``summary.json`` and logs why. The defaults are the demo's small run (a 0.1 h corpus,
+a few clips per set, one cell per method). Each function is the ``run``, ``config``,
+``inputs``, ``outputs`` or ``producers`` of the step record ``08b_steer``."""
 
 from __future__ import annotations
 
@@ -17,13 +21,13 @@ STEER_OPTIONS = (
     ("--corpus", dict(default=None,
                       help="clip index folder (index.parquet) with music, sound effects and "
                            "transcribed speech (default: build a small offline corpus)")),
-    ("--corpus-hours", dict(type=float, default=0.2,
+    ("--corpus-hours", dict(type=float, default=0.1,
                             help="hours of the corpus built when --corpus is not given")),
-    ("--n-music", dict(type=int, nargs=2, default=[4, 4], help="music clips (fit, test)")),
-    ("--n-sounds", dict(type=int, nargs=2, default=[6, 6],
+    ("--n-music", dict(type=int, nargs=2, default=[5, 3], help="music clips (fit, test)")),
+    ("--n-sounds", dict(type=int, nargs=2, default=[8, 3],
                         help="recorded sound-effect clips (fit, test)")),
-    ("--n-speech", dict(type=int, nargs=2, default=[2, 4],
-                        help="speech clips (SAE training, test)")),
+    ("--n-speech", dict(type=int, nargs=1, default=[3],
+                        help="held-out transcribed speech clips (TPR, WER)")),
     ("--ks", dict(type=int, nargs="+", default=[10], help="numbers of SAE features")),
     ("--sae-alphas", dict(type=float, nargs="+", default=[0.1], help="SAE strengths")),
     ("--svector-alphas", dict(type=float, nargs="+", default=[0.3],
@@ -85,10 +89,10 @@ def steer_producers(study, subject):
 
 
 def steer_outputs(study, subject):
-    """The grid table, the matched-WER table and the frontier figure."""
+    """The grid table, the matched-WER table, the frontier figure and the summary."""
     d = steer_dir(study)
     return dict(grid=d / "grid.parquet", matched=d / "matched_wer.csv",
-                figure=d / "fig_steering_frontier.png")
+                figure=d / "fig_steering_frontier.png", summary=d / "summary.json")
 
 
 def steer_run(study, subject, runtime):
@@ -97,7 +101,7 @@ def steer_run(study, subject, runtime):
 
     from ..backbones import load_backbone
     from ..corpora import build_corpus, read_clip_index
-    from ..io import atomic_path, write_parquet
+    from ..io import atomic_path, write_json, write_parquet
     from ..steering import corpus_clip_sets, steering_experiment
     from ._stim_steps import backbone_spec
 
@@ -112,7 +116,7 @@ def steer_run(study, subject, runtime):
         root = out / "corpus"
         index = build_corpus(root, hours=opts["corpus_hours"], verbose=False)
     fit, test = corpus_clip_sets(index, root=root, n_music=opts["n_music"],
-                                 n_sounds=opts["n_sounds"], n_speech=opts["n_speech"],
+                                 n_sounds=opts["n_sounds"], n_speech=(0, opts["n_speech"][0]),
                                  random_state=0, verbose=False)
     bb = load_backbone(backbone_spec(study.manifest), verbose=False)
     res = steering_experiment(
@@ -124,8 +128,17 @@ def steer_run(study, subject, runtime):
     with atomic_path(outputs["matched"]) as tmp:
         res["matched"].to_csv(tmp, index=False)
     Path(res["figure"]).replace(outputs["figure"])
+    sizes = {k: int(len(v)) for k, v in {**fit, **test}.items()}
+    write_json(dict(layer=int(layer), sizes=sizes, skipped=res["skipped"],
+                    wall_s=time.time() - t0, options=opts), outputs["summary"])
     if isinstance(runtime, dict):
         runtime["steer"] = time.time() - t0
+    for sk in res["skipped"]:
+        logger.warning(
+            f"[steer] skipped: the fit set ({sk['source']}, {sk['n_fit']} clips) holds "
+            f"{sk['n_false_detections']} false detections and {sk['n_rejections']} correct "
+            f"rejections, needs >= {sk['needs']} of each; only the unsteered model was "
+            "measured (pass more clips with --n-music/--n-sounds, or --corpus).")
     logger.info(f"[steer] layer {layer} ({time.time() - t0:.0f} s):\n"
                 f"{res['matched'].to_string()}")
     return outputs

@@ -24,6 +24,8 @@ from ._encode import encoder_states, run_from_layer
 from ._experiment import corpus_clip_sets, steering_experiment, train_steering_saes
 from ._grid import (
     GRID_COLUMNS,
+    MIN_PER_CLASS,
+    best_layer,
     cell_table,
     load_prepared,
     matched_wer,
@@ -47,11 +49,13 @@ from ._vectors import (
 __all__ = [
     "GRID_COLUMNS",
     "METHODS",
+    "MIN_PER_CLASS",
     "NO_SPEECH_TOKENS",
     "SILENCE_LOGPROB",
     "SILENCE_NO_SPEECH",
     "SteeringVector",
     "WhisperTokens",
+    "best_layer",
     "cell_table",
     "check_sae",
     "corpus_clip_sets",

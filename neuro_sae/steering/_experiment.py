@@ -55,14 +55,16 @@ def corpus_clip_sets(index, *, root=None, n_music=(30, 24), n_sounds=(48, 48),
     n_sounds : tuple of int
         (fit, test) sound-effect clips.
     n_speech : tuple of int
-        (SAE training, test) speech clips.
+        (SAE training, test) speech clips (0 SAE-training clips when the SAEs
+        are given: no ``speech_sae`` set).
     %(random_state)s
     %(verbose)s
 
     Returns
     -------
     fit_sets : dict of str to DataFrame
-        ``music``, ``sounds`` (vector sources) and ``speech_sae``; columns
+        ``music``, ``sounds`` (vector sources) and ``speech_sae`` (when asked
+        for); columns
         ``id``, ``wave``, ``transcript``.
     test_sets : dict of str to DataFrame
         ``music_test``, ``sounds_test``, ``speech_test``.
@@ -89,7 +91,7 @@ def corpus_clip_sets(index, *, root=None, n_music=(30, 24), n_sounds=(48, 48),
         trans = list(df["transcript"]) if name.startswith("speech") else [None] * len(df)
         sets[name] = pd.DataFrame(dict(id=list(df["id"]), wave=waves, transcript=trans))
     logger.info("Clip sets: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()))
-    fit = {k: sets[k] for k in ("music", "sounds", "speech_sae")}
+    fit = {k: sets[k] for k in ("music", "sounds", "speech_sae") if len(sets[k])}
     test = {k: sets[k] for k in ("music_test", "sounds_test", "speech_test")}
     return fit, test
 
@@ -160,8 +162,9 @@ def train_steering_saes(backbone, data, out_dir, *, d_sae=2048, k=32, n_steps=40
 @fill_doc
 @verbose
 def steering_experiment(backbone, fit_sets, test_sets, layers, out_dir, *, saes=None,
-                        ks=(10, 50), alphas=None, sources=None, keep_error=True,
-                        max_new_tokens=64, batch_size=8, sae_options=None, random_state=0,
+                        ks=(10, 50), alphas=None, methods=None, sources=None,
+                        keep_error=True, max_new_tokens=64, batch_size=8, threshold=0.5,
+                        tokens=None, tokenizer=None, sae_options=None, random_state=0,
                         verbose=None):
     """Unsteered pass, SAEs (given or trained), grid, matched-WER table and figure.
 
@@ -184,12 +187,18 @@ def steering_experiment(backbone, fit_sets, test_sets, layers, out_dir, *, saes=
         Numbers of SAE features.
     alphas : dict of str to list of float | None
         Strengths per method (``None``: SAE 0.03, 0.1, 0.3; S-vector 0.1, 0.3, 1).
+    methods : list of str | None
+        ``"sae"`` and/or ``"svector"`` (``None``: the methods of ``alphas``).
     sources : list of str | None
         Vector sources (``None``: every non-speech fit set pooled, e.g.
         ``"music+sounds"``).
     %(steer_keep_error)s
     %(steer_max_new_tokens)s
     %(steer_batch_size)s
+    %(steer_threshold)s
+    %(steer_tokens)s
+    tokenizer : transformers tokenizer | None | False
+        See :func:`prepare_steering`.
     sae_options : dict | None
         Keywords of :func:`train_steering_saes`.
     %(random_state)s
@@ -199,8 +208,11 @@ def steering_experiment(backbone, fit_sets, test_sets, layers, out_dir, *, saes=
     -------
     result : dict
         ``grid``, ``matched`` (:func:`matched_wer`), ``figure`` (path of
-        ``fig_steering_frontier.png``), ``wall_s`` (per stage); also written to
-        ``out_dir`` (``grid.parquet``, ``matched_wer.csv``, ``summary.json``).
+        ``fig_steering_frontier.png``), ``wall_s`` (per stage), ``skipped``
+        (layers and sources with too few false detections or rejections in
+        their fit clips, see :func:`steering_grid`; nothing is steered there);
+        also written to ``out_dir`` (``grid.parquet``, ``matched_wer.csv``,
+        ``summary.json``).
     """
     import matplotlib.pyplot as plt
 
@@ -209,6 +221,7 @@ def steering_experiment(backbone, fit_sets, test_sets, layers, out_dir, *, saes=
 
     out_dir = Path(out_dir)
     alphas = alphas or {"sae": [0.03, 0.1, 0.3], "svector": [0.1, 0.3, 1.0]}
+    methods = list(alphas) if methods is None else list(methods)
 
     wall = {}
     t0 = time.time()
@@ -219,6 +232,7 @@ def steering_experiment(backbone, fit_sets, test_sets, layers, out_dir, *, saes=
         fit_names = data["fit_sets"]
     else:
         data = prepare_steering(backbone, fit_sets, test_sets, layers, out_dir,
+                                tokens=tokens, tokenizer=tokenizer, threshold=threshold,
                                 batch_size=batch_size, max_new_tokens=max_new_tokens,
                                 verbose=False)
         sizes = {n: int(len(c)) for n, c in {**fit_sets, **test_sets}.items()}
@@ -227,13 +241,14 @@ def steering_experiment(backbone, fit_sets, test_sets, layers, out_dir, *, saes=
     if sources is None:
         sources = ["+".join(n for n in fit_names if not n.startswith("speech"))]
     t0 = time.time()
-    if saes is None:
+    if saes is None and "sae" in methods:
         saes = train_steering_saes(backbone, data, out_dir / "saes", random_state=random_state,
                                    **(sae_options or {}))
     wall["saes"] = time.time() - t0
     t0 = time.time()
-    grid = steering_grid(backbone, data, saes, ks=list(ks), alphas=alphas, sources=sources,
-                         keep_error=keep_error, batch_size=batch_size,
+    grid = steering_grid(backbone, data, saes or {}, ks=list(ks), alphas=alphas,
+                         methods=methods, sources=sources, keep_error=keep_error,
+                         tokens=tokens, tokenizer=tokenizer, batch_size=batch_size,
                          layers=list(layers) if fit_sets is None else None,
                          random_state=random_state)
     wall["grid"] = time.time() - t0
@@ -245,5 +260,7 @@ def steering_experiment(backbone, fit_sets, test_sets, layers, out_dir, *, saes=
     plt.close(fig)
     write_json(dict(backbone=backbone.name, layers=list(layers), ks=list(ks), alphas=alphas,
                     sources=sources, keep_error=keep_error, max_new_tokens=max_new_tokens,
-                    sizes=sizes, wall_s=wall), out_dir / "summary.json")
-    return dict(grid=grid, matched=matched, figure=fig_path, wall_s=wall)
+                    methods=methods, sizes=sizes, wall_s=wall,
+                    skipped=grid.attrs.get("skipped", [])), out_dir / "summary.json")
+    return dict(grid=grid, matched=matched, figure=fig_path, wall_s=wall,
+                skipped=grid.attrs.get("skipped", []))

@@ -24,6 +24,10 @@ from ._vectors import (
     steering_fn,
 )
 
+# fewest falsely detected (and correctly rejected) fit clips a vector is fitted on:
+# the cross-validated F1 needs 2 of each in every training fold of 3
+MIN_PER_CLASS = 3
+
 GRID_COLUMNS = ("layer", "method", "source", "k", "alpha", "test_set", "kind", "n_clips",
                 "fpr", "hallucination_rate", "tpr", "wer")
 
@@ -58,6 +62,9 @@ def _set_kind(clips, name):
 
 def _measure(backbone, tokens, text, enc_out, kind, max_new_tokens):
     """Per-clip measures from the encoder output of a batch."""
+    if kind == "fit":  # the vectors need only the false detections: no decoding
+        nsp, _, _ = decode_clips(backbone, enc_out, tokens)
+        return nsp, np.full(len(nsp), np.nan), [None] * len(nsp)
     if kind == "speech":
         decode = np.ones(enc_out.shape[0], bool)
         nsp, ids, avg = decode_clips(backbone, enc_out, tokens, decode=decode,
@@ -78,7 +85,10 @@ def _rows(ids, nsp, avg, texts, kind, threshold):
 
     df = pd.DataFrame(dict(id=list(ids), no_speech_prob=nsp, avg_logprob=avg, transcript=texts))
     df["detected"] = df["no_speech_prob"] < threshold
-    df["hallucination"] = ~silence_rule(nsp, avg) if kind == "nonspeech" else False
+    if kind == "fit":  # not decoded: the silence rule is not evaluated on fit clips
+        df["hallucination"] = np.nan
+    else:
+        df["hallucination"] = ~silence_rule(nsp, avg) if kind == "nonspeech" else False
     return df
 
 
@@ -119,8 +129,10 @@ def prepare_steering(backbone, fit_sets, test_sets, layers, out_dir, *, tokens=N
     data : dict
         ``baseline`` (per-clip table: ``set``, ``role``, ``kind``, ``id``,
         ``no_speech_prob``, ``detected``, ``avg_logprob``, ``transcript``,
-        ``hallucination``, ``reference``), ``fit_frames`` (layer -> set -> list of
-        valid frames per clip), ``out_dir``, ``layers``, ``test_sets``.
+        ``hallucination``, ``reference``; fit clips are not decoded: their
+        ``avg_logprob`` and ``hallucination`` are NaN), ``fit_frames`` (layer ->
+        set -> list of valid frames per clip), ``out_dir``, ``layers``,
+        ``test_sets``.
     """
     import pandas as pd
 
@@ -174,8 +186,9 @@ def prepare_steering(backbone, fit_sets, test_sets, layers, out_dir, *, tokens=N
             waves = [np.asarray(w, np.float32) for w in sub["wave"]]
             valid = [n_valid(backbone, w) for w in waves]
             states, enc_out = encoder_states(backbone, waves, layers)
-            nsp, avg, texts = _measure(backbone, tokens, text, enc_out, kind, max_new_tokens)
-            rows.append(_rows(sub["id"], nsp, avg, texts, kind, threshold))
+            how = "fit" if role == "fit" else kind
+            nsp, avg, texts = _measure(backbone, tokens, text, enc_out, how, max_new_tokens)
+            rows.append(_rows(sub["id"], nsp, avg, texts, how, threshold))
             for n in layers:
                 st = states[n].float().cpu().numpy()
                 if role == "fit":
@@ -358,7 +371,12 @@ def steering_grid(backbone, data, saes, *, ks=(10, 100), alphas=(0.5, 1.0), meth
         model is the row with ``method="none"``, ``alpha=0``. Also written to
         ``<out_dir>/grid.parquet``, the per-clip rows to ``clips.parquet``, the
         F1-vs-k tables to ``feature_f1.parquet`` and the vectors to
-        ``vectors.json``.
+        ``vectors.json``. A layer and source whose fit clips hold fewer than
+        ``MIN_PER_CLASS`` (3) false detections or correct rejections gets no
+        vector and no cells: it is logged as a warning and listed in
+        ``grid.attrs["skipped"]`` and ``skipped.json`` (dicts with ``layer``,
+        ``source``, ``n_fit``, ``n_false_detections``, ``n_rejections``,
+        ``needs``); the unsteered rows are still measured.
     """
     import pandas as pd
     import torch
@@ -404,12 +422,23 @@ def steering_grid(backbone, data, saes, *, ks=(10, 100), alphas=(0.5, 1.0), meth
         df = test[test["set"] == name].copy()
         df = df.assign(layer=0, method="none", source="", k=np.nan, alpha=0.0)
         clip_parts.append(df)
-    jobs = []
+    jobs, skipped = [], []
     for n in layers:
         for src in sources:
             parts = src.split("+")
             y = np.concatenate([base[(base["role"] == "fit") & (base["set"] == p)]
-                                ["detected"].to_numpy() for p in parts])
+                                ["detected"].to_numpy() for p in parts]).astype(bool)
+            n_pos, n_neg = int(y.sum()), int((~y).sum())
+            if min(n_pos, n_neg) < MIN_PER_CLASS:
+                skipped.append(dict(layer=int(n), source=src, n_fit=len(y),
+                                    n_false_detections=n_pos, n_rejections=n_neg,
+                                    needs=MIN_PER_CLASS))
+                logger.warning(
+                    f"Steering skipped at layer {n}, source {src!r}: the fit set holds "
+                    f"{n_pos} false detections and {n_neg} correct rejections among {len(y)} "
+                    f"clips, needs >= {MIN_PER_CLASS} of each; add fit clips (music, recorded "
+                    "sound effects) to steer.")
+                continue
             frames = [f for p in parts for f in data["fit_frames"][n][p]]
             if "sae" in methods:
                 pooled = pool_codes(loaded[n], frames, pooling=pooling, verbose=False)
@@ -435,6 +464,7 @@ def steering_grid(backbone, data, saes, *, ks=(10, 100), alphas=(0.5, 1.0), meth
     if f1_parts:
         write_parquet(pd.concat(f1_parts, ignore_index=True), out_dir / "feature_f1.parquet")
     write_json(vectors, out_dir / "vectors.json")
+    write_json(skipped, out_dir / "skipped.json")
     for n, method, src, k, a, vec in progress_bar(jobs, desc="steering grid", unit="cell"):
         cfg = dict(layer=n, method=method, source=src, k=k, alpha=a, keep_error=keep_error,
                    scale=scale, pooling=pooling, C=C, vector=vec.features or vec.direction,
@@ -470,6 +500,7 @@ def steering_grid(backbone, data, saes, *, ks=(10, 100), alphas=(0.5, 1.0), meth
     write_parquet(clips.drop(columns=["role", "n_valid"], errors="ignore"),
                   out_dir / "clips.parquet")
     write_parquet(grid, out_dir / "grid.parquet")
+    grid.attrs["skipped"] = skipped
     return grid
 
 
@@ -562,3 +593,55 @@ def matched_wer(grid, *, max_wer_increase=0.01, verbose=None):
             "hallucination_rate"]
         out["wer_increase"] = out["wer"] - base["wer"]
     return out
+
+
+@fill_doc
+@verbose
+def best_layer(grid, *, method="sae", max_wer_increase=0.01, verbose=None):
+    """The layer of a layer scan whose steering lowers false detections most.
+
+    Among the cells of ``method`` with WER up by at most ``max_wer_increase``
+    over the unsteered model, the layer of the cell with the lowest mean FPR
+    (ties: lower hallucination rate, then the lower layer). When no cell keeps
+    WER within the bound, the layer with the lowest FPR + WER increase.
+
+    Parameters
+    ----------
+    grid : pandas.DataFrame
+        From :func:`steering_grid`, over several layers.
+    method : str
+        ``"sae"`` or ``"svector"``.
+    max_wer_increase : float
+        Allowed absolute WER increase (0.01 = 1 point).
+    %(verbose)s
+
+    Returns
+    -------
+    layer : int
+        The best layer.
+    table : pandas.DataFrame
+        Per layer, the chosen cell (``cell_table`` columns plus
+        ``wer_increase``, ``within_wer_bound``), sorted by layer.
+    """
+    check_option("method", method, METHODS)
+    cells = cell_table(grid, verbose=False)
+    base = cells[cells["method"] == "none"]
+    if not len(base):
+        raise ValueError("The grid has no unsteered row (method 'none'); pass the whole grid.")
+    cells = cells[cells["method"] == method].copy()
+    if not len(cells):
+        raise ValueError(f"The grid has no cell of the method {method!r}; "
+                         f"it has {sorted(set(grid['method']))}.")
+    cells["wer_increase"] = cells["wer"] - base["wer"].iloc[0]
+    cells["within_wer_bound"] = cells["wer_increase"] <= max_wer_increase + 1e-12
+    cells["_score"] = np.where(cells["within_wer_bound"], cells["fpr"],
+                               np.inf)
+    cells["_fallback"] = cells["fpr"] + cells["wer_increase"]
+    keys = (["_score", "hallucination_rate", "layer"] if cells["within_wer_bound"].any()
+            else ["_fallback", "hallucination_rate", "layer"])
+    best = cells.sort_values(keys).iloc[0]
+    table = (cells.sort_values(["layer"] + keys).groupby("layer", as_index=False).head(1)
+             .sort_values("layer").drop(columns=["_score", "_fallback"])
+             .reset_index(drop=True))
+    logger.info(f"Best layer for {method}: {int(best['layer'])}")
+    return int(best["layer"]), table

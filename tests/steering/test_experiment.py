@@ -78,3 +78,62 @@ def test_train_steering_saes_records_layer_and_backbone(tmp_path):
     w = saes[1].W_dec.detach().clone()
     again = train_steering_saes(bb, data, tmp_path / "saes", d_sae=48, k=4, n_steps=15)
     assert np.array_equal(again[1].W_dec.detach().numpy(), w.numpy())  # read back
+
+
+def _tiny_experiment(tmp_path, n_detected, caplog):
+    """steering_experiment on a tiny Whisper whose threshold plants ``n_detected`` false
+    detections among 8 fit clips."""
+    import json
+    import logging
+
+    from neuro_sae.steering import decode_clips, encoder_states, steering_experiment
+    from tests.steering._fixtures import TOKENS, tiny_full, tiny_sae, waves
+
+    bb = tiny_full(seed=6)
+    fit_w = waves((0.4, 0.9, 1.3, 1.7, 2.2, 2.8, 3.1, 4.4), seed=1)
+    fit_w = [w * a for w, a in zip(fit_w, (0.2, 3, 0.5, 8, 1, 0.05, 2, 5))]
+    _, enc = encoder_states(bb, fit_w, [2])
+    nsp = np.sort(decode_clips(bb, enc, TOKENS)[0])
+    assert np.all(np.diff(nsp) > 0)
+    threshold = float(nsp[n_detected - 1] + nsp[n_detected]) / 2
+    fit = {"noise": pd.DataFrame(dict(id=[f"n{i}" for i in range(8)], wave=fit_w))}
+    test = {"noise_test": pd.DataFrame(dict(id=["a", "b", "c"],
+                                            wave=waves((0.6, 1.4, 2.5), 2))),
+            "speech_test": pd.DataFrame(dict(id=["s1", "s2"], wave=waves((1.2, 0.8), 3),
+                                             transcript=["12 40 7", "33 5"]))}
+    out = tmp_path / f"run{n_detected}"
+    with caplog.at_level(logging.WARNING, logger="neuro_sae"):
+        res = steering_experiment(bb, fit, test, [2], out, saes={2: tiny_sae(2)}, ks=[4],
+                                  alphas={"sae": [0.8], "svector": [1.5]}, threshold=threshold,
+                                  tokens=TOKENS, tokenizer=False, batch_size=4,
+                                  max_new_tokens=4, verbose="WARNING")
+    summary = json.loads((out / "summary.json").read_text())
+    return res, summary, out
+
+
+@pytest.mark.parametrize("n_detected", [2, 6])
+def test_experiment_skips_a_fit_set_with_too_few_of_a_class(tmp_path, caplog, n_detected):
+    """2 false detections (or 2 rejections) among 8 fit clips: no vector, no crash; the
+    unsteered model is measured, the skip recorded with its counts and logged."""
+    res, summary, out = _tiny_experiment(tmp_path, n_detected, caplog)
+    want = [dict(layer=2, source="noise", n_fit=8, n_false_detections=n_detected,
+                 n_rejections=8 - n_detected, needs=3)]
+    assert res["skipped"] == want and summary["skipped"] == want
+    assert set(res["grid"]["method"]) == {"none"}
+    assert len(res["grid"]) == 2  # the unsteered row on both test sets
+    assert list(res["matched"]["method"]) == ["none"]
+    assert res["figure"].is_file() and (out / "matched_wer.csv").is_file()
+    msg = f"holds {n_detected} false detections and {8 - n_detected} correct rejections"
+    assert any(msg in r.getMessage() and "needs >= 3" in r.getMessage()
+               for r in caplog.records), caplog.text
+    base = pd.read_parquet(out / "baseline" / "noise.parquet")
+    assert int(base["detected"].sum()) == n_detected
+    assert base["avg_logprob"].isna().all()  # fit clips are never decoded
+
+
+def test_experiment_steers_with_three_of_each_class(tmp_path, caplog):
+    res, summary, out = _tiny_experiment(tmp_path, 3, caplog)
+    assert res["skipped"] == [] and summary["skipped"] == []
+    assert set(res["grid"]["method"]) == {"none", "sae", "svector"}
+    assert len(res["grid"]) == 3 * 2
+    assert not any("skipped" in r.getMessage() for r in caplog.records)

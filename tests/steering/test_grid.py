@@ -162,3 +162,41 @@ def test_load_prepared_reads_the_pass_back(setup, tmp_path):
             np.testing.assert_array_equal(a, b)
     with pytest.raises(FileNotFoundError, match="holds no unsteered pass"):
         load_prepared(tmp_path / "nothing")
+
+
+def _planted_grid(cells):
+    """A grid from (layer, method, alpha, fpr, hallucination, wer) cells on two test sets."""
+    rows = []
+    for layer, method, alpha, fpr, hal, wer in cells:
+        key = dict(layer=layer, method=method, source="" if method == "none" else "m+s",
+                   k=np.nan if method != "sae" else 50.0, alpha=alpha)
+        rows.append(dict(key, test_set="music_test", kind="nonspeech", n_clips=7, fpr=fpr,
+                         hallucination_rate=hal, tpr=np.nan, wer=np.nan))
+        rows.append(dict(key, test_set="speech_test", kind="speech", n_clips=5, fpr=np.nan,
+                         hallucination_rate=np.nan, tpr=1.0, wer=wer))
+    return pd.DataFrame(rows)[list(GRID_COLUMNS)]
+
+
+def test_best_layer_within_the_wer_bound():
+    from neuro_sae.steering import best_layer
+
+    grid = _planted_grid([
+        (0, "none", 0.0, 0.60, 0.7, 0.200),
+        (2, "sae", 0.1, 0.10, 0.5, 0.260),   # lowest FPR but WER up 6 points
+        (3, "sae", 0.1, 0.40, 0.6, 0.205),   # within the bound: the best
+        (5, "sae", 0.1, 0.50, 0.2, 0.190),
+        (3, "svector", 0.3, 0.05, 0.1, 0.200),  # another method: not considered
+    ])
+    layer, table = best_layer(grid)
+    assert layer == 3
+    assert list(table["layer"]) == [2, 3, 5]
+    assert list(table["within_wer_bound"]) == [False, True, True]
+    np.testing.assert_allclose(table["wer_increase"], [0.06, 0.005, -0.01], atol=1e-12)
+    assert best_layer(grid, method="svector")[0] == 3
+    assert best_layer(grid, max_wer_increase=0.1)[0] == 2
+    # nothing within the bound: the lowest FPR + WER increase (layer 5: 0.45 + 0.05)
+    grid2 = _planted_grid([(0, "none", 0.0, 0.6, 0.7, 0.1), (2, "sae", 0.1, 0.1, 0.5, 0.6),
+                           (5, "sae", 0.1, 0.45, 0.5, 0.15)])
+    assert best_layer(grid2)[0] == 5
+    with pytest.raises(ValueError, match="no cell of the method 'svector'"):
+        best_layer(grid2, method="svector")

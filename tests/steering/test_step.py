@@ -16,6 +16,7 @@ def test_steer_step_record(tmp_path):
 
     step = next(s for s in STEPS if s.cli == "steer")
     assert step.name == "08b_steer" and step.scope == "study" and step.run is ST.steer_run
+    assert step.in_study  # the demo runs a small version: a skipped fit set is no error
     assert {flag for flag, _ in step.options} >= {"--corpus", "--ks", "--sae-alphas"}
     # named Whisper models (with a tokenizer) only: a bare model folder is not applicable
     for name, ok in (("auto", True), ("whisper-base", True), ("openai/whisper-small", True),
@@ -25,10 +26,13 @@ def test_steer_step_record(tmp_path):
     study = _study("whisper-base", tmp_path, ks=[5, 7], corpus=str(tmp_path / "c"))
     cfg = ST.steer_config(study, None)
     assert cfg["steer"]["ks"] == [5, 7] and cfg["steer"]["sae_alphas"] == [0.1]
+    # the demo's size: 8 music and 11 recorded sound-effect clips of a 0.1 h corpus
+    assert cfg["steer"]["n_music"] == [5, 3] and cfg["steer"]["n_sounds"] == [8, 3]
+    assert cfg["steer"]["n_speech"] == [3] and cfg["steer"]["corpus_hours"] == 0.1
     assert cfg["steer"]["corpus"] == str((tmp_path / "c").resolve())
     assert cfg["backbone"]["name"] == "whisper-base"
     assert ST.steer_inputs(study, None) == [tmp_path / "c" / "index.parquet"]
     assert ST.steer_inputs(_study("auto", tmp_path), None) == []
     outs = ST.steer_outputs(study, None)
     assert outs["grid"] == tmp_path / "steering" / "grid.parquet"
-    assert set(outs) == {"grid", "matched", "figure"}
+    assert set(outs) == {"grid", "matched", "figure", "summary"}
