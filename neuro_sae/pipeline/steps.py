@@ -148,9 +148,8 @@ STEPS = (
         config=ST.steer_config, inputs=ST.steer_inputs, producers=ST.steer_producers,
         outputs=ST.steer_outputs, run=ST.steer_run, applies=ST.steer_applies,
         not_applicable=ST.STEER_NOT_APPLICABLE, options=ST.STEER_OPTIONS,
-        # run on request (neuro-sae steer): on the demo's small corpus the fit set can hold
-        # too few false detections for a vector, which would stop the whole study
-        in_study=False,
+        # in every study run, small by default; a fit set with too few false detections
+        # (or rejections) for a vector is recorded as skipped, not an error
     ),
 )  # fmt: skip
 
