@@ -21,7 +21,12 @@ per-stage times, wall and CPU time, the machine's load; beside it the exact rout
 lags) timed on ``--exact-features`` features and extrapolated (printed as such)::
 
     python benchmarks/bench_sweep_null.py --scale [--features 1536] [--width 0.1]
-        [--alpha-selection observed] [--n-jobs 2] [--exact-features 32]
+        [--placement inside] [--alpha-selection observed] [--n-jobs 2]
+        [--exact-features 32] [--tile-features 0]
+
+(``--placement inside``, the default here: Hann kernels on whole delays, each inside the
+window, whose null filters each feature once per run; ``--tile-features N`` also times
+the ``placement="tile"`` basis, which takes the general basis route.)
 
 On a GPU (``--device cuda``) the same data run the exact route on the device::
 
@@ -141,9 +146,14 @@ def sae_scale(args):
               f"min = {c_null * sc / 120:.2f} min on 2 idle cores; fit CPU "
               f"{c_fit * sc / 60:.2f} min (goal: null <= 10 min on 2 cores)")  # fmt: skip
 
+    from neuro_sae.encoding import lag_basis
+
     if args.exact_features:
         run(args.exact_features, None, "exact, 78 lags")
-    run(F, args.width, f"basis {args.width:g} s")
+    if args.tile_features:
+        run(args.tile_features, args.width, f"basis {args.width:g} s, placement='tile'")
+    basis = lag_basis(sfreq, -0.1, 0.5, args.width, placement=args.placement)
+    run(F, basis, f"basis {args.width:g} s, placement={args.placement!r}")
 
 
 if __name__ == "__main__":
@@ -154,6 +164,8 @@ if __name__ == "__main__":
         parser.add_argument("--features", type=int, default=1536)
         parser.add_argument("--exact-features", type=int, default=32)
         parser.add_argument("--width", type=float, default=0.1)
+        parser.add_argument("--placement", default="inside", choices=("inside", "tile"))
+        parser.add_argument("--tile-features", type=int, default=0)
         parser.add_argument("--alpha-selection", default="observed")
         parser.add_argument("--n-jobs", type=int, default=2)
         parser.add_argument("--permutations", type=int, default=1000)

@@ -15,7 +15,7 @@ from ._lagged import _times_to_delays
 
 @fill_doc
 @verbose
-def lag_basis(sfreq, tmin, tmax, width, *, kind="hann", verbose=None):
+def lag_basis(sfreq, tmin, tmax, width, *, kind="hann", placement="tile", verbose=None):
     """Raised-cosine (Hann) or Hamming kernels of a given width tiling the lag window.
 
     Kernel ``k`` is centred at delay ``c_k`` (samples): ``c = linspace(d_0, d_last,
@@ -34,6 +34,16 @@ def lag_basis(sfreq, tmin, tmax, width, *, kind="hann", verbose=None):
         Width of each kernel in seconds (at least two samples), e.g. ``0.05``.
     kind : ``"hann"`` | ``"hamming"``
         The window.
+    placement : ``"tile"`` | ``"inside"``
+        ``"tile"`` (default): as above, kernels centred from the first to the last
+        delay (possibly between samples), cut off at the window's ends, so every delay
+        is covered. ``"inside"``: kernels centred on whole delays, ``round(width *
+        sfreq / 2)`` samples apart, each lying entirely inside the window (the TRF goes
+        to zero at ``tmin`` and ``tmax``; the slack is split between both ends). Every
+        kernel is then a whole-sample translate of one kernel, so the model is a filter
+        of the feature: the circular-shift null of a sweep fitted in this basis filters
+        each feature once per run instead of gathering every lag, several times faster
+        (:func:`neuro_sae.stats.sweep_permutation_test`).
     %(verbose)s
 
     Returns
@@ -51,12 +61,40 @@ def lag_basis(sfreq, tmin, tmax, width, *, kind="hann", verbose=None):
             f"width={width!r} s is {w:.3g} samples at {sfreq:g} Hz; a kernel needs at least "
             f"2 samples: pass width >= {2 / sfreq:.3g}."
         )
+    check_option("placement", placement, ("tile", "inside"))
+    a = 0.5 if kind == "hann" else 0.54
+    if placement == "inside":
+        return _inside_basis(delays, w, a, width, sfreq)
     span = float(delays[-1] - delays[0])
     n_basis = int(np.ceil(span / (w / 2))) + 1 if span > 0 else 1
     centres = np.linspace(delays[0], delays[-1], n_basis)
     u = (delays[:, np.newaxis] - centres[np.newaxis, :]) / w
-    a = 0.5 if kind == "hann" else 0.54
     return np.where(np.abs(u) <= 0.5, a + (1 - a) * np.cos(2 * np.pi * u), 0.0)
+
+
+def _inside_basis(delays, w, a, width, sfreq):
+    """Whole-sample translates of one kernel, each inside the delay window."""
+    half = int(np.floor(w / 2))
+    taps = np.arange(-half, half + 1)
+    kernel = np.where(np.abs(taps / w) <= 0.5, a + (1 - a) * np.cos(2 * np.pi * taps / w), 0.0)
+    nz = np.nonzero(kernel > 0)[0]
+    taps, kernel = taps[nz[0] : nz[-1] + 1], kernel[nz[0] : nz[-1] + 1]
+    L = len(delays)
+    if len(kernel) > L:
+        raise ValueError(
+            f"width={width!r} s ({w:.3g} samples at {sfreq:g} Hz) gives kernels of "
+            f"{len(kernel)} delays, longer than the window's {L}: pass a smaller width or "
+            "placement='tile'."
+        )
+    step = max(1, int(round(w / 2)))
+    room = L - len(kernel)  # first-row positions 0 ... room
+    n_basis = room // step + 1
+    first = (room - (n_basis - 1) * step) // 2
+    B = np.zeros((L, n_basis))
+    for b in range(n_basis):
+        start = first + b * step
+        B[start : start + len(kernel), b] = kernel
+    return B
 
 
 def _check_basis(basis, delays, sfreq):

@@ -221,13 +221,44 @@ def _predict_chunk(x, w, delays):
     return w @ xt
 
 
-def _draw_shifts(rng, n_times, min_shift, n_permutations):
-    """Shifts in [min_shift, T - min_shift] (circular distance >= min_shift), per run."""
+def _draw_shifts(rng, n_times, min_shift, n_permutations, step=1):
+    """Shifts in [min_shift, T - min_shift] (circular distance >= min_shift), per run,
+    multiples of ``step`` samples (``step=1``: any sample)."""
     cols = []
     for T in n_times:
-        n_allowed = T - 2 * min_shift + 1
-        cols.append(min_shift + rng.integers(0, n_allowed, n_permutations))
+        lo, hi = -(-min_shift // step), (T - min_shift) // step
+        cols.append(step * (lo + rng.integers(0, hi - lo + 1, n_permutations)))
     return np.stack(cols, axis=1)
+
+
+def _resolve_shift_step(shift_step, sweep, null, n_times, min_shift):
+    """The grid of the circular shifts in samples (see ``shift_step``)."""
+    if shift_step == "auto":
+        if null != "refit" or not np.size(sweep.basis):
+            return 1
+        from ._translate import _translate_structure
+
+        trans = _translate_structure(np.asarray(sweep.basis, dtype=float))
+        spacing = np.unique(np.diff(trans[1])) if trans is not None else []
+        step = int(spacing[0]) if len(spacing) == 1 else 1
+        ok = step > 1 and all(T % step == 0 and (T - 2 * min_shift) // step >= 1
+                              for T in n_times)  # fmt: skip
+        return step if ok else 1
+    if isinstance(shift_step, bool) or not isinstance(shift_step, (int, np.integer)) or (
+        shift_step < 1
+    ):
+        raise ValueError(
+            f'shift_step must be "auto" or a positive int (samples), got {shift_step!r}; '
+            'use shift_step="auto" or 1 (any sample).'
+        )
+    step = int(shift_step)
+    for T in n_times:
+        if (T - min_shift) // step < -(-min_shift // step):
+            raise ValueError(
+                f"shift_step={step} leaves no allowed shift in a run of {T} samples with "
+                f"min_shift_s = {min_shift} samples; pass a smaller shift_step."
+            )
+    return step
 
 
 @fill_doc
@@ -249,6 +280,7 @@ def sweep_permutation_test(
     alpha_selection="nested",
     tail="empirical",
     n_jobs=None,
+    shift_step="auto",
     verbose=None,
 ):
     """Circular-shift permutation test of a univariate sweep, with max-T FWE control.
@@ -352,6 +384,17 @@ def sweep_permutation_test(
     %(n_jobs)s
         With ``null="refit"`` on the CPU, features of a chunk run in ``n_jobs``
         threads (BLAS limited to one thread inside); ``n_jobs=1`` starts no thread.
+    shift_step : ``"auto"`` | int
+        Shifts are drawn from the multiples of this many samples (uniformly among
+        those allowed by ``min_shift_s``; the drawn shifts are in ``result.shifts``).
+        ``1``: any sample. ``"auto"`` (default): the kernels' spacing when the sweep
+        was fitted in a basis of whole-sample translates
+        (``lag_basis(..., placement="inside")``) and the spacing divides every run's
+        length, else 1. Such a sweep's refit null then reads every ``spacing``-th
+        entry of its cross-correlation tables only, from a spectrum folded
+        ``spacing`` times (several times faster; a lattice of shifts ``spacing /
+        sfreq`` s apart is as valid a circular-shift null as any sample).
+        Recorded in ``result.provenance["shift_step"]``.
     %(verbose)s
 
     Returns
@@ -529,11 +572,13 @@ def sweep_permutation_test(
             f"the shortest run ({n_times.min()} samples at {sweep.sfreq:g} Hz); it must be "
             f"below {n_times.min() / (2 * sweep.sfreq):.3g} s."
         )
+    step = _resolve_shift_step(shift_step, sweep, null, n_times, min_shift)
     rng = check_random_state(random_state)
-    shifts = _draw_shifts(rng, n_times, min_shift, n_permutations)
+    shifts = _draw_shifts(rng, n_times, min_shift, n_permutations, step)
     logger.info(
         f"Circular-shift {null} null: {n_permutations} permutations, {F} features x {C} "
         f"channels, {R} folds, shifts >= {min_shift} samples"
+        + ("" if step == 1 else f", multiples of {step} samples")
     )
     r_obs = np.empty((F, C))
     count = np.zeros((F, C), np.int64)
@@ -563,6 +608,8 @@ def sweep_permutation_test(
                 out_null[:, sl] = acc.transpose(2, 0, 1)
     extra = dict(n_runs=int(R), device=device, n_jobs=int(n_jobs),
                  alpha_selection=alpha_selection if null != "fixed" else None)  # fmt: skip
+    if step != 1:  # absent for shifts on every sample: earlier hashes unchanged
+        extra["shift_step"] = step
     if rank_tol is not None:
         extra.update(
             rank_tol=rank_tol, ranks=ranks[:, 0].tolist(), lowrank_channels=ranks[:, 1].tolist()
@@ -589,7 +636,7 @@ def _warn_fdr_floor(res, q):
 
 
 def _config_hash(sweep, null, n_permutations, min_shift_s, random_state, rank_tol=None,
-                 alpha_selection=None, tail="empirical"):  # fmt: skip
+                 alpha_selection=None, tail="empirical", shift_step=1):  # fmt: skip
     """Hash of what determines the result (sweep settings and test parameters)."""
     cfg = dict(
         sweep_provenance=sweep.provenance, delays=np.asarray(sweep.delays).tolist(),
@@ -604,6 +651,8 @@ def _config_hash(sweep, null, n_permutations, min_shift_s, random_state, rank_to
         cfg["alpha_selection"] = alpha_selection
     if tail != "empirical":
         cfg["tail"] = tail
+    if shift_step != 1:
+        cfg["shift_step"] = int(shift_step)
     return hash_config(cfg)
 
 
@@ -646,7 +695,7 @@ def _make_result(sweep, r_obs, count, max_null, shifts, out_null, n_permutations
             hyperparameters=_HYPER[null] if not nested else _HYPER_NESTED,
             config_hash=_config_hash(
                 sweep, null, n_permutations, min_shift_s, random_state, extra.get("rank_tol"),
-                extra.get("alpha_selection"), tail,
+                extra.get("alpha_selection"), tail, extra.get("shift_step", 1),
             ),  # fmt: skip
             **extra,
         ),

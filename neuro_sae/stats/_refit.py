@@ -36,6 +36,15 @@ from ..encoding import eigh_psd as _eig
 from ..encoding import safe_r as _safe_r
 from ..encoding import univariate_run_stats as _univariate_run_stats
 from ._lowrank import _lowrank_basis, _project_edges, _projected_cross, _projected_operator
+from ._translate import (
+    WINDOW_BYTES,
+    _Decimated,
+    _edge_windows,
+    _filtered_table,
+    _kernel_spectrum,
+    _translate_cross,
+    _translate_structure,
+)
 
 # Per-stage times (seconds summed over threads) when set to a dict, e.g. by
 # benchmarks/bench_sweep_null.py: "tables" (FFT cross-correlations, grams, edges),
@@ -302,6 +311,35 @@ class _EEG:
         cdt = np.complex64 if dtype == np.float32 else np.complex128
         self.spec = [sfft.rfft(yc, axis=0).astype(cdt, copy=False) for yc in self.yc]
         self.dtype = dtype
+        self.trans = None  # set by use_translates
+
+    def use_translates(self, trans, delays, shifts):
+        """Prepare the translate route (:mod:`._translate`): the EEG spectra channels
+        first, the kernel's spectrum per run and, when they fit in ``WINDOW_BYTES``,
+        the EEG edge windows of every shift (shared by all features)."""
+        kernel, starts = trans
+        self.trans = trans
+        self.first_delays = np.asarray(delays)[starts]
+        self.spec_T = [np.ascontiguousarray(s.T) for s in self.spec]
+        self.spec = None  # the raw tables are not used on this route
+        self.khat = [_kernel_spectrum(kernel, n) for n in self.n]
+        # runs whose shifts all fall on the kernels' spacing read a decimated table
+        spacing = np.unique(np.diff(starts))
+        step = int(spacing[0]) if len(spacing) == 1 else 0
+        self.dec = [None] * len(self.n)
+        for j, n in enumerate(self.n):
+            if step > 1 and n % step == 0 and np.all(shifts[:, j] % step == 0):
+                self.dec[j] = _Decimated(self.spec_T[j], n, step, int(self.first_delays[0]) % step)
+                self.spec_T[j] = None
+        n_neg, n_pos = max(0, -int(delays[0])), max(0, int(delays[-1]))
+        self.offsets = np.arange(-n_neg, n_pos)
+        P, C, M = shifts.shape[0], self.sy.shape[1], len(self.offsets)
+        size = M * P * C * len(self.n) * np.dtype(self.dtype).itemsize
+        self.windows = None
+        if M and size <= WINDOW_BYTES:
+            self.windows = [
+                _edge_windows(self.yc[j], self.offsets, shifts[:, j]) for j in range(len(self.n))
+            ]
 
 
 def _feature_null(X_runs, eeg, f, delays, alpha_f, shifts, p_step, rank_tol=None, grid=None,
@@ -319,6 +357,11 @@ def _feature_null(X_runs, eeg, f, delays, alpha_f, shifts, p_step, rank_tol=None
     G, sx, tables, edges = [], [], [], []
     with _stage("tables"):
         _feature_tables(X_runs, eeg, f, delays, G, sx, tables, edges)
+    if eeg.trans is not None:
+        G, sx = np.stack(G), np.stack(sx)
+        null = _translate_null(G, sx, tables, edges, eeg, delays, alpha_f, shifts, p_step,
+                               basis, grid)  # fmt: skip
+        return null, (basis.shape[1], eeg.sy.shape[1])
     G, sx = np.stack(G), np.stack(sx)
     P, C = shifts.shape[0], eeg.sy.shape[1]
     if basis is not None:
@@ -353,8 +396,13 @@ def _feature_tables(X_runs, eeg, f, delays, G, sx, tables, edges):
         G_j, _, sx_j = _univariate_run_stats(x, eeg.yc[j][:, :0], delays)
         G.append(G_j[0])
         sx.append(sx_j[0])
-        xspec = np.conj(sfft.rfft(x[:, 0])).astype(eeg.spec[j].dtype)
-        tables.append(sfft.irfft(eeg.spec[j] * xspec[:, np.newaxis], n=eeg.n[j], axis=0))
+        if eeg.trans is not None and eeg.dec[j] is not None:
+            tables.append(eeg.dec[j].table(sfft.rfft(x[:, 0]) * eeg.khat[j]))
+        elif eeg.trans is not None:
+            tables.append(_filtered_table(x[:, 0], eeg.spec_T[j], eeg.n[j], eeg.khat[j]))
+        else:
+            xspec = np.conj(sfft.rfft(x[:, 0])).astype(eeg.spec[j].dtype)
+            tables.append(sfft.irfft(eeg.spec[j] * xspec[:, np.newaxis], n=eeg.n[j], axis=0))
         edges.append(_edge_design(x[:, 0], delays))
 
 
@@ -414,9 +462,51 @@ def _channels_null(G, sx, tables, edges, eeg, chans, delays, alpha_f, shifts, p_
     return null
 
 
+def _translate_null(G, sx, tables, edges, eeg, delays, alpha_f, shifts, p_step, basis,
+                    grid=None):  # fmt: skip
+    """Refit null of one feature in a basis of translates (:mod:`._translate`), (P, C)."""
+    R = len(tables)
+    dtype = eeg.dtype
+    P, C = shifts.shape[0], eeg.sy.shape[1]
+    L = len(delays)
+    G, sx = basis.T @ G @ basis, sx @ basis
+    ops = [
+        np.ascontiguousarray(_projected_operator(basis, _project_edges(basis, e), dtype)[:, L:])
+        for e in edges
+    ]
+    with _stage("folds"):
+        if grid is None:
+            folds = _FeatureFolds(G, sx, eeg.sy, eeg.n, alpha_f, dtype, eeg.yy, eeg.folds).folds
+        else:
+            nested = _NestedFolds(G, sx, eeg.sy, eeg.n, grid, dtype, eeg.yy, eeg.folds)
+    with _stage("cross"):  # every shift at once: q rows per shift
+        H_all = []
+        for j in range(R):
+            W = None if eeg.windows is None else eeg.windows[j]
+            H_all.append(_translate_cross(tables[j], eeg.first_delays, ops[j], W, eeg.yc[j],
+                                          eeg.offsets, shifts[:, j], eeg.dec[j]))  # fmt: skip
+        H_sum = H_all[0].copy()
+        for h in H_all[1:]:
+            H_sum += h
+    null = np.empty((P, C))
+    for p0 in range(0, P, p_step):  # the refit in cache-sized blocks of shifts
+        ps = slice(p0, min(p0 + p_step, P))
+        with _stage("refit"):
+            H = [h[:, ps] for h in H_all]
+            H_tot = H_sum[:, ps]
+            acc = np.zeros((ps.stop - p0, C))
+            for k in range(len(eeg.folds)):
+                if grid is None:
+                    acc += _fold_r(folds[k], H, H_tot)
+                else:
+                    acc += _nested_fold_r(nested, k, H, H_tot)[0]
+            null[ps] = acc / len(eeg.folds)
+    return null
+
+
 def _refit_null_iter(
     X_runs, Y_runs, sweep, shifts, chunk_size, max_bytes=1e6, n_workers=1, dtype=np.float32,
-    rank_tol=None, ranks=None, nested=False,
+    rank_tol=None, ranks=None, nested=False, translates=True,
 ):  # fmt: skip
     """Yield ``(slice, null)`` per chunk of features; null (P, F_chunk, C), float64.
 
@@ -427,7 +517,9 @@ def _refit_null_iter(
     filled per feature with the rank used and the number of channels that used it.
     ``nested``: choose the alphas in every permutation by the nested CV over
     ``sweep.alphas`` (as the sweep did on the observed data) instead of holding
-    ``sweep.alpha``.
+    ``sweep.alpha``. ``translates``: use the translate route (:mod:`._translate`)
+    when the sweep's basis allows it (``False`` forces the general basis route; the
+    numbers are the same).
     """
     delays = np.asarray(sweep.delays)
     F, C, L = sweep.n_features, sweep.n_channels, len(delays)
@@ -440,6 +532,10 @@ def _refit_null_iter(
 
     grids = np.asarray(sweep.alphas, dtype=np.float64)  # (F, A)
     basis = np.asarray(sweep.basis, dtype=np.float64) if sweep.basis.size else None
+    trans = _translate_structure(basis) if translates else None
+    if trans is not None:  # blocks of the same size in bytes, q rows instead of L
+        p_step = max(1, int(max_bytes // (basis.shape[1] * C * itemsize)))
+        eeg.use_translates(trans, delays, shifts)
 
     def one_feature(f):
         grid = grids[f] if nested and grids.shape[1] > 1 else None
@@ -471,7 +567,7 @@ def _refit_null_iter(
 
 def _refit_null(
     X_runs, Y_runs, sweep, shifts, chunk_size=16, n_workers=1, dtype=np.float64,
-    rank_tol=None, ranks=None, nested=False,
+    rank_tol=None, ranks=None, nested=False, translates=True,
 ):  # fmt: skip
     """The whole refit null, shape (P, F, C), float64 (for tests and small problems)."""
     out = np.empty((shifts.shape[0], sweep.n_features, sweep.n_channels))
@@ -486,6 +582,7 @@ def _refit_null(
         rank_tol=rank_tol,
         ranks=ranks,
         nested=nested,
+        translates=translates,
     )
     for sl, null in chunks:
         out[:, sl] = null

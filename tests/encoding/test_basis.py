@@ -68,3 +68,23 @@ def test_bad_basis_names_the_fix(basis):
     X, Y = _data()
     with pytest.raises(ValueError, match="basis .*lag_basis"):
         univariate_sweep(X, Y, sfreq=SFREQ, tmin=-0.04, tmax=0.2, alphas=GRID, basis=basis)
+
+
+def test_lag_basis_inside_is_whole_sample_translates():
+    B = lag_basis(100.0, -0.05, 0.31, 0.04, placement="inside")  # 37 delays, kernel 3 taps
+    assert B.shape == (37, 18)
+    k = B[:3, 0]
+    np.testing.assert_allclose(k, [0.5, 1.0, 0.5])
+    for b in range(18):  # same kernel, 2 samples apart, inside the window
+        np.testing.assert_array_equal(B[2 * b : 2 * b + 3, b], k)
+        assert np.count_nonzero(B[:, b]) == 3
+    np.testing.assert_allclose(B.sum(1)[1:-1], 1.0)  # Hann at half-width spacing
+    assert B.sum(1)[0] == 0.5 and B.sum(1)[-1] == 0.5  # the TRF goes to zero at the ends
+    C = lag_basis(128.0, -0.1, 0.5, 0.1, placement="inside")  # 78 delays, 13-tap kernel
+    assert C.shape == (78, 11)
+    first = [np.nonzero(C[:, b])[0][0] for b in range(11)]
+    assert np.all(np.diff(first) == 6) and first[0] == 76 - 13 - first[-1] + 1
+    with pytest.raises(ValueError, match="longer than the window's 5.*placement='tile'"):
+        lag_basis(100.0, 0.0, 0.04, 0.1, placement="inside")
+    with pytest.raises(ValueError, match="placement"):
+        lag_basis(100.0, 0.0, 0.3, 0.04, placement="centre")
