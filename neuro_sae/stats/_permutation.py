@@ -244,8 +244,10 @@ def _resolve_shift_step(shift_step, sweep, null, n_times, min_shift):
         ok = step > 1 and all(T % step == 0 and (T - 2 * min_shift) // step >= 1
                               for T in n_times)  # fmt: skip
         return step if ok else 1
-    if isinstance(shift_step, bool) or not isinstance(shift_step, (int, np.integer)) or (
-        shift_step < 1
+    if (
+        isinstance(shift_step, bool)
+        or not isinstance(shift_step, (int, np.integer))
+        or (shift_step < 1)
     ):
         raise ValueError(
             f'shift_step must be "auto" or a positive int (samples), got {shift_step!r}; '
@@ -507,7 +509,7 @@ def sweep_permutation_test(
     if sweep.basis.size and (null == "mismatch" or rank_tol is not None):
         raise ValueError(
             f"The sweep was fitted in a lag basis of {sweep.basis.shape[1]} kernels; "
-            f'null={null!r} with rank_tol={rank_tol!r} is not supported for it. Use '
+            f"null={null!r} with rank_tol={rank_tol!r} is not supported for it. Use "
             'null="refit" with rank_tol=None (it refits in the same basis).'
         )
     if sweep.test_runs.size and null != "refit":
@@ -680,8 +682,11 @@ def _make_result(sweep, r_obs, count, max_null, shifts, out_null, n_permutations
         n_permutations=n_permutations,
         min_shift_s=float(min_shift_s),
         random_state=_rs_repr(random_state),
-        null_type=_NULL_TYPES[null] if not nested else _NULL_TYPES[null].replace(
-            "with the observed alphas", "with the alphas re-chosen by the nested CV"),
+        null_type=_NULL_TYPES[null]
+        if not nested
+        else _NULL_TYPES[null].replace(
+            "with the observed alphas", "with the alphas re-chosen by the nested CV"
+        ),
         feature_names=list(sweep.feature_names),
         ch_names=list(sweep.ch_names),
         provenance=dict(
@@ -694,8 +699,15 @@ def _make_result(sweep, r_obs, count, max_null, shifts, out_null, n_permutations
             null_type=null,
             hyperparameters=_HYPER[null] if not nested else _HYPER_NESTED,
             config_hash=_config_hash(
-                sweep, null, n_permutations, min_shift_s, random_state, extra.get("rank_tol"),
-                extra.get("alpha_selection"), tail, extra.get("shift_step", 1),
+                sweep,
+                null,
+                n_permutations,
+                min_shift_s,
+                random_state,
+                extra.get("rank_tol"),
+                extra.get("alpha_selection"),
+                tail,
+                extra.get("shift_step", 1),
             ),  # fmt: skip
             **extra,
         ),

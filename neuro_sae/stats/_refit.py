@@ -479,7 +479,7 @@ def _translate_null(G, sx, tables, edges, eeg, delays, alpha_f, shifts, p_step, 
             folds = _FeatureFolds(G, sx, eeg.sy, eeg.n, alpha_f, dtype, eeg.yy, eeg.folds).folds
         else:
             nested = _NestedFolds(G, sx, eeg.sy, eeg.n, grid, dtype, eeg.yy, eeg.folds)
-    with _stage("cross"):  # every shift at once: q rows per shift
+    with _stage("cross"):  # every shift at once, channels first: (C, q, P) per run
         H_all = []
         for j in range(R):
             W = None if eeg.windows is None else eeg.windows[j]
@@ -488,20 +488,61 @@ def _translate_null(G, sx, tables, edges, eeg, delays, alpha_f, shifts, p_step, 
         H_sum = H_all[0].copy()
         for h in H_all[1:]:
             H_sum += h
+    if grid is None:  # one operator per channel (its alpha), applied channel-batched
+        ops_k = [_channel_operators(fold, C) for fold in folds]
     null = np.empty((P, C))
     for p0 in range(0, P, p_step):  # the refit in cache-sized blocks of shifts
         ps = slice(p0, min(p0 + p_step, P))
         with _stage("refit"):
-            H = [h[:, ps] for h in H_all]
-            H_tot = H_sum[:, ps]
-            acc = np.zeros((ps.stop - p0, C))
-            for k in range(len(eeg.folds)):
-                if grid is None:
-                    acc += _fold_r(folds[k], H, H_tot)
-                else:
-                    acc += _nested_fold_r(nested, k, H, H_tot)[0]
-            null[ps] = acc / len(eeg.folds)
+            acc = np.zeros((C, ps.stop - p0))
+            if grid is None:
+                H = [h[:, :, ps] for h in H_all]
+                for k in range(len(eeg.folds)):
+                    acc += _fold_r_channels(folds[k], ops_k[k], H, H_sum[:, :, ps])
+            else:  # the nested search works on (q, P, C) blocks
+                H = [np.ascontiguousarray(h[:, :, ps].transpose(1, 2, 0)) for h in H_all]
+                H_tot = np.ascontiguousarray(H_sum[:, :, ps].transpose(1, 2, 0))
+                for k in range(len(eeg.folds)):
+                    acc += _nested_fold_r(nested, k, H, H_tot)[0].T
+            null[ps] = acc.T / len(eeg.folds)
     return null
+
+
+def _channel_operators(fold, C):
+    """The fold's ``K = [B; U]`` of every channel, (C, 2q, q), and its constants in
+    channels-first layout."""
+    K0 = fold["groups"][0][1]
+    K = np.empty((C,) + K0.shape, K0.dtype)
+    for chans, Kg in fold["groups"]:
+        K[slice(None) if chans is None else chans] = Kg
+    const = np.ascontiguousarray(fold["const"][:, 0, :].T[:, :, np.newaxis])  # (C, q, 1)
+    const_k = None
+    if fold["const_k"] is not None:
+        const_k = np.ascontiguousarray(fold["const_k"][:, 0, :].T[:, :, np.newaxis])
+    return K, const, const_k
+
+
+def _fold_r_channels(fold, ops, H, H_tot):
+    """Held-out r (C, P) of one refit fold from channels-first cross-products
+    ``H`` (list of (C, q, P)) and their sum ``H_tot``; ``ops`` from
+    :func:`_channel_operators`."""
+    K, const, const_k = ops
+    q = K.shape[2]
+    e = H_tot - H[fold["out"][0]]
+    for i in fold["out"][1:]:
+        e -= H[i]
+    e += const
+    test = fold["test"]
+    if len(test) == 1:
+        h = H[test[0]]
+    else:
+        h = H[test[0]] + const_k
+        for i in test[1:]:
+            h += H[i]
+    out = np.matmul(K, e)  # (C, 2q, P)
+    num = np.einsum("cip,cip->cp", out[:, :q], h)
+    den = np.einsum("cip,cip->cp", out[:, q:], out[:, q:])
+    return _safe_r(num, den, fold["yy"][:, np.newaxis])
 
 
 def _refit_null_iter(

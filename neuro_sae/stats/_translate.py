@@ -104,58 +104,47 @@ class _Decimated:
         self.n, self.N, self.step, self.rho = n, N, step, rho
 
     def table(self, xk_spec):
-        """Decimated table (N, C) (rows ``m`` = positions ``rho + step * m``) from the
+        """Decimated table (C, N) (column ``m`` = position ``rho + step * m``) from the
         filtered feature's rfft ``xk_spec`` (n // 2 + 1,)."""
         xs = xk_spec[self.idx]
         xs = np.where(self.upper, xs, np.conj(xs)).astype(self.sy.dtype)  # conj(X_full)
         A = self.sy[0] * xs[0]
         for j in range(1, self.step):
             A += self.sy[j] * xs[j]
-        return np.ascontiguousarray(sfft.irfft(A, n=self.N, axis=-1).T)
+        return sfft.irfft(A, n=self.N, axis=-1)
 
 
 def _edge_windows(y, offsets, shifts):
-    """EEG rows ``(m - s) mod n`` for ``m`` in ``offsets``, per shift: (P, M, C)."""
+    """EEG samples ``(m - s) mod n`` for ``m`` in ``offsets``, per shift: (C, M, P)."""
     n = y.shape[0]
-    return np.take(y, (shifts[:, np.newaxis] * -1 + offsets[np.newaxis, :]) % n, axis=0)
+    idx = (offsets[:, np.newaxis] - shifts[np.newaxis, :]) % n  # (M, P)
+    return np.take(np.ascontiguousarray(y.T), idx, axis=1)
 
 
-def _add_edges(out, E, W, y, offsets, shifts, max_bytes=64e6):
-    """Add the edge terms ``E @ W[p]`` of every shift to ``out`` (q, P, C); ``W`` the
-    shared windows (P, M, C) or ``None`` to gather them in blocks of ``max_bytes``."""
-    q, P, C = out.shape
-    M = len(offsets)
-    step = P if W is not None else max(1, int(max_bytes // (M * C * out.itemsize)))
-    for p0 in range(0, P, step):
-        ps = slice(p0, min(p0 + step, P))
-        Wb = W if W is not None else _edge_windows(y, offsets, shifts[ps])
-        out[:, ps] += np.matmul(E, Wb).transpose(1, 0, 2)  # one small product per shift
-    return out
-
-
-def _translate_cross(table, first_delays, E, W, y, offsets, shifts, dec=None):
-    """Basis cross-products of every shift, shape (q, P, C).
+def _translate_cross(table, first_delays, E, W, y, offsets, shifts, dec=None,
+                     max_bytes=64e6):  # fmt: skip
+    """Basis cross-products of every shift, shape (C, q, P).
 
     ``table``: the filtered table (C, n) from :func:`_filtered_table`, or with ``dec``
-    (a :class:`_Decimated`) its decimated rows (n / step, C); ``first_delays`` (q,)
-    the delay of each column's first tap; ``E`` (q, M) the projected edge operator
-    (``-B^T T``); ``W`` (P, M, C) the EEG edge windows from :func:`_edge_windows` or
-    ``None`` (gathered here from the centred EEG ``y``); ``offsets`` (M,) the offsets
-    of the edge terms.
+    (a :class:`_Decimated`) its decimated columns (C, n / step); ``first_delays``
+    (q,) the delay of each column's first tap; ``E`` (q, M) the projected edge
+    operator (``-B^T T``); ``W`` (C, M, P) the EEG edge windows from
+    :func:`_edge_windows` or ``None`` (gathered here from the centred EEG ``y`` in
+    blocks of at most ``max_bytes``); ``offsets`` (M,) the offsets of the edge terms.
     """
     q, P = len(first_delays), len(shifts)
     if dec is not None:
-        C = table.shape[1]
         m0 = ((first_delays[0] - shifts) % dec.n - dec.rho) // dec.step  # (P,)
-        rows = (m0[np.newaxis, :] + np.arange(q)[:, np.newaxis]) % dec.N  # (q, P)
-        out = np.take(table, rows.ravel(), axis=0).reshape(q, P, C)
+        cols = (m0[np.newaxis, :] + np.arange(q)[:, np.newaxis]) % dec.N  # (q, P)
     else:
-        C, n = table.shape
-        idx = ((first_delays[:, np.newaxis] - shifts[np.newaxis, :]) % n).ravel()
-        order = np.argsort(idx, kind="stable")  # read the table in order, then put back
-        out = np.empty((q * P, C), dtype=table.dtype)
-        out[order] = np.take(table, idx[order], axis=1).T
-        out = out.reshape(q, P, C)
-    if len(offsets):
-        _add_edges(out, E, W, y, offsets, shifts)
+        cols = (first_delays[:, np.newaxis] - shifts[np.newaxis, :]) % table.shape[1]
+    out = np.take(table, cols, axis=1)  # (C, q, P)
+    M = len(offsets)
+    if not M:
+        return out
+    step = P if W is not None else max(1, int(max_bytes // (M * out.shape[0] * out.itemsize)))
+    for p0 in range(0, P, step):
+        ps = slice(p0, min(p0 + step, P))
+        Wb = W if W is not None else _edge_windows(y, offsets, shifts[ps])
+        out[:, :, ps] += np.matmul(E, Wb)  # one (q x M) @ (M x P) product per channel
     return out
