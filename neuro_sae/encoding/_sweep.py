@@ -390,8 +390,10 @@ def univariate_sweep(
         to that design). A float is a kernel width in seconds for
         :func:`lag_basis` (Hann kernels, half-width spacing), e.g. ``0.05``.
         Kernels are smoother and the permutation null costs less (its fitted
-        dimension is ``n_basis``, not ``n_delays``). ``None`` (default): one
-        coefficient per delay.
+        dimension is ``n_basis``, not ``n_delays``); with
+        ``lag_basis(..., placement="inside")`` (whole-sample translates of one
+        kernel) the null filters each feature once per run and is fastest.
+        ``None`` (default): one coefficient per delay.
     %(verbose)s
 
     Returns
