@@ -187,7 +187,15 @@ class FeaturesSection(_Section):
 
     mode: Literal["threshold", "batchtopk", "topk"] = "threshold"
     min_rate: float = Field(default=1.0, ge=0, description="Alive: active at least this often per second.")
-    max_features: int | None = Field(default=None, ge=1)
+    max_features: int | None = Field(
+        default=None, ge=1, description="Most active alive features kept per SAE layer (None: every alive one)."
+    )
+    max_features_other_layers: int | None = Field(
+        default=None, ge=1,
+        description="Most active alive features kept at every SAE layer but the primary backbone's "
+        "last one (the layer of the figures, reports and planted truth), e.g. to make a grid of "
+        "layers cheaper; None: max_features.",
+    )  # fmt: skip
     scale: Literal["max", "zscore"] | None = "max"
 
 

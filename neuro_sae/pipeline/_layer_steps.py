@@ -150,26 +150,37 @@ def _plot_curves(curves, fname):
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     from ..io import atomic_path
 
     subj = curves[curves["subject"] != "group"]
-    panels = [("share_significant", "Share of features significant\n(max-T, per subject)"),
-              ("best_r", "Best held-out r"), ("peak_lag_s", "Peak lag of the 10 best\nfeatures (s)")]  # fmt: skip
-    from matplotlib.ticker import MaxNLocator
-
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), layout="constrained")
-    for ax, (col, label) in zip(axes, panels):
+    group = curves[curves["subject"] == "group"]
+    panels = [("share_significant", "Features significant (%, max-T)", 100.0),
+              ("best_r", "Best held-out r (per subject)", 1.0),
+              ("peak_lag_s", "Peak lag of the 10 best\nfeatures (s, per subject)", 1.0)]  # fmt: skip
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), layout="constrained")
+    colors = {}
+    for ax, (col, label, scale) in zip(axes, panels):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         for model, df in subj.groupby("backbone", sort=False):
             g = df.groupby("layer")[col]
-            mean, sem = g.mean(), g.sem().fillna(0.0)
-            ax.errorbar(mean.index, mean.to_numpy(), yerr=sem.to_numpy(), marker="o", capsize=3,
-                        label=model)  # fmt: skip
-        ax.set(xlabel="Encoder layer", ylabel=label)
+            mean, sem = scale * g.mean(), scale * g.sem().fillna(0.0)
+            line = ax.errorbar(mean.index, mean.to_numpy(), yerr=sem.to_numpy(), marker="o", capsize=3,
+                               color=colors.get(model), label=model)  # fmt: skip
+            colors.setdefault(model, line.lines[0].get_color())
+        ax.set(xlabel="Encoder layer (1-based)", ylabel=label)
         ax.grid(alpha=0.3)
-    axes[0].legend(title="Backbone", fontsize=8)
-    fig.suptitle(f"Layer curves: mean ± SEM over {subj['subject'].nunique()} subjects")
+    for model, df in group.groupby("backbone", sort=False):  # group level (max-T across subjects)
+        df = df.sort_values("layer")
+        axes[0].plot(df["layer"], 100.0 * df["share_significant"], ls="--", marker="s", mfc="none",
+                     color=colors.get(model))  # fmt: skip
+    handles = [Line2D([], [], color=c, marker="o", label=m) for m, c in colors.items()]
+    handles += [Line2D([], [], color="0.3", marker="o", label="subjects: mean ± SEM"),
+                Line2D([], [], color="0.3", marker="s", mfc="none", ls="--", label="group level")]  # fmt: skip
+    fig.legend(handles=handles, loc="outside right upper", fontsize=8)
+    fig.suptitle(f"Layer curves of {subj['subject'].nunique()} subjects, per backbone")
     with atomic_path(fname) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)

@@ -232,8 +232,20 @@ def train_config(study, subject):
     pre = pretrained_source(m, spec, unit.layer)
     sae["pretrained"] = None if pre is None else (pre if isinstance(pre, str) else True)
     sae["layer"] = unit.layer
-    feats = m.features.model_dump(include={"mode", "min_rate", "max_features"})
+    feats = m.features.model_dump(include={"mode", "min_rate"})
+    feats["max_features"] = layer_max_features(study, unit)
     return dict(sae=sae, features=feats)
+
+
+def layer_max_features(study, unit):
+    """Alive features kept at one backbone x layer: ``features.max_features`` at the primary
+    backbone's last SAE layer, ``features.max_features_other_layers`` (when set) elsewhere."""
+    fcfg = study.manifest.features
+    if fcfg.max_features_other_layers is None:
+        return fcfg.max_features
+    if unit.model is None and unit.layer == study_layers(study)[-1]:
+        return fcfg.max_features
+    return fcfg.max_features_other_layers
 
 
 def pretrained_folders(manifest, spec=None):
@@ -313,6 +325,7 @@ def train_run(study, subject, runtime):
     outputs = train_outputs(study, subject)
     spec = model_spec(study, unit.model)
     fcfg = manifest.features
+    max_features = layer_max_features(study, unit)
     check_pretrained_layers(study)
     tag = "" if unit.model is None else f"{unit.model} "
     acts = {r: read_activations(paths.activations(r), layers=[layer]) for r in run_ids}
@@ -351,12 +364,12 @@ def train_run(study, subject, runtime):
             fs.save(outputs[f"features-{layer}-{r}"], overwrite=True)
             series[r] = fs
         alive, rates, n_alive = select_alive_features(
-            list(series.values()), min_rate=fcfg.min_rate, max_features=fcfg.max_features,
+            list(series.values()), min_rate=fcfg.min_rate, max_features=max_features,
             return_rates=True,
         )  # fmt: skip
         write_json(
             dict(layer=layer, min_rate=fcfg.min_rate, n_alive=n_alive,
-                 max_features=fcfg.max_features, feature_ids=[int(f) for f in alive],
+                 max_features=max_features, feature_ids=[int(f) for f in alive],
                  firing_rate=[float(r) for r in rates]),
             outputs[f"alive-{layer}"],
         )  # fmt: skip

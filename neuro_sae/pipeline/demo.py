@@ -191,7 +191,31 @@ def format_summary(recovery, out):
             f"  sub-{s}: {len(rec['hits'])}/{n_p} planted significant, "
             f"{len(rec['false_positives'])} false positive(s); planted-channel r: {r_txt}"
         )
+    lines += _grid_summary(out)
     rt = recovery.get("runtime_s", {})
     lines.append("  runtime (s): " + ", ".join(f"{k} {v:.1f}" for k, v in rt.items()))
-    lines.append(f"  outputs: {out} (recovery.json, figures/)")
+    lines.append(f"  outputs: {out} (recovery.json, runtime.json, figures/, group/layers/)")
     return "\n".join(lines)
+
+
+def _grid_summary(out):
+    """One line per backbone x layer of the layers step (when it ran): features tested,
+    max-T and paper-protocol shares of significant features, and the layer trends."""
+    import pandas as pd
+
+    d = StudyPaths(out).layers_dir()
+    if not (d / "protocol_vs_maxt.parquet").is_file():
+        return []
+    summary = pd.read_parquet(d / "protocol_vs_maxt.parquet")
+    lines = [f"  study grid ({len(summary)} backbone x layer units; group/layers/layer_curves.png):"]
+    for row in summary.itertuples():
+        lines.append(f"    {row.model:<20s} layer {int(row.layer):2d}: {int(row.n_features):4d} features, "
+                     f"significant max-T {100 * row.maxt_fraction:5.1f}%, paper protocol "
+                     f"({row.protocol_channel}) {100 * row.protocol_fraction:5.1f}%")  # fmt: skip
+    mixed = d / "layer_mixedlm.parquet"
+    if mixed.is_file():
+        tab = pd.read_parquet(mixed)
+        for row in tab[tab["term"] == "layer"].itertuples():
+            lines.append(f"    layer trend of best held-out r, {row.model}: {row.estimate:+.4f} per layer "
+                         f"(p = {row.p:.3g}, layer_mixedlm)")  # fmt: skip
+    return lines

@@ -167,16 +167,26 @@ def test_grid_units_and_outputs(grid_root, serial_run):
     assert (d / "layer_curves.png").stat().st_size > 10_000
 
 
-def test_processes_executor_gives_identical_results(grid_root, serial_run):
-    """processes:2 (joblib) writes the same tables as serial (dask-local:2: the kill test,
-    where every unit is computed by the LocalCluster's workers)."""
+@pytest.mark.parametrize("spec", ["processes:2", "dask-local:2"])
+def test_executors_give_identical_results(grid_root, serial_run, spec, caplog):
+    """processes:2 (joblib) and dask-local:2 (a LocalCluster with 2 worker processes), each
+    run uninterrupted on a fresh folder, write the same tables as serial; every unit ran in
+    the run, and the dask run shows its progress."""
+    from neuro_sae.utils import logger
+
     manifest = load_manifest(grid_root / "grid.yaml")
-    for spec in ("processes:2",):
-        out = grid_root / spec.replace(":", "-")
-        run_study(manifest, out, figures=False, executor=spec, verbose="WARNING")
-        _assert_same_results(serial_run, out)
-        rt = json.loads((out / "runtime.json").read_text())
-        assert rt["executor"] == spec and len(_grid(rt["recomputed"])) == N_UNITS
+    out = grid_root / spec.replace(":", "-")
+    logger.addHandler(caplog.handler)  # the package logger does not propagate
+    try:
+        run_study(manifest, out, figures=False, executor=spec, verbose="INFO")
+    finally:
+        logger.removeHandler(caplog.handler)
+    _assert_same_results(serial_run, out)
+    rt = json.loads((out / "runtime.json").read_text())
+    assert rt["executor"] == spec and len(_grid(rt["recomputed"])) == N_UNITS
+    if spec.startswith("dask"):
+        assert "[executor] dask-local:2: dask scheduler" in caplog.text
+        assert "[dask] 10/10 done: " in caplog.text  # the fits' progress, one line per task
 
 
 def test_kill_client_and_worker_then_resume(grid_root, serial_run, caplog):
@@ -251,3 +261,28 @@ def test_failed_task_names_subject_backbone_and_layer(grid_root, serial_run, tmp
     for s in ("01", "02"):
         assert f"subject {s}, backbone tiny-b, layer 2: MemoryError: planted failure" in msg
     assert len(calls) == 4  # two units, each tried twice; nothing else ran
+
+
+def test_max_features_other_layers(grid_root, serial_run):
+    """features.max_features_other_layers caps every SAE layer but the primary backbone's
+    last one: setting it makes exactly those train-sae units stale (naming the setting),
+    and a study without it keeps its records."""
+    from neuro_sae.pipeline import Unit, get_step
+    from neuro_sae.pipeline._registry import Study, step_status
+    from neuro_sae.pipeline._stim_steps import layer_max_features
+
+    train = get_step("train-sae")
+    capped = load_manifest(grid_root / "grid.yaml", overrides={"features": {"max_features_other_layers": 3}})
+    study = Study(capped, serial_run)
+    units = train.all_units(study)
+    assert len(units) == 5
+    for u in units:
+        primary_last = u == Unit(model=None, layer=3)
+        assert layer_max_features(study, u) == (6 if primary_last else 3)
+        reason = step_status(study, train, u)
+        if primary_last:
+            assert reason is None
+        else:
+            assert reason == "features.max_features changed from 6 to 3", (u, reason)
+    plain = Study(load_manifest(grid_root / "grid.yaml"), serial_run)
+    assert all(step_status(plain, train, u) is None for u in units)
