@@ -211,11 +211,27 @@ class TRFSection(_Section):
         "lags) only [tmin, tmax].",
     )  # fmt: skip
     alphas: list[float] = Field(default_factory=lambda: [10.0**e for e in range(-1, 7)], min_length=1)
+    basis_width: float | None = Field(
+        default=None, gt=0,
+        description="Fit the kernels in a lag basis of Hann kernels this wide (s) over the "
+        "fitted window (neuro_sae.encoding.lag_basis); None: one coefficient per lag.",
+    )  # fmt: skip
+    basis_placement: Literal["inside", "tile"] = Field(
+        default="inside",
+        description="With basis_width: 'inside' (whole-sample translates of one kernel inside "
+        "the window; the fastest permutation null) or 'tile' (kernels cut at the ends).",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _window(self):
         if self.tmin >= self.tmax:
             raise ValueError(f"trf.tmin ({self.tmin}) must be below trf.tmax ({self.tmax})")
+        span = self.tmax - self.tmin + 2 * self.edge_s
+        if self.basis_width is not None and self.basis_width >= span:
+            raise ValueError(
+                f"trf.basis_width ({self.basis_width} s) must be below the fitted window "
+                f"(tmax - tmin + 2 * edge_s = {span:.3g} s); e.g. basis_width: 0.1"
+            )
         return self
 
 

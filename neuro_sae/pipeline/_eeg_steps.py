@@ -140,8 +140,11 @@ def fit_config(study, subject):
     if m.eeg.split is not None:
         dev, test = m.split_runs()
         eeg["split_runs"] = dict(dev=dev, test=test)
+    trf = m.trf.model_dump()
+    if trf["basis_width"] is None:  # no basis: the slice (and cached fits) as before
+        del trf["basis_width"], trf["basis_placement"]
     return dict(
-        eeg=eeg, trf=m.trf.model_dump(),
+        eeg=eeg, trf=trf,
         stats=m.stats.model_dump(include={"n_permutations", "alpha", "random_state", "vp_features"}),
         features=dict(scale=m.features.scale),
     )  # fmt: skip
@@ -290,9 +293,16 @@ def fit_run(study, subject, runtime):
     if manifest.eeg.split is not None:
         test_idx = [i for i, r in enumerate(aligned.run_ids) if r not in dev]
     with timed(runtime, "trf_sweep"):
+        tmin, tmax = trf.tmin - trf.edge_s, trf.tmax + trf.edge_s
+        basis = None
+        if trf.basis_width is not None:
+            from ..encoding import lag_basis
+
+            basis = lag_basis(aligned.sfreq, tmin, tmax, trf.basis_width,
+                              placement=trf.basis_placement)  # fmt: skip
         sweep = univariate_sweep(
-            X_runs, Y_runs, sfreq=aligned.sfreq, tmin=trf.tmin - trf.edge_s,
-            tmax=trf.tmax + trf.edge_s, alphas=trf.alphas, test_runs=test_idx,
+            X_runs, Y_runs, sfreq=aligned.sfreq, tmin=tmin, tmax=tmax, alphas=trf.alphas,
+            test_runs=test_idx, basis=basis,
             feature_names=[feature_name(f) for f in alive], ch_names=aligned.info["ch_names"],
         )  # fmt: skip
         sweep.provenance.update(inner_tmin=trf.tmin, inner_tmax=trf.tmax, edge_s=trf.edge_s,
