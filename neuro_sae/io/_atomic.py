@@ -104,6 +104,49 @@ def atomic_dir(dirname):
             shutil.rmtree(tmp)
 
 
+def remove_partial_writes(path):
+    """Remove what a killed :func:`atomic_path` / :func:`atomic_dir` left next to ``path``.
+
+    A process killed while writing (SIGKILL, a lost cluster worker) cannot remove its
+    temporary file or folder (``.<name>.<random>.tmp...``); the final file was never
+    touched. Call before writing ``path`` again. Inside a folder ``path`` the leftovers
+    of its files are removed too.
+
+    Parameters
+    ----------
+    path : str | os.PathLike
+        A file or folder that is about to be written.
+
+    Returns
+    -------
+    removed : list of pathlib.Path
+        What was removed.
+    """
+    import shutil
+
+    path = Path(path)
+    found = []
+    if path.parent.is_dir():
+        found += list(path.parent.glob(f".{_glob_escape(path.name)}.*.tmp*"))
+        found += list(path.parent.glob(f".{_glob_escape(path.name)}.old"))
+    if path.is_dir():
+        found += [p for p in path.rglob(".*.tmp*") if p.name.startswith(".")]
+    removed = []
+    for p in found:
+        if not p.exists():
+            continue
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+        removed.append(p)
+    return removed
+
+
+def _glob_escape(name):
+    """``name`` with glob metacharacters escaped."""
+    import glob
+
+    return glob.escape(name)
+
+
 def write_json(obj, fname, *, indent=2):
     """Write JSON atomically (numpy scalars and arrays converted).
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .. import __version__
-from ..io import hash_config
+from ..io import hash_config, remove_partial_writes
 from ..utils import logger
 from ._cache import (
     Labels,
@@ -383,6 +383,11 @@ def execute(study, step, subject=None, *, force=False, upstream=False, runtime=N
     logger.info(f"[{sid}] {'forced' if reason is None else reason}: running")
     cache_dir = study.paths.cache_dir()
     remove_record(cache_dir, sid)
+    if step.outputs is not None:  # what a killed earlier run of this unit left half-written
+        removed = [r for p in _collect_paths(step.outputs(study, subject))
+                   for r in remove_partial_writes(p)]  # fmt: skip
+        if removed:
+            logger.info(f"[{sid}] removed {len(removed)} temporary file(s) left by a killed run")
     try:
         result = step.run(study, subject, runtime)
     except BaseException:
