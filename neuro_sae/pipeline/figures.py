@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 
-from ..utils import logger, verbose
+from ..utils import fill_doc, logger, verbose
 from ._paths import StudyPaths
 from .steps import sae_layers
 
@@ -48,6 +48,7 @@ def _feature_key(name):
     return m.group(1) if m else re.sub(r"[^A-Za-z0-9]+", "-", str(name)).strip("-")
 
 
+@fill_doc
 @verbose
 def make_figures(manifest, out, *, n_top=3, verbose=None):
     """Draw the study figures from saved results (PNG and PDF).
@@ -63,10 +64,8 @@ def make_figures(manifest, out, *, n_top=3, verbose=None):
 
     Parameters
     ----------
-    manifest : Manifest
-        The study manifest.
-    out : str | os.PathLike
-        The derivatives folder.
+    %(manifest)s
+    %(out)s
     n_top : int
         How many top features get a joint plot and a topomap.
     %(verbose)s

@@ -14,7 +14,7 @@ import json
 
 import numpy as np
 
-from ..utils import check_array, logger, verbose
+from ..utils import check_array, fill_doc, logger, verbose
 
 __all__ = ["envelope_eeg_xcorr", "make_subject_report"]
 
@@ -153,6 +153,7 @@ def _envelope_trf(aligned, sweep, manifest):
     return trf, [str(w.message) for w in caught]
 
 
+@fill_doc
 @verbose
 def make_subject_report(manifest, out, subject, *, n_top=3, verbose=None):
     """Write ``sub-XX/sub-XX_report.html``: the subject's results and the checks behind them.
@@ -168,10 +169,8 @@ def make_subject_report(manifest, out, subject, *, n_top=3, verbose=None):
 
     Parameters
     ----------
-    manifest : Manifest
-        The study manifest.
-    out : str | os.PathLike
-        The derivatives folder.
+    %(manifest)s
+    %(out)s
     subject : str
         Subject label.
     n_top : int

@@ -41,6 +41,7 @@ from ._translate import (
     _Decimated,
     _edge_windows,
     _filtered_table,
+    _kernel_spacing,
     _kernel_spectrum,
     _translate_cross,
     _translate_structure,
@@ -324,8 +325,7 @@ class _EEG:
         self.spec = None  # the raw tables are not used on this route
         self.khat = [_kernel_spectrum(kernel, n) for n in self.n]
         # runs whose shifts all fall on the kernels' spacing read a decimated table
-        spacing = np.unique(np.diff(starts))
-        step = int(spacing[0]) if len(spacing) == 1 else 0
+        step = _kernel_spacing(starts)
         self.dec = [None] * len(self.n)
         for j, n in enumerate(self.n):
             if step > 1 and n % step == 0 and np.all(shifts[:, j] % step == 0):

@@ -59,6 +59,13 @@ def _translate_structure(basis, rtol=1e-12):
     return kernel, starts
 
 
+def _kernel_spacing(starts):
+    """The common spacing (samples) of the kernels' first rows, or 0 when uneven or
+    a single kernel."""
+    spacing = np.unique(np.diff(starts))
+    return int(spacing[0]) if len(spacing) == 1 else 0
+
+
 def _kernel_spectrum(kernel, n):
     """rfft of the kernel zero-padded to ``n`` samples (circular convolution)."""
     return sfft.rfft(kernel, n=n)
