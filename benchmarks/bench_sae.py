@@ -23,8 +23,13 @@ architectures (TopK, ReLU, JumpReLU, Matryoshka BatchTopK), each reported as s/s
 and relative to BatchTopK (ReLU, JumpReLU and Matryoshka train densely: their
 losses need every pre-activation).
 
+On a GPU (``--device cuda``) both run there (neuro_sae then takes its dense device
+path: the sparse decoder pays off on CPUs only), every clock read synchronises the
+device, and ``--batch`` sets the frames per step (default 2500; e.g. 16384 to fill a
+large card).
+
 Usage: ``python benchmarks/bench_sae.py [--quick] [--threads N] [--steps S]
-[--architectures all]``
+[--architectures all] [--device cuda] [--batch 16384]``
 (``--quick``: 256 -> 2048, k = 16, batches of 512; a few seconds.)
 Timings on a loaded machine are noisy: rerun on a quiet one before quoting them.
 """
@@ -81,11 +86,17 @@ class DenseBatchTopK(torch.nn.Module):
         return (recon - x).pow(2).sum(dim=1).mean()
 
 
-def _train_dense(ref, batches, lr, warmup):
+def _sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _train_dense(ref, batches, lr, warmup, device="cpu"):
     opt = torch.optim.Adam(ref.parameters(), lr=lr, betas=(0.9, 0.999))
     t_start = None
     for i, x in enumerate(batches):
         if i == warmup:
+            _sync(device)
             t_start = time.perf_counter()
         loss = ref.loss(x)
         opt.zero_grad(set_to_none=True)
@@ -96,16 +107,19 @@ def _train_dense(ref, batches, lr, warmup):
         opt.step()
         with torch.no_grad():
             ref.W_dec.div_(ref.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12))
+    _sync(device)
     return (time.perf_counter() - t_start) / (len(batches) - warmup)
 
 
-def _gemm_rate(batch, d_in, d_sae, repeats):
-    a = torch.randn(batch, d_in)
-    b = torch.randn(d_in, d_sae)
+def _gemm_rate(batch, d_in, d_sae, repeats, device="cpu"):
+    a = torch.randn(batch, d_in, device=device)
+    b = torch.randn(d_in, d_sae, device=device)
     a @ b  # warm-up
+    _sync(device)
     t0 = time.perf_counter()
     for _ in range(repeats):
         a @ b
+    _sync(device)
     dt = (time.perf_counter() - t0) / repeats
     return 2.0 * batch * d_in * d_sae / dt, dt
 
@@ -119,6 +133,8 @@ def main():
     parser.add_argument("--warmup", type=int, default=2, help="untimed first steps")
     parser.add_argument("--architectures", nargs="+", default=[],
                         help="also time train_sae for these architectures ('all': every one)")
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1)")
+    parser.add_argument("--batch", type=int, default=None, help="frames per step (2500)")
     args = parser.parse_args()
     archs = list(ARCHITECTURES) if args.architectures == ["all"] else args.architectures
     for arch in archs:
@@ -130,19 +146,23 @@ def main():
         d_in, d_sae, k, batch, steps = 256, 2048, 16, 512, args.steps or 8
     else:
         d_in, d_sae, k, batch, steps = 768, 6144, 50, 2500, args.steps or 10
+    batch = args.batch or batch
+    device = torch.device(args.device)
     warmup = args.warmup
     n = warmup + steps
+    card = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
     print(f"SAE {d_in} -> {d_sae}, k={k}, batch {batch}, {steps} timed steps after {warmup} "
-          f"warm-up, torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
-    batches = _batches(n, batch, d_in, d_sae, k, seed=0)
+          f"warm-up, torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
+          f"device {device}{card}")
+    batches = [b.to(device) for b in _batches(n, batch, d_in, d_sae, k, seed=0)]
 
-    gemm_flops, gemm_s = _gemm_rate(batch, d_in, d_sae, repeats=max(3, steps))
+    gemm_flops, gemm_s = _gemm_rate(batch, d_in, d_sae, repeats=max(3, steps), device=device)
     print(f"GEMM ({batch} x {d_in}) @ ({d_in} x {d_sae}): {gemm_s * 1e3:.1f} ms, "
           f"{gemm_flops / 1e9:.1f} GFLOP/s")
 
     # same initial weights and b_dec for both; first losses must agree
     cfg = SAEConfig(d_in=d_in, d_sae=d_sae, k=k)
-    sae = make_sae(cfg, random_state=0)
+    sae = make_sae(cfg, random_state=0).to(device)
     with torch.no_grad():
         x_in, _ = sae._prepare(batches[0])
         sae.b_dec.copy_(geometric_median(x_in))
@@ -154,11 +174,11 @@ def main():
     assert abs(ours - theirs) <= 1e-4 * max(abs(theirs), 1e-12), (ours, theirs)
     print(f"first-batch loss: neuro_sae {ours:.6f}, dense reference {theirs:.6f} (agree)")
 
-    t_dense = _train_dense(ref, batches, 2e-4, warmup)
+    t_dense = _train_dense(ref, batches, 2e-4, warmup, device)
 
     tcfg = TrainConfig(n_steps=n, batch_size=batch, log_every=warmup if warmup else n,
                        lr_decay_start=1.0)
-    _, hist = train_sae(iter(batches), cfg, tcfg, random_state=0)
+    _, hist = train_sae(iter(batches), cfg, tcfg, random_state=0, device=device)
     el = hist["elapsed_s"].to_numpy()
     t_ours = (el[-1] - el[0]) / steps if warmup else el[-1] / steps
 
@@ -169,7 +189,8 @@ def main():
     print(f"speed-up neuro_sae / dense reference: {t_dense / t_ours:.2f}x (goal >= 1.5x)")
     for arch in [a for a in archs if a != "batchtopk"]:
         _, hist = train_sae(iter(batches), SAEConfig(d_in=d_in, d_sae=d_sae, k=k,
-                                                     architecture=arch), tcfg, random_state=0)
+                                                     architecture=arch), tcfg, random_state=0,
+                            device=device)  # fmt: skip
         el = hist["elapsed_s"].to_numpy()
         t = (el[-1] - el[0]) / steps if warmup else el[-1] / steps
         print(f"{arch:>22} {t:8.3f} {batch / t:10.0f}   {t / t_ours:.2f}x BatchTopK's step")
