@@ -14,7 +14,7 @@ import itertools
 import numpy as np
 import scipy.linalg as sla
 
-from ._ridge import NUMPY, _Fold, _safe_r
+from ._ridge import NUMPY, _chunks, _Fold, _safe_r
 
 SOLVERS = ("auto", "eigh", "cholesky")
 
@@ -44,44 +44,82 @@ def _choose_solver(solver, n_pred, n_out, n_alphas, xp=NUMPY):
     return "cholesky" if chol < eig else "eigh"
 
 
-class _CholFold:
-    """A training fit solved per alpha by Cholesky (same interface as ``_Fold.r_path``).
+_FOLD_BYTES = 1 << 25  # stacked per-fold grams are built for ~32 MB of folds at a time
 
-    Cheaper than one eigendecomposition serving every alpha when the alphas are few
-    and the predictors many; the same numbers up to rounding.
+
+def _fold_stats(stats, folds, fit_intercept):
+    """Centred statistics of several folds at once, stacked over the folds.
+
+    Training sums are the sums over the folds' runs minus the held-out sums (no sum over
+    the training runs per fold). Returns ``Gt`` (F, P, P), ``Ht`` (F, P, C) (centred if
+    ``fit_intercept``) and the always-centred held-out ``Gk`` (F, P, P), ``Hk`` (F, P,
+    C), ``yyk`` (F, C), for a batch of one design (``stats.G`` of shape (R, 1, P, P)).
     """
-
-    def __init__(self, G_train, H_train, xp=NUMPY, chunk_size=None):
-        self.G, self.H = G_train, H_train
-
-    def r_path(self, G_test, H_test, yy_test, alphas):
-        B, P = self.G.shape[:2]
-        out = np.empty((alphas.shape[1], B, self.H.shape[2]))
-        eye = np.eye(P)
-        for b in range(B):
-            # held-out sum of squares w^T G_k w = ||L_k^T w||^2 with G_k = L_k L_k^T:
-            # a triangular product (P^2 C) per alpha instead of a full one (2 P^2 C)
-            try:
-                L_k = sla.cholesky(G_test[b], lower=True, check_finite=False)
-            except np.linalg.LinAlgError:  # a singular held-out gram: full products
-                L_k = None
-            for ai in range(alphas.shape[1]):
-                fac = sla.cho_factor(self.G[b] + alphas[b, ai] * eye, check_finite=False)
-                W = sla.cho_solve(fac, self.H[b], check_finite=False)
-                num = np.einsum("pc,pc->c", W, H_test[b])
-                if L_k is None:
-                    den = np.einsum("pc,pc->c", W, G_test[b] @ W)
-                else:
-                    U = _trmm(L_k, W)
-                    den = np.einsum("pc,pc->c", U, U)
-                out[ai, b] = _safe_r(num, den, yy_test[b] if np.ndim(yy_test) > 1 else yy_test)
-        return out
+    arrays = (stats.G[:, 0], stats.H[:, 0], stats.sx[:, 0], stats.sy, stats.yy, stats.n)
+    tests = [np.atleast_1d(te) for _, te in folds]
+    if all(len(te) == 1 for te in tests):  # leave-one-run-out: one run held out per fold
+        idx = np.array([te[0] for te in tests])
+        Gk, Hk, sxk, syk, yyk, nk = (a[idx] for a in arrays)
+    else:
+        Gk, Hk, sxk, syk, yyk, nk = (
+            np.stack([a[te].sum(0) for te in tests]) for a in arrays
+        )
+    used = np.union1d(*folds[0])  # the runs split by the folds (all, or an outer train)
+    G, H, sx, sy, _, n = stats._tot if len(used) == stats.n_runs else stats.raw(used)
+    G, H, sx = G[0], H[0], sx[0]
+    Gt, Ht, sxt = G - Gk, H - Hk, sx - sxk
+    if fit_intercept:
+        syt, nt = sy - syk, n - nk
+        Gt -= sxt[:, :, None] * (sxt / nt[:, None])[:, None, :]
+        Ht -= sxt[:, :, None] * (syt / nt[:, None])[:, None, :]
+    Gk = Gk - sxk[:, :, None] * (sxk / nk[:, None])[:, None, :]
+    Hk = Hk - sxk[:, :, None] * (syk / nk[:, None])[:, None, :]
+    yyk = yyk - syk**2 / nk[:, None]
+    return Gt, Ht, Gk, Hk, yyk
 
 
-def _trmm(L, W):
-    """``L^T @ W`` for a lower-triangular ``L`` (BLAS trmm, half the flops of a GEMM)."""
-    trmm = sla.get_blas_funcs("trmm", (L, W))
-    return trmm(1.0, L, W, lower=1, trans_a=1)
+def _chol_path(Gt, Ht, Gk, Hk, yyk, alphas, chunk_size=None):
+    """Held-out r (F, A, C) of folds solved per alpha by Cholesky (LAPACK potrf/potrs).
+
+    Per fold: the held-out gram's factor ``Gk = Lk Lk^T`` (once), then per alpha one
+    factorisation and solve; the held-out sum of squares ``w^T Gk w = ||Lk^T w||^2`` of
+    every alpha's weights in one triangular product (BLAS trmm, half a GEMM's flops).
+    Cheaper than one eigendecomposition serving every alpha when the alphas are few and
+    the predictors many; the same numbers up to rounding.
+    """
+    F, P, C = Ht.shape
+    A = alphas.shape[1]
+    potrf, potrs = sla.lapack.get_lapack_funcs(("potrf", "potrs"), (Gt,))
+    trmm = sla.blas.get_blas_funcs("trmm", (Gt,))
+    out = np.empty((F, A, C))
+    diag = np.arange(P) * (P + 1)
+    for j in range(F):
+        Lk, info = potrf(Gk[j], lower=1, clean=0)
+        for sl in _chunks(C, chunk_size):
+            c = sl.stop - sl.start
+            Hf = np.asfortranarray(Ht[j, :, sl])
+            W = np.empty((P, A * c), order="F")  # column a * c + i: alpha a, channel i
+            for a in range(A):
+                S = Gt[j].copy()  # symmetric: the C-ordered copy is its own F-order
+                S.ravel()[diag] += alphas[j, a]
+                fac, info_a = potrf(S.T, lower=1, overwrite_a=1, clean=0)
+                if info_a:
+                    raise np.linalg.LinAlgError(
+                        f"The training covariance plus alpha={alphas[j, a]:.3g} is not "
+                        "positive definite (rounding with a tiny alpha); use "
+                        "solver='eigh' or larger alphas."
+                    )
+                W[:, a * c : (a + 1) * c] = potrs(fac, Hf, lower=1)[0]
+            W3 = W.reshape((P, c, A), order="F")  # [p, i, a] = W[p, a * c + i]
+            num = np.einsum("pia,pi->ai", W3, Hk[j, :, sl])
+            if info == 0:  # held-out sum of squares through the held-out factor
+                U = trmm(1.0, Lk, W, lower=1, trans_a=1, overwrite_b=1)
+                den = np.einsum("pk,pk->k", U, U).reshape(A, c)
+            else:  # a singular held-out gram: full products
+                GW = np.tensordot(Gk[j], W3, axes=(1, 0))
+                den = np.einsum("pia,pia->ai", W3, GW)
+            out[j, :, sl] = _safe_r(num, den, yyk[j, sl])
+    return out
 
 
 def _cv_folds(cv, runs):
@@ -139,44 +177,97 @@ def _path(stats, folds, cands, fit_intercept, mult, xp=NUMPY, chunk_size=None,
           solver="eigh"):  # fmt: skip
     """Held-out Pearson r of every fold and candidate: (n_folds, n_cand, n_channels).
 
-    ``solver``: ``"eigh"`` (one eigendecomposition per fold and group of candidates)
-    or ``"cholesky"`` (one factorisation per candidate), see :func:`_choose_solver`.
+    ``solver``: ``"eigh"`` (one eigendecomposition per fold and group of candidates,
+    folds stacked in one batched call) or ``"cholesky"`` (one factorisation per fold and
+    candidate), see :func:`_choose_solver`. Folds are processed in batches of ~32 MB of
+    stacked grams.
     """
-    C = stats.H.shape[-1]
+    C, P = stats.H.shape[-1], stats.G.shape[-1]
     out = np.empty((len(folds), cands.n, C))
-    Fold = _CholFold if solver == "cholesky" else _Fold
-    for j, (train, test) in enumerate(folds):
-        Gt, Ht = stats.centred(train, fit_intercept)[:2]
-        Gj, Hj, _, _, yyj, _ = stats.centred(test, True)  # r: centred held-out
-        yyj = xp.asarray(yyj)
+    step = max(1, _FOLD_BYTES // (8 * P * P))
+    for f0 in range(0, len(folds), step):
+        batch = folds[f0 : f0 + step]
+        Gt, Ht, Gk, Hk, yyk = _fold_stats(stats, batch, fit_intercept)
+        mults = np.array([mult(len(tr)) for tr, _ in batch])
+        fs = slice(f0, f0 + len(batch))
         for ids, d, base in cands.groups:
-            Gt_, Ht_, Gj_, Hj_ = (
-                xp.asarray(m) for m in (*_scale(d, Gt, Ht), *_scale(d, Gj, Hj))
-            )
-            fold = Fold(Gt_, Ht_, xp, chunk_size)
-            alphas = xp.asarray(base[np.newaxis] * mult(len(train)))
-            out[j, ids] = xp.to_numpy(fold.r_path(Gj_, Hj_, yyj, alphas)[:, 0])
+            Gt_, Ht_ = _scale(d, Gt, Ht)
+            Gk_, Hk_ = _scale(d, Gk, Hk)
+            alphas = mults[:, np.newaxis] * base[np.newaxis]  # (F, A)
+            if solver == "cholesky":
+                r = _chol_path(Gt_, Ht_, Gk_, Hk_, yyk, alphas, chunk_size)
+            else:  # the folds as a batch of designs: one batched eigendecomposition
+                fold = _Fold(xp.asarray(Gt_), xp.asarray(Ht_), xp, chunk_size)
+                r = xp.to_numpy(fold.r_path(xp.asarray(Gk_), xp.asarray(Hk_),
+                                            xp.asarray(yyk), xp.asarray(alphas)))  # fmt: skip
+                r = r.transpose(1, 0, 2)
+            out[fs, ids] = r
     return out
 
 
-def _solve(stats, runs, cands, best, fit_intercept, mult, xp=NUMPY, chunk_size=None):
-    """Weights (P, C) and intercepts (C,) on ``runs``, candidate ``best[c]`` per channel."""
+def _solve(stats, runs, cands, best, fit_intercept, mult, xp=NUMPY, chunk_size=None,
+           solver="eigh"):  # fmt: skip
+    """Weights (P, C) and intercepts (C,) on ``runs``, candidate ``best[c]`` per channel.
+
+    ``solver="eigh"``: one eigendecomposition per group of candidates serves every
+    channel's alpha. Otherwise (numpy only) one Cholesky factorisation per distinct
+    chosen alpha when that costs fewer flops (:func:`_final_costs`).
+    """
     G, H, sx, sy, _, n = stats.centred(runs, fit_intercept)
+    G, H = G[0], H[0]
     P, C = G.shape[-1], H.shape[-1]
     W = np.empty((P, C))
+    m = mult(len(np.atleast_1d(runs)))
     for ids, d, base in cands.groups:
         pos = np.full(cands.n, -1)
         pos[ids] = np.arange(len(ids))
         chans = np.flatnonzero(pos[best] >= 0)
         if not len(chans):
             continue
-        Gs, Hs = _scale(d, G, H[..., chans])
-        fold = _Fold(xp.asarray(Gs), xp.asarray(Hs), xp, chunk_size)
-        alpha = base[pos[best[chans]]] * mult(len(np.atleast_1d(runs)))
-        w = xp.to_numpy(fold.weights(xp.asarray(alpha[np.newaxis])))[0]
+        Gs, Hs = _scale(d, G, H[:, chans])
+        alpha = base[pos[best[chans]]] * m
+        n_distinct = len(np.unique(alpha))
+        eig, chol = _final_costs(P, len(chans), n_distinct)
+        if solver != "eigh" and xp is NUMPY and chol < eig:
+            w = _chol_weights(Gs, Hs, alpha)
+        else:
+            fold = _Fold(xp.asarray(Gs[np.newaxis]), xp.asarray(Hs[np.newaxis]), xp,
+                         chunk_size)  # fmt: skip
+            w = xp.to_numpy(fold.weights(xp.asarray(alpha[np.newaxis])))[0]
         W[:, chans] = w if d is None else w * d[:, np.newaxis]
     b = (sy - sx[0] @ W) / n if fit_intercept else np.zeros(C)
     return W, b
+
+
+def _final_costs(n_pred, n_out, n_distinct):
+    """Flop estimates of the final fit: ``(eigh, cholesky)``.
+
+    ``"eigh"``: one eigendecomposition (~14 P^3 with the eigenvectors) and two
+    projections (4 P^2 C). ``"cholesky"``: one factorisation per distinct alpha (P^3 / 3)
+    and the solves (2 P^2 C).
+    """
+    P, C = float(n_pred), float(n_out)
+    return 14 * P**3 + 4 * P**2 * C, n_distinct * P**3 / 3 + 2 * P**2 * C
+
+
+def _chol_weights(G, H, alpha):
+    """Ridge weights (P, C) with ``alpha[c]`` per channel: one Cholesky per distinct alpha."""
+    P = G.shape[0]
+    potrf, potrs = sla.lapack.get_lapack_funcs(("potrf", "potrs"), (G,))
+    W = np.empty(H.shape)
+    diag = np.arange(P) * (P + 1)
+    for value in np.unique(alpha):
+        chans = np.flatnonzero(alpha == value)
+        S = np.array(G)  # symmetric: the C-ordered copy is its own F-order
+        S.ravel()[diag] += value
+        fac, info = potrf(S.T, lower=1, overwrite_a=1, clean=0)
+        if info:
+            raise np.linalg.LinAlgError(
+                f"The covariance plus alpha={value:.3g} is not positive definite "
+                "(rounding with a tiny alpha); use solver='eigh' or larger alphas."
+            )
+        W[:, chans] = potrs(fac, np.asfortranarray(H[:, chans]), lower=1)[0]
+    return W
 
 
 def _held_out_r(stats, test, W):
@@ -188,8 +279,11 @@ def _held_out_r(stats, test, W):
 
 
 def _nested(stats, outer, cv, cands, fit_intercept, mult, xp=NUMPY, chunk_size=None,
-            solver="eigh"):  # fmt: skip
+            solver="eigh", final="eigh"):  # fmt: skip
     """Nested CV: inner folds of each outer training set pick the candidate per channel.
+
+    ``solver``: the route of the inner alpha paths; ``final``: of the outer fits (see
+    :func:`_solve`).
 
     Returns the outer held-out r (n_outer, C) and the chosen candidates (n_outer, C).
     """
@@ -200,6 +294,7 @@ def _nested(stats, outer, cv, cands, fit_intercept, mult, xp=NUMPY, chunk_size=N
         inner = _cv_folds(cv, train)
         path = _path(stats, inner, cands, fit_intercept, mult, xp, chunk_size, solver)
         chosen[j] = np.argmax(path.mean(0), axis=0)
-        W, _ = _solve(stats, train, cands, chosen[j], fit_intercept, mult, xp, chunk_size)
+        W, _ = _solve(stats, train, cands, chosen[j], fit_intercept, mult, xp, chunk_size,
+                      final)  # fmt: skip
         r[j] = _held_out_r(stats, test, W)
     return r, chosen

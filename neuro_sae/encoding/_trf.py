@@ -354,7 +354,8 @@ class TRF(RegressorMixin, BaseEstimator):
                     f"{n_ch} channel(s) (grid {grids[0, 0]:.3g} ... {grids[0, -1]:.3g}); "
                     "extend the alphas grid on that side."
                 )
-        W, b = _solve(stats, all_runs, cands, best, fi, mult, xp, self.chunk_size)
+        W, b = _solve(stats, all_runs, cands, best, fi, mult, xp, self.chunk_size,
+                      self._final_route())  # fmt: skip
         squeeze = self.bands is None
         alpha = cands.band_alphas[best]
         self.coef_ = W.T.reshape(n_ch, n_feat, L)
@@ -391,6 +392,10 @@ class TRF(RegressorMixin, BaseEstimator):
                     st["yyT"] -= ye.T @ ye
         return st
 
+    def _final_route(self):
+        """The final fits' route: eigh when asked for, else the cheaper (``_solve``)."""
+        return "eigh" if self.solver == "eigh" else "auto"
+
     def _check_nested(self, folds, cands):
         n_runs = sum(len(te) for _, te in folds) if folds else 1
         if cands.n < 2:
@@ -410,7 +415,7 @@ class TRF(RegressorMixin, BaseEstimator):
 
     def _fit_nested(self, stats, folds, cands, mult, xp, squeeze):
         r, chosen = _nested(stats, folds, self.cv, cands, self.fit_intercept, mult, xp,
-                            self.chunk_size, self.solver_)  # fmt: skip
+                            self.chunk_size, self.solver_, self._final_route())  # fmt: skip
         alpha = cands.band_alphas[chosen]
         self.nested_scores_ = r
         self.nested_alpha_ = alpha[..., 0] if squeeze else alpha
