@@ -124,7 +124,7 @@ def _chol_path(Gt, Ht, Gk, Hk, yyk, alphas, chunk_size=None):
 
 def _cv_folds(cv, runs):
     """(train, test) run indices: leave-one-run-out or ``cv`` contiguous groups of runs."""
-    runs = np.asarray(runs, dtype=int)
+    runs = np.sort(np.asarray(runs, dtype=int))
     k = len(runs) if cv == "leave-one-run-out" else int(cv)
     if k > len(runs) or k < 2:
         raise ValueError(
@@ -132,8 +132,9 @@ def _cv_folds(cv, runs):
             f"{len(runs)} run(s). Pass more runs (e.g. split a long recording into "
             "segments) or fewer folds."
         )
-    tests = np.array_split(runs, k)
-    return [(np.setdiff1d(runs, t), t) for t in tests]
+    bounds = np.cumsum([0] + [len(t) for t in np.array_split(runs, k)])
+    return [(np.concatenate((runs[:a], runs[b:])), runs[a:b])
+            for a, b in zip(bounds[:-1], bounds[1:])]  # fmt: skip
 
 
 class _Candidates:
@@ -153,6 +154,10 @@ class _Candidates:
         combos = np.array(list(itertools.product(range(n_alphas), repeat=self.n_bands)))
         self.index = combos  # (n_cand, n_bands) grid index of each band
         self.band_alphas = grids[np.arange(self.n_bands), combos]  # (n_cand, n_bands)
+        self.n = len(combos)
+        if self.n_bands == 1:  # one group: every candidate shares the eigendecomposition
+            self.groups = [(np.arange(self.n), None, self.band_alphas[:, 0])]
+            return
         keys = np.round(np.log(self.band_alphas / self.band_alphas[:, :1]), 9)
         _, inverse = np.unique(keys, axis=0, return_inverse=True)
         self.groups = []  # (candidate ids, predictor scale or None, base alphas)
@@ -163,7 +168,6 @@ class _Candidates:
             if self.n_bands > 1:
                 d = np.sqrt(a[0, 0] / a[0])[pred_band]
             self.groups.append((ids, d, a[:, 0]))
-        self.n = len(combos)
 
 
 def _scale(d, G, H):

@@ -26,10 +26,12 @@ def _times_to_delays(tmin, tmax, sfreq):
     return np.arange(int(np.round(tmin * sfreq)), int(np.round(tmax * sfreq)) + 1)
 
 
-def _check_runs(X, Y, *, allow_sparse=False, y_name="Y", x_name="X"):
+def _check_runs(X, Y, *, allow_sparse=False, y_name="Y", x_name="X", finite=True):
     """Validate lists of runs (or single arrays) of features and EEG.
 
     Returns lists of 2-D arrays; X runs may stay scipy.sparse (CSC) if allowed.
+    ``finite=False`` leaves the check for NaN and inf to the caller (the TRF checks the
+    sums of its statistics instead of another pass over the data).
     """
     single = not isinstance(X, (list, tuple))
     if single != (not isinstance(Y, (list, tuple))):
@@ -49,8 +51,8 @@ def _check_runs(X, Y, *, allow_sparse=False, y_name="Y", x_name="X"):
     xs, ys = [], []
     n_feat = n_ch = None
     for ii, (x, y) in enumerate(zip(X_runs, Y_runs)):
-        x = _as_2d_x(x, f"{x_name}[{ii}]", allow_sparse)
-        y = check_array(y, f"{y_name}[{ii}]", ndim=(1, 2))
+        x = _as_2d_x(x, f"{x_name}[{ii}]", allow_sparse, finite)
+        y = check_array(y, f"{y_name}[{ii}]", ndim=(1, 2), finite=finite)
         if y.ndim == 1:
             y = y[:, np.newaxis]
         if x.shape[0] != y.shape[0]:
@@ -70,13 +72,13 @@ def _check_runs(X, Y, *, allow_sparse=False, y_name="Y", x_name="X"):
     return xs, ys, single
 
 
-def _as_2d_x(x, name, allow_sparse=False):
+def _as_2d_x(x, name, allow_sparse=False, finite=True):
     """One run of features as a 2-D float64 array (or CSC sparse array if allowed)."""
     if sp.issparse(x):
         if x.ndim != 2:
             raise ValueError(f"{name} must be 2-D, got shape {x.shape}.")
         return sp.csc_array(x, dtype=np.float64) if allow_sparse else x.toarray().astype(float)
-    x = check_array(x, name, ndim=(1, 2))
+    x = check_array(x, name, ndim=(1, 2), finite=finite)
     return x[:, np.newaxis] if x.ndim == 1 else x
 
 
@@ -259,7 +261,9 @@ class _RunStats:
         """Raw sums over ``runs`` (using total minus the rest when that is shorter)."""
         runs = np.atleast_1d(np.asarray(runs, dtype=int))
         if len(runs) > self.n_runs // 2:
-            out = np.setdiff1d(np.arange(self.n_runs), runs)
+            keep = np.ones(self.n_runs, bool)
+            keep[runs] = False
+            out = np.flatnonzero(keep)
             return tuple(t - self._take(a, out) for t, a in zip(self._tot, self._arrays()))
         return tuple(self._take(a, runs) for a in self._arrays())
 

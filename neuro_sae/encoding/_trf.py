@@ -7,7 +7,16 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import NotFittedError
 
-from ..utils import check_device, check_option, fill_doc, logger, validate_type, verbose, warn
+from ..utils import (
+    check_array,
+    check_device,
+    check_option,
+    fill_doc,
+    logger,
+    validate_type,
+    verbose,
+    warn,
+)
 from ._cv import SOLVERS, _Candidates, _choose_solver, _cv_folds, _nested, _path, _solve
 from ._lagged import (
     _as_2d_x,
@@ -279,7 +288,7 @@ class TRF(RegressorMixin, BaseEstimator):
                 "Y, an array (n_times, n_channels) or a list of runs."
             )
         X, Y = _check_inputs(X, Y)
-        X_runs, Y_runs, _ = _check_runs(X, Y)
+        X_runs, Y_runs, _ = _check_runs(X, Y, finite=False)  # NaN/inf: see _check_finite
         y_1d = all(
             np.asarray(y).ndim == 1 for y in (Y if isinstance(Y, (list, tuple)) else [Y])
         )
@@ -293,7 +302,9 @@ class TRF(RegressorMixin, BaseEstimator):
             f"Fitting a TRF: {n_runs} run(s), {n_feat} input(s) x {L} delays, "
             f"{n_ch} output(s)"
         )
-        runs = [self._run_stats(x, y, delays) for x, y in zip(X_runs, Y_runs)]
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf: _check_finite
+            runs = [self._run_stats(x, y, delays) for x, y in zip(X_runs, Y_runs)]
+        _check_finite(runs, X_runs, Y_runs)
         stats = _RunStats(
             G=np.stack([r["G"] for r in runs])[:, np.newaxis],
             H=np.stack([r["H"] for r in runs])[:, np.newaxis],
@@ -597,6 +608,19 @@ class TRF(RegressorMixin, BaseEstimator):
             The mean Pearson r (a scalar, so ``GridSearchCV`` works).
         """
         return float(np.mean(self.score_per_channel(X, y)))
+
+
+def _check_finite(runs, X_runs, Y_runs):
+    """Reject NaN and inf in the runs from their statistics, without a pass over the data.
+
+    Every sample of ``x`` enters ``G``'s diagonal (``x^T x`` before the edge products are
+    subtracted, which cannot cancel a NaN or inf) and every sample of ``y`` enters ``yy``;
+    a non-finite sum sends its run through the full check, which names it.
+    """
+    for ii, st in enumerate(runs):
+        if not (np.isfinite(st["yy"]).all() and np.isfinite(np.diagonal(st["G"])).all()):
+            check_array(X_runs[ii], f"X[{ii}]")
+            check_array(Y_runs[ii], f"Y[{ii}]")
 
 
 def _band_grids(alphas, n_bands):

@@ -133,6 +133,14 @@ def verbose(function):
     return wrapper
 
 
+@functools.lru_cache(maxsize=1024)
+def _resolved(fname):
+    """A source file's resolved path (cached: ``warn`` walks the stack on every call)."""
+    from pathlib import Path
+
+    return str(Path(fname).resolve())
+
+
 def warn(message, category=UserWarning, stacklevel=None):
     """Emit a warning through :mod:`warnings` and log it at DEBUG level.
 
@@ -155,12 +163,12 @@ def warn(message, category=UserWarning, stacklevel=None):
 
     logger.debug(message)
     if stacklevel is None:
-        root = str(Path(__file__).resolve().parents[1])
+        root = str(Path(_resolved(__file__)).parents[1])
         frame = inspect.currentframe()
         stacklevel = 2  # 1 is this function, 2 its caller
         try:
             frame = frame.f_back
-            while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(root):
+            while frame is not None and _resolved(frame.f_code.co_filename).startswith(root):
                 frame = frame.f_back
                 stacklevel += 1
         finally:
