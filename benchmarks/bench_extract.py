@@ -144,6 +144,18 @@ def main():
             tb, te = min(t_bare), min(t_ext)
             print(f"{bb.name:<22}{len(layers):>7}{seconds / tb:>12.2f}{seconds / te:>15.2f}"
                   f"{100 * (te - tb) / tb:>9.1f}%")
+            if bb.device.type == "cuda":  # the per-layer blocking copies, for comparison
+                from neuro_sae.activations import _extract
+
+                sink_for, _extract._sink_for = _extract._sink_for, lambda *a: None
+                t0 = time.perf_counter()
+                extract_activations(bb, x, layers=layers, batch_size=args.batch_size,
+                                    verbose="WARNING")  # fmt: skip
+                _sync(bb)
+                t_direct = time.perf_counter() - t0
+                _extract._sink_for = sink_for
+                print(f"{'  (blocking copies per layer, one run)':<41}{seconds / t_direct:>15.2f}"
+                      f"{100 * (t_direct - tb) / tb:>9.1f}%")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ Timings on a loaded machine are noisy: rerun on a quiet one before quoting them.
 
 import argparse
 import time
+from dataclasses import replace
 
 import torch
 
@@ -124,6 +125,18 @@ def _gemm_rate(batch, d_in, d_sae, repeats, device="cpu"):
     return 2.0 * batch * d_in * d_sae / dt, dt
 
 
+def _profile(cfg, tcfg, batches, device):
+    """Where a neuro_sae step spends its time: torch's profiler over the given batches."""
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=acts) as prof:
+        train_sae(iter(batches), cfg, replace(tcfg, n_steps=len(batches)), random_state=0,
+                  device=device)  # fmt: skip
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    print(prof.key_averages().table(sort_by=key, row_limit=15, max_name_column_width=40))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (seconds)")
@@ -135,6 +148,8 @@ def main():
                         help="also time train_sae for these architectures ('all': every one)")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1)")
     parser.add_argument("--batch", type=int, default=None, help="frames per step (2500)")
+    parser.add_argument("--profile", action="store_true",
+                        help="print torch's profile of neuro_sae's steps (top 15 operators)")
     args = parser.parse_args()
     archs = list(ARCHITECTURES) if args.architectures == ["all"] else args.architectures
     for arch in archs:
@@ -182,10 +197,19 @@ def main():
     el = hist["elapsed_s"].to_numpy()
     t_ours = (el[-1] - el[0]) / steps if warmup else el[-1] / steps
 
+    rows = [("dense reference", t_dense), ("neuro_sae", t_ours)]
+    if device.type != "cpu":  # the CPU's sparse kernels, run on the device for comparison
+        _, hist = train_sae(iter(batches), cfg, replace(tcfg, sparse_kernels=True),
+                            random_state=0, device=device)  # fmt: skip
+        el = hist["elapsed_s"].to_numpy()
+        rows.append(("neuro_sae sparse kernels", (el[-1] - el[0]) / steps if warmup
+                     else el[-1] / steps))  # fmt: skip
+    if args.profile:
+        _profile(cfg, tcfg, batches, device)
     enc_flops = 2.0 * batch * d_in * d_sae
-    print(f"{'':>22} {'s/step':>8} {'frames/s':>10} {'matmul fraction':>16}")
-    for name, t in (("dense reference", t_dense), ("neuro_sae", t_ours)):
-        print(f"{name:>22} {t:8.3f} {batch / t:10.0f} {enc_flops / t / gemm_flops:16.2f}")
+    print(f"{'':>24} {'s/step':>8} {'frames/s':>10} {'matmul fraction':>16}")
+    for name, t in rows:
+        print(f"{name:>24} {t:8.4f} {batch / t:10.0f} {enc_flops / t / gemm_flops:16.2f}")
     print(f"speed-up neuro_sae / dense reference: {t_dense / t_ours:.2f}x (goal >= 1.5x)")
     for arch in [a for a in archs if a != "batchtopk"]:
         _, hist = train_sae(iter(batches), SAEConfig(d_in=d_in, d_sae=d_sae, k=k,

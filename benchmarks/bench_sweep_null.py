@@ -12,7 +12,8 @@ agreement is printed (the low-rank null is NumPy-only and is not run then).
 ``--feature-batch`` sets ``chunk_size`` (features per batched call) of the device run.
 
 Usage: ``python benchmarks/bench_sweep_null.py [--quick] [--sae-features 16]
-[--permutations 1000] [--rank-tol 1e-4] [--device cuda] [--feature-batch 16]``
+[--permutations 1000] [--rank-tol 1e-4] [--device cuda] [--feature-batch 16]
+[--numpy-features N]``
 
 ``--scale``: the SAE-scale null of issue 16 measured (not extrapolated beyond the
 features timed, at least a quarter of 6144 by default): the sweep fitted in a lag basis
@@ -64,30 +65,40 @@ def sae_device(args):
     print(f"[2] SAE-sized: {n_runs} runs x {n_times} samples at {sfreq:g} Hz, {n_ch} channels, "
           f"{n_feat} of {total} features, {args.permutations} shifts, max-T; device "
           f"{args.device!r} vs NumPy")  # fmt: skip
+    n_np = min(args.numpy_features or n_feat, n_feat)
     with threadpool_limits(limits=args.threads, user_api="blas"):
         sw, t_fit = _time(lambda: univariate_sweep(X, Y, sfreq=sfreq, tmin=-0.1, tmax=0.5,
                                                    basis=args.width))  # fmt: skip
+        X_np = [x[:, :n_np] for x in X]
+        sw_np = sw if n_np == n_feat else univariate_sweep(
+            X_np, Y, sfreq=sfreq, tmin=-0.1, tmax=0.5, basis=args.width)  # fmt: skip
     kw = dict(n_permutations=args.permutations, random_state=0, return_null=True,
               alpha_selection="observed")  # fmt: skip
     # warm-up outside the timing: torch import, CUDA context, FFT plans
-    sweep_permutation_test(X, Y, sw, device=args.device, n_permutations=20, random_state=0,
-                           alpha_selection="observed", alpha=0.5)  # fmt: skip
-    base, t_np = _time(lambda: sweep_permutation_test(X, Y, sw, **kw))
-    res, t_dev = _time(
+    sweep_permutation_test(X_np, Y, sw_np, device=args.device, n_permutations=20,
+                           random_state=0, alpha_selection="observed", alpha=0.5,
+                           verbose="error")  # fmt: skip
+    kw["verbose"] = "error"
+    base, t_np = _time(lambda: sweep_permutation_test(X_np, Y, sw_np, **kw))
+    res_np, t_dev_np = _time(lambda: sweep_permutation_test(
+        X_np, Y, sw_np, device=args.device, chunk_size=args.feature_batch, **kw))  # fmt: skip
+    res, t_dev = (res_np, t_dev_np) if n_np == n_feat else _time(
         lambda: sweep_permutation_test(
             X, Y, sw, device=args.device, chunk_size=args.feature_batch, **kw
         )  # fmt: skip
     )
-    scale = total / n_feat
     print(f"    lag basis: {'none (78 lags)' if args.width is None else f'{args.width} s'}")
-    print(f"    measured on {n_feat} features: fit {t_fit:.2f} s, NumPy null {t_np:.2f} s, "
-          f"{args.device} null {t_dev:.2f} s (chunk_size={args.feature_batch})")  # fmt: skip
-    print(f"    {args.device} vs NumPy: max |d r| {np.max(np.abs(res.r - base.r)):.2e}, max "
-          f"|d null| {np.max(np.abs(res.null.astype(float) - base.null)):.2e}, equal p_fwe "
-          f"{np.mean(res.p_fwe == base.p_fwe):.2%}")  # fmt: skip
+    print(f"    fit of {n_feat} features {t_fit:.2f} s; NumPy null on {n_np} features "
+          f"{t_np:.2f} s, {args.device} null on the same {t_dev_np:.2f} s; {args.device} "
+          f"null on {n_feat} features {t_dev:.2f} s (chunk_size={args.feature_batch})")  # fmt: skip
+    print(f"    {args.device} vs NumPy ({n_np} features): max |d r| "
+          f"{np.max(np.abs(res_np.r - base.r)):.2e}, max |d null| "
+          f"{np.max(np.abs(res_np.null.astype(float) - base.null)):.2e}, equal p_fwe "
+          f"{np.mean(res_np.p_fwe == base.p_fwe):.2%}")  # fmt: skip
     print(
-        f"    EXTRAPOLATED linearly to {total} features (x{scale:g}): NumPy null "
-        f"{t_np * scale / 60:.2f} min, {args.device} null {t_dev * scale / 60:.2f} min"
+        f"    EXTRAPOLATED linearly to {total} features: NumPy null "
+        f"{t_np * total / n_np / 60:.2f} min (x{total / n_np:g}), {args.device} null "
+        f"{t_dev * total / n_feat / 60:.2f} min (x{total / n_feat:g})"
     )
 
 
@@ -185,6 +196,9 @@ if __name__ == "__main__":
         parser.add_argument("--quick", action="store_true")
         parser.add_argument("--permutations", type=int, default=None)
         parser.add_argument("--sae-features", type=int, default=None)
+        parser.add_argument("--numpy-features", type=int, default=None,
+                            help="time NumPy (and check agreement) on the first N features "
+                                 "only (default: all of --sae-features)")  # fmt: skip
         parser.add_argument("--threads", type=int, default=None)
         parser.add_argument("--width", type=float, default=None,
                             help="lag basis width in s (default: none, 78 lags)")

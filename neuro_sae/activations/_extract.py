@@ -37,6 +37,69 @@ _SAMPLES_PER_FRAME = CONV_STRIDE  # 320 samples = 20 ms for both encoders
 _RF_END = {"whisper": 520, "hubert": CONV_FIELD, "wav2vec2": CONV_FIELD}
 
 
+class _DeviceSink:
+    """Copies the kept frames of each batch from a CUDA device to the host arrays.
+
+    Per batch: the kept rows of every window and layer are gathered on the device into
+    one float32 tensor, copied without blocking into one of two pinned host buffers,
+    and scattered into the output arrays only when that buffer is needed again (or at
+    the end), so the copy and the host-side scatter overlap the next batches' forward.
+    """
+
+    def __init__(self, out, layers, cuda=True):
+        self.out, self.layers, self.cuda = out, list(layers), cuda
+        self.buffers = [None, None]
+        self.pending = [None, None]
+        self.turn = 0
+
+    def put(self, res, rows):
+        import torch
+
+        kept = torch.stack([
+            torch.cat([res[n][j, lo - start : hi - start] for j, (start, lo, hi) in enumerate(rows)])
+            for n in self.layers
+        ]).to(torch.float32)  # (n_layers, n_kept, d_model), on the device  # fmt: skip
+        slot = self.turn % 2
+        self.turn += 1
+        self._drain(slot)
+        buf = self.buffers[slot]
+        if buf is None or buf.numel() < kept.numel():
+            buf = self.buffers[slot] = torch.empty(kept.numel(), dtype=torch.float32,
+                                                   pin_memory=self.cuda)  # fmt: skip
+        host = buf[: kept.numel()].view(kept.shape)
+        host.copy_(kept, non_blocking=self.cuda)
+        event = None
+        if self.cuda:
+            event = torch.cuda.Event()
+            event.record()
+        self.pending[slot] = (event, host, [(lo, hi) for _, lo, hi in rows])
+
+    def _drain(self, slot):
+        if self.pending[slot] is None:
+            return
+        event, host, spans = self.pending[slot]
+        if event is not None:
+            event.synchronize()
+        arr = host.numpy()
+        for i, n in enumerate(self.layers):
+            pos = 0
+            for lo, hi in spans:
+                self.out[n][lo:hi] = arr[i, pos : pos + hi - lo]
+                pos += hi - lo
+        self.pending[slot] = None
+
+    def flush(self):
+        for k in range(2):
+            self._drain((self.turn + k) % 2)
+
+
+def _sink_for(backbone, out, layers):
+    """The overlapped device-to-host copier on a CUDA device, else None (direct copies)."""
+    if backbone.device.type == "cuda":
+        return _DeviceSink(out, layers)
+    return None
+
+
 def _to_mono_16k(audio, sfreq):
     """Check the audio, average channels and resample to 16 kHz (float32)."""
     from scipy.signal import resample_poly
@@ -306,16 +369,22 @@ def extract_activations(
         f"{'up to ' if causal else ''}{win / backbone.frame_rate:g} s"
     )
     t0 = time.perf_counter()
+    sink = _sink_for(backbone, out, layers)
     with progress_bar(total=len(plan), desc=f"{backbone.name} windows", unit="win") as bar:
         for batch in batches:
             inputs = backbone.prepare([segments[i] for i in batch])
             res = backbone.forward_layers(inputs, layers)
-            for n, tensor in res.items():
-                arr = tensor.to(device="cpu", dtype=torch.float32).numpy()
-                for j, i in enumerate(batch):
-                    start, lo, hi = plan[i]
-                    out[n][lo:hi] = arr[j, lo - start : hi - start]
+            rows = [plan[i] for i in batch]
+            if sink is not None:
+                sink.put(res, rows)
+            else:
+                for n, tensor in res.items():
+                    arr = tensor.to(device="cpu", dtype=torch.float32).numpy()
+                    for j, (start, lo, hi) in enumerate(rows):
+                        out[n][lo:hi] = arr[j, lo - start : hi - start]
             bar.update(len(batch))
+        if sink is not None:
+            sink.flush()
     logger.info(f"Extracted {n_frames} frames in {time.perf_counter() - t0:.1f} s")
     provenance = dict(
         backbone=backbone.name,

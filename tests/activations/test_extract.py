@@ -181,3 +181,32 @@ def test_provenance_keeps_original_audio(whisper_bb, tmp_path):
     assert arr.provenance["audio_file"] is None
     back = read_activations(given.save(tmp_path / "a.npz"))
     assert back.provenance["orig_sfreq"] == 22050.0 and back.provenance["orig_n_channels"] == 3
+
+
+@pytest.mark.parametrize("kind", ["whisper", "hubert"])
+def test_device_sink_equals_direct_copies(kind, monkeypatch):
+    """The overlapped copier (used on CUDA) stitches exactly what direct copies do.
+
+    Forced on the CPU: gathered per batch, double-buffered (5 batches through 2 buffers,
+    the last batch smaller, HuBERT's last window shorter), scattered on reuse and at the
+    end. Any row placed in the wrong span or layer, or a buffer overwritten before it
+    was drained, changes the result.
+    """
+    from neuro_sae.activations import _extract
+
+    bb = tiny_backbone(kind, seed=3)
+    x = _noise(14.7, 4)
+    kw = dict(layers=[0, 1, 3], window_s=3.0, context_s=0.5, batch_size=2)
+    direct = extract_activations(bb, x, **kw)
+    sinks = []
+
+    def forced(backbone, out, layers):
+        sinks.append(_extract._DeviceSink(out, layers, cuda=False))
+        return sinks[-1]
+
+    monkeypatch.setattr(_extract, "_sink_for", forced)
+    via_sink = extract_activations(bb, x, **kw)
+    assert len(sinks) == 1 and sinks[0].turn == int(np.ceil(direct.provenance["n_windows"] / 2))
+    assert sinks[0].turn >= 3 and all(p is None for p in sinks[0].pending)
+    for layer in kw["layers"]:
+        np.testing.assert_array_equal(via_sink.data[layer], direct.data[layer])
