@@ -19,32 +19,52 @@ from ._ridge import NUMPY, _chunks, _Fold, _safe_r
 SOLVERS = ("auto", "eigh", "cholesky")
 
 
-def _solver_costs(n_pred, n_out, n_alphas):
-    """Flop estimates of one fold's alpha path: ``(eigh, cholesky)``.
+# flop-equivalent of one call from Python into LAPACK (~10 us at ~25 GFLOP/s)
+_CALL = 2.5e5
 
-    ``"eigh"``: one eigendecomposition (~10 P^3) and the held-out gram in its basis
-    (4 P^3), projections of the cross-products (4 P^2 C), per alpha the held-out
-    quadratic form (2 P^2 C). ``"cholesky"``: the held-out gram's Cholesky factor
-    (P^3 / 3), then per alpha a factorisation (P^3 / 3), the solve (2 P^2 C) and the
-    held-out quadratic form as a triangular product (P^2 C).
+
+def _solver_costs(n_pred, n_out, n_alphas, n_folds=1):
+    """Estimated costs of one fold's alpha path in flops: ``(eigh, cholesky)``.
+
+    Calibrated on the measured rates (one BLAS thread): an eigendecomposition with its
+    vectors takes about the time of ``3 P^3 + 400 P^2`` GEMM flops (``_eigh_cost``). ``"eigh"``, fold by fold
+    (``P >= _EIG_LOOP_MIN``): the eigendecomposition, the held-out factor in its basis
+    (``8 P^3 / 3``), the projections (``4 P^2 C``) and per alpha one triangular
+    product (``P^2 C``); with fewer predictors all folds in one batched call (the held-out
+    gram in the basis ``4 P^3``, per alpha ``2 P^2 C`` and one call per alpha for all
+    folds). ``"cholesky"``: the held-out factor (``P^3 / 3``), per alpha a factorisation
+    (``P^3 / 3``), the solve (``2 P^2 C``), the triangular product (``P^2 C``) and the
+    calls into LAPACK.
     """
     P, C, A = float(n_pred), float(n_out), float(n_alphas)
-    eig = 14 * P**3 + 4 * P**2 * C + 2 * A * P**2 * C
-    chol = P**3 / 3 + A * (P**3 / 3 + 3 * P**2 * C)
+    if n_pred >= _EIG_LOOP_MIN:
+        eig = _eigh_cost(P) + 8 * P**3 / 3 + 4 * P**2 * C + A * P**2 * C
+    else:
+        eig = _eigh_cost(P) + 4 * P**3 + 4 * P**2 * C + 2 * A * P**2 * C + A * _CALL / n_folds
+    chol = P**3 / 3 + A * (P**3 / 3 + 3 * P**2 * C + _CALL)
     return eig, chol
 
 
-def _choose_solver(solver, n_pred, n_out, n_alphas, xp=NUMPY):
+def _eigh_cost(P):
+    """An eigendecomposition with vectors in GEMM-flop time (measured: 3.0 P^3 at P = 656,
+    6 P^3 at P = 128 on one OpenBLAS thread)."""
+    return 3 * P**3 + 400 * P**2
+
+
+def _choose_solver(solver, n_pred, n_out, n_alphas, xp=NUMPY, n_folds=1):
     """The exact route of a fold's alpha path: ``"eigh"`` or ``"cholesky"``."""
     if solver != "auto":
         return solver
     if xp is not NUMPY:  # the torch backend runs the eigendecomposition route
         return "eigh"
-    eig, chol = _solver_costs(n_pred, n_out, n_alphas)
+    eig, chol = _solver_costs(n_pred, n_out, n_alphas, n_folds)
     return "cholesky" if chol < eig else "eigh"
 
 
 _FOLD_BYTES = 1 << 25  # stacked per-fold grams are built for ~32 MB of folds at a time
+# From this many predictors the eigh route runs fold by fold with triangular held-out
+# products (_eig_path); below, all folds in one batched call (_Fold: fewer calls)
+_EIG_LOOP_MIN = 96
 
 
 def _fold_stats(stats, folds, fit_intercept):
@@ -78,47 +98,93 @@ def _fold_stats(stats, folds, fit_intercept):
     return Gt, Ht, Gk, Hk, yyk
 
 
+def _lapack(G):
+    """LAPACK/BLAS routines of the routes, for ``G``'s dtype."""
+    potrf, potrs = sla.lapack.get_lapack_funcs(("potrf", "potrs"), (G,))
+    trmm, syrk = sla.blas.get_blas_funcs(("trmm", "syrk"), (G,))
+    return potrf, potrs, trmm, syrk
+
+
 def _chol_path(Gt, Ht, Gk, Hk, yyk, alphas, chunk_size=None):
     """Held-out r (F, A, C) of folds solved per alpha by Cholesky (LAPACK potrf/potrs).
 
     Per fold: the held-out gram's factor ``Gk = Lk Lk^T`` (once), then per alpha one
-    factorisation and solve; the held-out sum of squares ``w^T Gk w = ||Lk^T w||^2`` of
-    every alpha's weights in one triangular product (BLAS trmm, half a GEMM's flops).
-    Cheaper than one eigendecomposition serving every alpha when the alphas are few and
-    the predictors many; the same numbers up to rounding.
+    factorisation and solve, and the held-out sum of squares ``w^T Gk w = ||Lk^T w||^2``
+    as a triangular product (BLAS trmm, half a GEMM's flops). Cheaper than one
+    eigendecomposition serving every alpha when the alphas are few and the predictors
+    many; the same numbers up to rounding.
     """
     F, P, C = Ht.shape
     A = alphas.shape[1]
-    potrf, potrs = sla.lapack.get_lapack_funcs(("potrf", "potrs"), (Gt,))
-    trmm = sla.blas.get_blas_funcs("trmm", (Gt,))
+    potrf, potrs, trmm, _ = _lapack(Gt)
     out = np.empty((F, A, C))
     diag = np.arange(P) * (P + 1)
+    chunks = _chunks(C, chunk_size)
     for j in range(F):
         Lk, info = potrf(Gk[j], lower=1, clean=0)
-        for sl in _chunks(C, chunk_size):
-            c = sl.stop - sl.start
-            Hf = np.asfortranarray(Ht[j, :, sl])
-            W = np.empty((P, A * c), order="F")  # column a * c + i: alpha a, channel i
-            for a in range(A):
-                S = Gt[j].copy()  # symmetric: the C-ordered copy is its own F-order
-                S.ravel()[diag] += alphas[j, a]
-                fac, info_a = potrf(S.T, lower=1, overwrite_a=1, clean=0)
-                if info_a:
-                    raise np.linalg.LinAlgError(
-                        f"The training covariance plus alpha={alphas[j, a]:.3g} is not "
-                        "positive definite (rounding with a tiny alpha); use "
-                        "solver='eigh' or larger alphas."
-                    )
-                W[:, a * c : (a + 1) * c] = potrs(fac, Hf, lower=1)[0]
-            W3 = W.reshape((P, c, A), order="F")  # [p, i, a] = W[p, a * c + i]
-            num = np.einsum("pia,pi->ai", W3, Hk[j, :, sl])
-            if info == 0:  # held-out sum of squares through the held-out factor
-                U = trmm(1.0, Lk, W, lower=1, trans_a=1, overwrite_b=1)
-                den = np.einsum("pk,pk->k", U, U).reshape(A, c)
-            else:  # a singular held-out gram: full products
-                GW = np.tensordot(Gk[j], W3, axes=(1, 0))
-                den = np.einsum("pia,pia->ai", W3, GW)
-            out[j, :, sl] = _safe_r(num, den, yyk[j, sl])
+        Hf = np.asfortranarray(Ht[j])
+        for a in range(A):
+            S = Gt[j].copy()  # symmetric: the C-ordered copy is its own F-order
+            S.ravel()[diag] += alphas[j, a]
+            fac, info_a = potrf(S.T, lower=1, overwrite_a=1, clean=0)
+            if info_a:
+                raise np.linalg.LinAlgError(
+                    f"The training covariance plus alpha={alphas[j, a]:.3g} is not "
+                    "positive definite (rounding with a tiny alpha); use solver='eigh' "
+                    "or larger alphas."
+                )
+            for sl in chunks:
+                W = potrs(fac, Hf[:, sl], lower=1)[0]
+                num = np.einsum("pc,pc->c", W, Hk[j, :, sl])
+                out[j, a, sl] = _safe_r(num, _held_out_ss(W, Lk, info, Gk[j], trmm),
+                                        yyk[j, sl])  # fmt: skip
+    return out
+
+
+def _held_out_ss(W, Lk, info, Gk, trmm, lower=1):
+    """Sums of squares ``w^T Gk w`` (C,) of the columns of ``W`` (P, C).
+
+    Through the triangular factor (``Gk = Lk Lk^T`` for ``lower``, ``Lk^T Lk`` otherwise)
+    when it exists (``info == 0``): ``||Lk^T w||^2`` by BLAS trmm (``W`` overwritten when
+    Fortran-ordered); else the full product.
+    """
+    if info == 0:
+        U = trmm(1.0, Lk, W, lower=lower, trans_a=lower, overwrite_b=1)
+        return np.einsum("pc,pc->c", U, U)
+    return np.einsum("pc,pc->c", W, Gk @ W)  # a singular held-out gram
+
+
+def _eig_path(Gt, Ht, Gk, Hk, yyk, alphas, chunk_size=None):
+    """Held-out r (F, A, C) of folds from one eigendecomposition per fold (numpy).
+
+    ``Gt = V diag(s) V^T``; per alpha the weights in the eigenbasis are ``Q / (s +
+    alpha)`` with ``Q = V^T Ht`` (no solve). The held-out sum of squares ``wt^T M wt``
+    with ``M = V^T Gk V = R^T R``: ``R`` is the Cholesky factor of ``B^T B`` with ``B =
+    Lk^T V`` (``Gk = Lk Lk^T``), so every alpha costs one triangular product (trmm,
+    ``P^2 C``) instead of a full one. Falls back to ``M`` itself when ``Gk`` is singular.
+    """
+    F, P, C = Ht.shape
+    A = alphas.shape[1]
+    potrf, _, trmm, syrk = _lapack(Gt)
+    out = np.empty((F, A, C))
+    chunks = _chunks(C, chunk_size)
+    for j in range(F):
+        s, V = NUMPY.eigh(Gt[j])
+        Q, a_k = V.T @ Ht[j], V.T @ Hk[j]
+        Lk, info = potrf(Gk[j], lower=1, clean=0)
+        M = None
+        if info == 0:
+            B = trmm(1.0, Lk, V, lower=1, trans_a=1)  # Lk^T V
+            R, info = potrf(syrk(1.0, B, trans=1, lower=0), lower=0, overwrite_a=1,
+                            clean=0)  # fmt: skip
+        if info:
+            M = V.T @ Gk[j] @ V
+        for a in range(A):
+            for sl in chunks:
+                Wt = np.asfortranarray(Q[:, sl] / (s + alphas[j, a])[:, np.newaxis])
+                num = np.einsum("pc,pc->c", Wt, a_k[:, sl])
+                den = _held_out_ss(Wt, R if M is None else None, info, M, trmm, lower=0)
+                out[j, a, sl] = _safe_r(num, den, yyk[j, sl])
     return out
 
 
@@ -200,6 +266,8 @@ def _path(stats, folds, cands, fit_intercept, mult, xp=NUMPY, chunk_size=None,
             alphas = mults[:, np.newaxis] * base[np.newaxis]  # (F, A)
             if solver == "cholesky":
                 r = _chol_path(Gt_, Ht_, Gk_, Hk_, yyk, alphas, chunk_size)
+            elif xp is NUMPY and P >= _EIG_LOOP_MIN:
+                r = _eig_path(Gt_, Ht_, Gk_, Hk_, yyk, alphas, chunk_size)
             else:  # the folds as a batch of designs: one batched eigendecomposition
                 fold = _Fold(xp.asarray(Gt_), xp.asarray(Ht_), xp, chunk_size)
                 r = xp.to_numpy(fold.r_path(xp.asarray(Gk_), xp.asarray(Hk_),
@@ -244,14 +312,13 @@ def _solve(stats, runs, cands, best, fit_intercept, mult, xp=NUMPY, chunk_size=N
 
 
 def _final_costs(n_pred, n_out, n_distinct):
-    """Flop estimates of the final fit: ``(eigh, cholesky)``.
+    """Estimated costs of the final fit in flops (see :func:`_solver_costs`).
 
-    ``"eigh"``: one eigendecomposition (~14 P^3 with the eigenvectors) and two
-    projections (4 P^2 C). ``"cholesky"``: one factorisation per distinct alpha (P^3 / 3)
-    and the solves (2 P^2 C).
+    ``"eigh"``: one eigendecomposition (``_eigh_cost``) and two projections (``4 P^2 C``).
+    ``"cholesky"``: one factorisation and call per distinct alpha and the solves.
     """
     P, C = float(n_pred), float(n_out)
-    return 14 * P**3 + 4 * P**2 * C, n_distinct * P**3 / 3 + 2 * P**2 * C
+    return _eigh_cost(P) + 4 * P**2 * C, n_distinct * (P**3 / 3 + _CALL) + 2 * P**2 * C
 
 
 def _chol_weights(G, H, alpha):

@@ -260,6 +260,8 @@ class _RunStats:
     def raw(self, runs):
         """Raw sums over ``runs`` (using total minus the rest when that is shorter)."""
         runs = np.atleast_1d(np.asarray(runs, dtype=int))
+        if len(runs) == self.n_runs:  # all runs (distinct indices): copies of the totals
+            return tuple(np.array(t) for t in self._tot)
         if len(runs) > self.n_runs // 2:
             keep = np.ones(self.n_runs, bool)
             keep[runs] = False
