@@ -79,7 +79,7 @@ def _fold_stats(stats, folds, fit_intercept):
     tests = [np.atleast_1d(te) for _, te in folds]
     if all(len(te) == 1 for te in tests):  # leave-one-run-out: one run held out per fold
         idx = np.array([te[0] for te in tests])
-        Gk, Hk, sxk, syk, yyk, nk = (a[idx] for a in arrays)
+        Gk, Hk, sxk, syk, yyk, nk = (a[idx] for a in arrays)  # copies
     else:
         Gk, Hk, sxk, syk, yyk, nk = (
             np.stack([a[te].sum(0) for te in tests]) for a in arrays
@@ -88,11 +88,15 @@ def _fold_stats(stats, folds, fit_intercept):
     G, H, sx, sy, _, n = stats._tot if len(used) == stats.n_runs else stats.raw(used)
     G, H, sx = G[0], H[0], sx[0]
     Gt, Ht, sxt = G - Gk, H - Hk, sx - sxk
+    # centring: rank-one updates in place (BLAS ger on the symmetric grams, whose
+    # C-ordered memory is their own Fortran order; Gk is a copy of the run sums)
+    ger = sla.blas.get_blas_funcs("ger", (Gt,))
+    for j in range(len(folds)):
+        if fit_intercept:
+            ger(-1.0 / (n - nk[j]), sxt[j], sxt[j], a=Gt[j].T, overwrite_a=1)
+        ger(-1.0 / nk[j], sxk[j], sxk[j], a=Gk[j].T, overwrite_a=1)
     if fit_intercept:
-        syt, nt = sy - syk, n - nk
-        Gt -= sxt[:, :, None] * (sxt / nt[:, None])[:, None, :]
-        Ht -= sxt[:, :, None] * (syt / nt[:, None])[:, None, :]
-    Gk = Gk - sxk[:, :, None] * (sxk / nk[:, None])[:, None, :]
+        Ht -= sxt[:, :, None] * ((sy - syk) / (n - nk)[:, None])[:, None, :]
     Hk = Hk - sxk[:, :, None] * (syk / nk[:, None])[:, None, :]
     yyk = yyk - syk**2 / nk[:, None]
     return Gt, Ht, Gk, Hk, yyk
@@ -254,7 +258,7 @@ def _path(stats, folds, cands, fit_intercept, mult, xp=NUMPY, chunk_size=None,
     """
     C, P = stats.H.shape[-1], stats.G.shape[-1]
     out = np.empty((len(folds), cands.n, C))
-    step = max(1, _FOLD_BYTES // (8 * P * P))
+    step = 1 if P >= _EIG_LOOP_MIN else max(1, _FOLD_BYTES // (8 * P * P))
     for f0 in range(0, len(folds), step):
         batch = folds[f0 : f0 + step]
         Gt, Ht, Gk, Hk, yyk = _fold_stats(stats, batch, fit_intercept)
