@@ -279,9 +279,11 @@ class TrainConfig:
         Save a checkpoint every this many steps (needs ``checkpoint_dir`` in
         :func:`~neuro_sae.sae.train_sae`); ``None``: only at the end.
     sparse_kernels : bool | None
-        Use the sparse decoder and the hand-written sparse backward (faster on
-        CPU) instead of dense matrix products. ``None``: sparse on CPU, dense on
-        other devices.
+        Use the sparse decoder and the hand-written sparse backward instead of
+        dense matrix products. ``None``: sparse wherever the architecture has
+        them (measured faster on CPUs, and on an NVIDIA H200 about as fast as a
+        plain dense step at 2,500 frames per step and 3x faster at 16,384);
+        ``False``: dense. Bfloat16 ``autocast`` always runs dense.
     l1_coefficient : float
         Weight of the L1 penalty ``mean_frames(sum_features |f|)`` (decoder rows
         have unit norm) of ReLU SAEs; ignored by the other architectures.

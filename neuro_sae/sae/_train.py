@@ -269,8 +269,8 @@ def _fit(specs, batches_fn, tc, *, device, checkpoint_dir, resume, distributed, 
             start = _load_checkpoint(folder, runs, tc)
             logger.info(f"Resuming from {folder} at step {start:,}")
     sparse = tc.sparse_kernels
-    if sparse is None:
-        sparse = device.type == "cpu"
+    if sparse is None:  # measured faster on CPUs and on an H200 (3x at 16,384 frames a step)
+        sparse = True
     sparse = sparse and not tc.autocast
     reducer = Reducer(dist_on)
     batches = batches_fn(start)
