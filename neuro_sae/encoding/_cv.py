@@ -183,12 +183,13 @@ def _eig_path(Gt, Ht, Gk, Hk, yyk, alphas, chunk_size=None):
                             clean=0)  # fmt: skip
         if info:
             M = V.T @ Gk[j] @ V
-        for a in range(A):
-            for sl in chunks:
-                Wt = np.asfortranarray(Q[:, sl] / (s + alphas[j, a])[:, np.newaxis])
-                num = np.einsum("pc,pc->c", Wt, a_k[:, sl])
-                den = _held_out_ss(Wt, R if M is None else None, info, M, trmm, lower=0)
-                out[j, a, sl] = _safe_r(num, den, yyk[j, sl])
+        for sl in chunks:  # every alpha at once: columns a * c + i of (P, A * c)
+            c = sl.stop - sl.start
+            Wt = Q[:, sl].T[np.newaxis] / (s + alphas[j][:, np.newaxis])[:, np.newaxis]
+            num = np.einsum("aip,pi->ai", Wt, a_k[:, sl])
+            W = Wt.reshape(A * c, P).T  # Fortran-ordered view
+            den = _held_out_ss(W, R if M is None else None, info, M, trmm, lower=0)
+            out[j, :, sl] = _safe_r(num, den.reshape(A, c), yyk[j, sl])
     return out
 
 
