@@ -124,11 +124,13 @@ def _chol_path(Gt, Ht, Gk, Hk, yyk, alphas, chunk_size=None):
     out = np.empty((F, A, C))
     diag = np.arange(P) * (P + 1)
     chunks = _chunks(C, chunk_size)
+    S = np.empty((P, P))  # reused buffers (no fresh pages per alpha)
+    Wbuf = np.empty((P, max(sl.stop - sl.start for sl in chunks)), order="F")
     for j in range(F):
         Lk, info = potrf(Gk[j], lower=1, clean=0)
         Hf = np.asfortranarray(Ht[j])
         for a in range(A):
-            S = Gt[j].copy()  # symmetric: the C-ordered copy is its own F-order
+            np.copyto(S, Gt[j])  # symmetric: the C-ordered copy is its own F-order
             S.ravel()[diag] += alphas[j, a]
             fac, info_a = potrf(S.T, lower=1, overwrite_a=1, clean=0)
             if info_a:
@@ -138,7 +140,9 @@ def _chol_path(Gt, Ht, Gk, Hk, yyk, alphas, chunk_size=None):
                     "or larger alphas."
                 )
             for sl in chunks:
-                W = potrs(fac, Hf[:, sl], lower=1)[0]
+                W = Wbuf[:, : sl.stop - sl.start]
+                np.copyto(W, Hf[:, sl])
+                W = potrs(fac, W, lower=1, overwrite_b=1)[0]
                 num = np.einsum("pc,pc->c", W, Hk[j, :, sl])
                 out[j, a, sl] = _safe_r(num, _held_out_ss(W, Lk, info, Gk[j], trmm),
                                         yyk[j, sl])  # fmt: skip
@@ -164,28 +168,31 @@ def _eig_path(Gt, Ht, Gk, Hk, yyk, alphas, chunk_size=None):
     ``Gt = V diag(s) V^T``; per alpha the weights in the eigenbasis are ``Q / (s +
     alpha)`` with ``Q = V^T Ht`` (no solve). The held-out sum of squares ``wt^T M wt``
     with ``M = V^T Gk V = R^T R``: ``R`` is the Cholesky factor of ``B^T B`` with ``B =
-    Lk^T V`` (``Gk = Lk Lk^T``), so every alpha costs one triangular product (trmm,
-    ``P^2 C``) instead of a full one. Falls back to ``M`` itself when ``Gk`` is singular.
+    Lk^T V`` (``Gk = Lk Lk^T``; BLAS trmm and syrk), so every alpha costs one
+    triangular product (trmm, ``P^2 C``) instead of a full one. Falls back to ``M``
+    itself when ``Gk`` is singular.
     """
     F, P, C = Ht.shape
     A = alphas.shape[1]
     potrf, _, trmm, syrk = _lapack(Gt)
     out = np.empty((F, A, C))
     chunks = _chunks(C, chunk_size)
+    buf = np.empty(A * max(sl.stop - sl.start for sl in chunks) * P)  # reused
     for j in range(F):
         s, V = NUMPY.eigh(Gt[j])
         Q, a_k = V.T @ Ht[j], V.T @ Hk[j]
         Lk, info = potrf(Gk[j], lower=1, clean=0)
         M = None
-        if info == 0:
-            B = trmm(1.0, Lk, V, lower=1, trans_a=1)  # Lk^T V
-            R, info = potrf(syrk(1.0, B, trans=1, lower=0), lower=0, overwrite_a=1,
-                            clean=0)  # fmt: skip
+        if info == 0:  # B^T = V^T Lk (V's C order is V^T's Fortran order: no copy)
+            Bt = trmm(1.0, Lk, V.T, side=1, lower=1)
+            R, info = potrf(syrk(1.0, Bt, lower=0), lower=0, overwrite_a=1, clean=0)
         if info:
             M = V.T @ Gk[j] @ V
         for sl in chunks:  # every alpha at once: columns a * c + i of (P, A * c)
             c = sl.stop - sl.start
-            Wt = Q[:, sl].T[np.newaxis] / (s + alphas[j][:, np.newaxis])[:, np.newaxis]
+            Wt = buf[: A * c * P].reshape(A, c, P)
+            np.divide(Q[:, sl].T[np.newaxis], (s + alphas[j][:, np.newaxis])[:, np.newaxis],
+                      out=Wt)  # fmt: skip
             num = np.einsum("aip,pi->ai", Wt, a_k[:, sl])
             W = Wt.reshape(A * c, P).T  # Fortran-ordered view
             den = _held_out_ss(W, R if M is None else None, info, M, trmm, lower=0)
