@@ -84,17 +84,25 @@ def _fold_stats(stats, folds, fit_intercept):
         Gk, Hk, sxk, syk, yyk, nk = (
             np.stack([a[te].sum(0) for te in tests]) for a in arrays
         )
-    used = np.union1d(*folds[0])  # the runs split by the folds (all, or an outer train)
-    G, H, sx, sy, _, n = stats._tot if len(used) == stats.n_runs else stats.raw(used)
+    train, test = folds[0]  # the runs split by the folds: all, or an outer train
+    if len(train) + len(test) == stats.n_runs:
+        G, H, sx, sy, _, n = stats._tot
+    else:
+        G, H, sx, sy, _, n = stats.raw(np.concatenate((train, test)))
     G, H, sx = G[0], H[0], sx[0]
     Gt, Ht, sxt = G - Gk, H - Hk, sx - sxk
-    # centring: rank-one updates in place (BLAS ger on the symmetric grams, whose
-    # C-ordered memory is their own Fortran order; Gk is a copy of the run sums)
-    ger = sla.blas.get_blas_funcs("ger", (Gt,))
-    for j in range(len(folds)):
+    P = G.shape[-1]
+    if P < _EIG_LOOP_MIN:  # small grams: one broadcast operation
         if fit_intercept:
-            ger(-1.0 / (n - nk[j]), sxt[j], sxt[j], a=Gt[j].T, overwrite_a=1)
-        ger(-1.0 / nk[j], sxk[j], sxk[j], a=Gk[j].T, overwrite_a=1)
+            Gt -= sxt[:, :, None] * (sxt / (n - nk)[:, None])[:, None, :]
+        Gk -= sxk[:, :, None] * (sxk / nk[:, None])[:, None, :]
+    else:  # rank-one updates in place (BLAS ger on the symmetric grams, whose
+        # C-ordered memory is their own Fortran order; Gk is a copy of the run sums)
+        ger = sla.blas.get_blas_funcs("ger", (Gt,))
+        for j in range(len(folds)):
+            if fit_intercept:
+                ger(-1.0 / (n - nk[j]), sxt[j], sxt[j], a=Gt[j].T, overwrite_a=1)
+            ger(-1.0 / nk[j], sxk[j], sxk[j], a=Gk[j].T, overwrite_a=1)
     if fit_intercept:
         Ht -= sxt[:, :, None] * ((sy - syk) / (n - nk)[:, None])[:, None, :]
     Hk = Hk - sxk[:, :, None] * (syk / nk[:, None])[:, None, :]
@@ -210,6 +218,9 @@ def _cv_folds(cv, runs):
             f"{len(runs)} run(s). Pass more runs (e.g. split a long recording into "
             "segments) or fewer folds."
         )
+    if k == len(runs):  # leave-one-run-out
+        return [(runs[keep], runs[i : i + 1])
+                for i, keep in enumerate(~np.eye(k, dtype=bool))]  # fmt: skip
     bounds = np.cumsum([0] + [len(t) for t in np.array_split(runs, k)])
     return [(np.concatenate((runs[:a], runs[b:])), runs[a:b])
             for a, b in zip(bounds[:-1], bounds[1:])]  # fmt: skip
