@@ -130,9 +130,11 @@ def _lagged_run_stats(x, y, delays):
     for k in range(L):
         C[L - 1 + k] = x[: n_times - k].T @ x[k:]
         C[L - 1 - k] = C[L - 1 + k].T
-    li, mi = np.meshgrid(np.arange(L), np.arange(L), indexing="ij")
-    G = C[li - mi + L - 1]  # (L, L, F, F): delays l, m and features f, g
-    G = np.ascontiguousarray(G.transpose(2, 0, 3, 1)).reshape(n_feat * L, n_feat * L)
+    # Block Toeplitz G[(f, l), (g, m)] = C(l - m)[f, g] as a strided view: with r the
+    # correlations reversed in k, row l of a block is r[L - 1 - l : 2 L - 1 - l]
+    r = np.ascontiguousarray(C[::-1].transpose(1, 2, 0))  # (F, F, 2L - 1)
+    T = np.lib.stride_tricks.sliding_window_view(r, L, axis=2)[:, :, ::-1]  # f, g, l, m
+    G = np.array(T.transpose(0, 2, 1, 3), order="C").reshape(n_feat * L, n_feat * L)
     # Remove products at times t < 0 or t >= n_times (counted by the full correlation)
     xz = np.zeros((n_times + 2 * (L + abs(d0) + abs(d_max)), n_feat))
     off = L + abs(d0) + abs(d_max)

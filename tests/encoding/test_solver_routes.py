@@ -177,3 +177,21 @@ def test_nested_equals_explicit(solver):
         W = _explicit_fit([X[i] for i in train], [Y[i] for i in train], delays, best, True)
         r = _pearson(_lags(X[j], delays) @ W, Y[j])
         np.testing.assert_allclose(est.nested_scores_[j], r, rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("delays", [[3], [-2], [0], list(range(-4, 9)), list(range(2, 43))])
+def test_lagged_stats_equal_explicit(delays):
+    """The block-Toeplitz statistics (strided view of the correlations, edges removed)
+    equal the explicit lag matrix's, a single delay and long windows included; the
+    gram is a writable array."""
+    from neuro_sae.encoding._lagged import _lagged_run_stats
+
+    rng = np.random.default_rng(len(delays))
+    delays = np.array(delays)
+    x, y = rng.standard_normal((157, 3)), rng.standard_normal((157, 2))
+    st = _lagged_run_stats(x, y, delays)
+    Z = _lags(x, delays)
+    np.testing.assert_allclose(st["G"], Z.T @ Z, rtol=0, atol=1e-11)
+    np.testing.assert_allclose(st["H"], Z.T @ y, rtol=0, atol=1e-11)
+    np.testing.assert_allclose(st["sx"], Z.sum(0), rtol=0, atol=1e-11)
+    st["G"] += 1.0  # writable (the TRF's edge='valid' subtracts in place)
