@@ -27,14 +27,14 @@ def _solver_costs(n_pred, n_out, n_alphas, n_folds=1):
     """Estimated costs of one fold's alpha path in flops: ``(eigh, cholesky)``.
 
     Calibrated on the measured rates (one BLAS thread): an eigendecomposition with its
-    vectors takes about the time of ``3 P^3 + 400 P^2`` GEMM flops (``_eigh_cost``). ``"eigh"``, fold by fold
-    (``P >= _EIG_LOOP_MIN``): the eigendecomposition, the held-out factor in its basis
-    (``8 P^3 / 3``), the projections (``4 P^2 C``) and per alpha one triangular
-    product (``P^2 C``); with fewer predictors all folds in one batched call (the held-out
-    gram in the basis ``4 P^3``, per alpha ``2 P^2 C`` and one call per alpha for all
-    folds). ``"cholesky"``: the held-out factor (``P^3 / 3``), per alpha a factorisation
-    (``P^3 / 3``), the solve (``2 P^2 C``), the triangular product (``P^2 C``) and the
-    calls into LAPACK.
+    vectors takes about the time of ``3 P^3 + 400 P^2`` GEMM flops (``_eigh_cost``).
+    ``"eigh"``, fold by fold (``P >= _EIG_LOOP_MIN``): the eigendecomposition, the
+    held-out factor in its basis (``8 P^3 / 3``), the projections (``4 P^2 C``) and per
+    alpha one triangular product (``P^2 C``); with fewer predictors all folds in one
+    batched call (the held-out gram in the basis ``4 P^3``, per alpha ``2 P^2 C`` and
+    one call per alpha for all folds). ``"cholesky"``: the held-out factor (``P^3 /
+    3``), per alpha a factorisation (``P^3 / 3``), the solve (``2 P^2 C``), the
+    triangular product (``P^2 C``) and the calls into LAPACK.
     """
     P, C, A = float(n_pred), float(n_out), float(n_alphas)
     if n_pred >= _EIG_LOOP_MIN:
