@@ -186,16 +186,21 @@ def _eig_path(Gt, Ht, Gk, Hk, yyk, alphas, chunk_size=None):
     out = np.empty((F, A, C))
     chunks = _chunks(C, chunk_size)
     buf = np.empty(A * max(sl.stop - sl.start for sl in chunks) * P)  # reused
+    # every BLAS/LAPACK call of the loop goes to SciPy's library: alternating with
+    # NumPy's (a second OpenBLAS whose idle threads spin) made each call 10x slower on
+    # two threads
+    gemm = sla.blas.get_blas_funcs("gemm", (Gt,))
     for j in range(F):
-        s, V = NUMPY.eigh(Gt[j])
-        Q, a_k = V.T @ Ht[j], V.T @ Hk[j]
+        s, V = sla.eigh(Gt[j], driver="evd", check_finite=False)
+        np.maximum(s, 0.0, out=s)
+        Q, a_k = gemm(1.0, V, Ht[j], trans_a=1), gemm(1.0, V, Hk[j], trans_a=1)
         Lk, info = potrf(Gk[j], lower=1, clean=0)
         M = None
         if info == 0:  # B^T = V^T Lk (V's C order is V^T's Fortran order: no copy)
             Bt = trmm(1.0, Lk, V.T, side=1, lower=1)
             R, info = potrf(syrk(1.0, Bt, lower=0), lower=0, overwrite_a=1, clean=0)
         if info:
-            M = V.T @ Gk[j] @ V
+            M = gemm(1.0, V, gemm(1.0, Gk[j], V), trans_a=1)
         for sl in chunks:  # every alpha at once: columns a * c + i of (P, A * c)
             c = sl.stop - sl.start
             Wt = buf[: A * c * P].reshape(A, c, P)
