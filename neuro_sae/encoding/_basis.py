@@ -69,6 +69,11 @@ def lag_basis(sfreq, tmin, tmax, width, *, kind="hann", placement="tile", verbos
     n_basis = int(np.ceil(span / (w / 2))) + 1 if span > 0 else 1
     centres = np.linspace(delays[0], delays[-1], n_basis)
     u = (delays[:, np.newaxis] - centres[np.newaxis, :]) / w
+    return _window(u, a)
+
+
+def _window(u, a):
+    """The raised-cosine window ``a + (1 - a) cos(2 pi u)`` on ``|u| <= 1/2``, else 0."""
     return np.where(np.abs(u) <= 0.5, a + (1 - a) * np.cos(2 * np.pi * u), 0.0)
 
 
@@ -76,7 +81,7 @@ def _inside_basis(delays, w, a, width, sfreq):
     """Whole-sample translates of one kernel, each inside the delay window."""
     half = int(np.floor(w / 2))
     taps = np.arange(-half, half + 1)
-    kernel = np.where(np.abs(taps / w) <= 0.5, a + (1 - a) * np.cos(2 * np.pi * taps / w), 0.0)
+    kernel = _window(taps / w, a)
     nz = np.nonzero(kernel > 0)[0]
     taps, kernel = taps[nz[0] : nz[-1] + 1], kernel[nz[0] : nz[-1] + 1]
     L = len(delays)

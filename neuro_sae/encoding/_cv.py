@@ -111,10 +111,25 @@ def _fold_stats(stats, folds, fit_intercept):
 
 
 def _lapack(G):
-    """LAPACK/BLAS routines of the routes, for ``G``'s dtype."""
+    """LAPACK/BLAS routines of the routes, for ``G``'s dtype (all from SciPy's library:
+    alternating with NumPy's, a second OpenBLAS whose idle threads spin, made each call
+    10x slower on two threads)."""
     potrf, potrs = sla.lapack.get_lapack_funcs(("potrf", "potrs"), (G,))
-    trmm, syrk = sla.blas.get_blas_funcs(("trmm", "syrk"), (G,))
-    return potrf, potrs, trmm, syrk
+    trmm, syrk, gemm = sla.blas.get_blas_funcs(("trmm", "syrk", "gemm"), (G,))
+    return potrf, potrs, trmm, syrk, gemm
+
+
+def _ridge_factor(potrf, G, alpha, S):
+    """Lower Cholesky factor of ``G + alpha I``, built in the buffer ``S`` (P, P)."""
+    np.copyto(S, G)  # symmetric: the C-ordered copy is its own F-order
+    S.ravel()[:: S.shape[0] + 1] += alpha
+    fac, info = potrf(S.T, lower=1, overwrite_a=1, clean=0)
+    if info:
+        raise np.linalg.LinAlgError(
+            f"The covariance plus alpha={alpha:.3g} is not positive definite (rounding "
+            "with a tiny alpha); use solver='eigh' or larger alphas."
+        )
+    return fac
 
 
 def _chol_path(Gt, Ht, Gk, Hk, yyk, alphas, chunk_size=None):
@@ -128,9 +143,8 @@ def _chol_path(Gt, Ht, Gk, Hk, yyk, alphas, chunk_size=None):
     """
     F, P, C = Ht.shape
     A = alphas.shape[1]
-    potrf, potrs, trmm, _ = _lapack(Gt)
+    potrf, potrs, trmm, _, _ = _lapack(Gt)
     out = np.empty((F, A, C))
-    diag = np.arange(P) * (P + 1)
     chunks = _chunks(C, chunk_size)
     S = np.empty((P, P))  # reused buffers (no fresh pages per alpha)
     Wbuf = np.empty((P, max(sl.stop - sl.start for sl in chunks)), order="F")
@@ -138,15 +152,7 @@ def _chol_path(Gt, Ht, Gk, Hk, yyk, alphas, chunk_size=None):
         Lk, info = potrf(Gk[j], lower=1, clean=0)
         Hf = np.asfortranarray(Ht[j])
         for a in range(A):
-            np.copyto(S, Gt[j])  # symmetric: the C-ordered copy is its own F-order
-            S.ravel()[diag] += alphas[j, a]
-            fac, info_a = potrf(S.T, lower=1, overwrite_a=1, clean=0)
-            if info_a:
-                raise np.linalg.LinAlgError(
-                    f"The training covariance plus alpha={alphas[j, a]:.3g} is not "
-                    "positive definite (rounding with a tiny alpha); use solver='eigh' "
-                    "or larger alphas."
-                )
+            fac = _ridge_factor(potrf, Gt[j], alphas[j, a], S)
             for sl in chunks:
                 W = Wbuf[:, : sl.stop - sl.start]
                 np.copyto(W, Hf[:, sl])
@@ -182,14 +188,10 @@ def _eig_path(Gt, Ht, Gk, Hk, yyk, alphas, chunk_size=None):
     """
     F, P, C = Ht.shape
     A = alphas.shape[1]
-    potrf, _, trmm, syrk = _lapack(Gt)
+    potrf, _, trmm, syrk, gemm = _lapack(Gt)  # no NumPy BLAS call in the loop
     out = np.empty((F, A, C))
     chunks = _chunks(C, chunk_size)
     buf = np.empty(A * max(sl.stop - sl.start for sl in chunks) * P)  # reused
-    # every BLAS/LAPACK call of the loop goes to SciPy's library: alternating with
-    # NumPy's (a second OpenBLAS whose idle threads spin) made each call 10x slower on
-    # two threads
-    gemm = sla.blas.get_blas_funcs("gemm", (Gt,))
     for j in range(F):
         s, V = sla.eigh(Gt[j], driver="evd", check_finite=False)
         np.maximum(s, 0.0, out=s)
@@ -351,20 +353,12 @@ def _final_costs(n_pred, n_out, n_distinct):
 
 def _chol_weights(G, H, alpha):
     """Ridge weights (P, C) with ``alpha[c]`` per channel: one Cholesky per distinct alpha."""
-    P = G.shape[0]
-    potrf, potrs = sla.lapack.get_lapack_funcs(("potrf", "potrs"), (G,))
+    potrf, potrs = _lapack(G)[:2]
     W = np.empty(H.shape)
-    diag = np.arange(P) * (P + 1)
+    S = np.empty(G.shape)
     for value in np.unique(alpha):
         chans = np.flatnonzero(alpha == value)
-        S = np.array(G)  # symmetric: the C-ordered copy is its own F-order
-        S.ravel()[diag] += value
-        fac, info = potrf(S.T, lower=1, overwrite_a=1, clean=0)
-        if info:
-            raise np.linalg.LinAlgError(
-                f"The covariance plus alpha={value:.3g} is not positive definite "
-                "(rounding with a tiny alpha); use solver='eigh' or larger alphas."
-            )
+        fac = _ridge_factor(potrf, G, value, S)
         W[:, chans] = potrs(fac, np.asfortranarray(H[:, chans]), lower=1)[0]
     return W
 

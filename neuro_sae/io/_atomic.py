@@ -122,13 +122,15 @@ def remove_partial_writes(path):
     removed : list of pathlib.Path
         What was removed.
     """
+    import glob
     import shutil
 
     path = Path(path)
     found = []
     if path.parent.is_dir():
-        found += list(path.parent.glob(f".{_glob_escape(path.name)}.*.tmp*"))
-        found += list(path.parent.glob(f".{_glob_escape(path.name)}.old"))
+        name = glob.escape(path.name)
+        found += list(path.parent.glob(f".{name}.*.tmp*"))
+        found += list(path.parent.glob(f".{name}.old"))
     if path.is_dir():
         found += [p for p in path.rglob(".*.tmp*") if p.name.startswith(".")]
     removed = []
@@ -138,13 +140,6 @@ def remove_partial_writes(path):
         shutil.rmtree(p) if p.is_dir() else p.unlink()
         removed.append(p)
     return removed
-
-
-def _glob_escape(name):
-    """``name`` with glob metacharacters escaped."""
-    import glob
-
-    return glob.escape(name)
 
 
 def write_json(obj, fname, *, indent=2):
