@@ -38,16 +38,20 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.torch
 
 venv: $(VENV)/.dev
 
-# Debian packages the corpus builder (neuro_sae.corpora) and its tests use. Installed only
-# when missing and only as root; otherwise the command to run is printed (tests that need
-# a tool skip with the package name).
+# Debian packages neuro_sae, its tools and its tests use: exactly the packages declared in
+# neuro_sae/utils/_sysdeps.py (tests/test_sysdeps.py holds the two lists and dpkg's owners
+# of every declared file to each other). Installed only when missing and only as root;
+# otherwise the command to run is printed. Tests that need one skip with the package name,
+# and fail instead under CI=true.
 SYSDEPS := espeak-ng festival festvox-kallpc16k festvox-us-slt-hts fluidsynth \
-	timgm6mb-soundfont openttd-openmsx sound-theme-freedesktop oxygen-sounds sound-icons \
-	asterisk-core-sounds-en-wav asterisk-core-sounds-en
+	timgm6mb-soundfont fluid-soundfont-gm openttd-openmsx sound-theme-freedesktop \
+	oxygen-sounds sound-icons asterisk-core-sounds-en-wav asterisk-core-sounds-en sox \
+	procps chromium
 
 sysdeps:
 	@missing=""; for p in $(SYSDEPS); do \
-		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+		[ "$$(dpkg-query -W -f='$${db:Status-Status}' $$p 2>/dev/null)" = "installed" ] \
+			|| missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then echo "sysdeps: all Debian packages present"; \
 	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \

@@ -15,7 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .utils import check_fname, logger, verbose
+from .utils import check_fname, is_standard_montage, logger, verbose
 
 __all__ = ["Manifest", "ManifestError", "load_manifest"]
 
@@ -82,7 +82,9 @@ class EEGSection(_Section):
     montage: str | None = Field(
         default="biosemi64",
         description="Electrode positions: a built-in MNE montage name "
-        "(mne.channels.get_builtin_montages()) or a montage file relative to the manifest; "
+        "(mne.channels.get_builtin_montages(), or any name mne.channels.make_standard_montage "
+        "accepts, e.g. the deprecated alias 'standard_1020' with MNE's FutureWarning) or a "
+        "montage file relative to the manifest; "
         "None: the positions stored in the recordings.",
     )
     onset_prefix: str = "stim/"
@@ -629,7 +631,9 @@ def _check_montage(manifest, fname):
     if montage is None:
         return
     builtin = mne.channels.get_builtin_montages()
-    if montage in builtin:
+    looks_like_file = any(sep in montage for sep in ("/", "\\")) or Path(montage).suffix != ""
+    # every name make_standard_montage accepts, deprecated aliases with MNE's warning
+    if not looks_like_file and is_standard_montage(montage):
         return
     looks_like_file = any(sep in montage for sep in ("/", "\\")) or Path(montage).suffix != ""
     if looks_like_file and manifest.resolve(montage).is_file():

@@ -43,7 +43,8 @@ manifest (:func:`read_corpus_manifest`) lists corpora (reader, root, weight);
 ``weights: paper`` gives the paper's Table 3 mixture.
 """
 
-from ._build import BUILDER_VERSION, build_corpus, plan_corpus
+from ..utils import MissingToolError
+from ._build import BUILDER_VERSION, CORPUS_SYSTEM_DEPS, build_corpus, plan_corpus
 from ._cli import main
 from ._index import (
     DOMAINS,
@@ -77,11 +78,12 @@ from ._readers import (
     read_vocalsound,
     read_wham,
 )
-from ._synth import MissingToolError, read_textgrid
+from ._synth import read_textgrid
 from ._wer import speech_wer
 
 __all__ = [
     "BUILDER_VERSION",
+    "CORPUS_SYSTEM_DEPS",
     "DOMAINS",
     "FSD50K_VOICE_LABELS",
     "INDEX_COLUMNS",

@@ -10,10 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils import check_random_state, fill_doc, logger, progress_bar, verbose
+from ..utils import check_random_state, fill_doc, logger, progress_bar, require_system, verbose
 from . import _sources as src
 from . import _synth as syn
 from ._index import read_clip_index, write_clip_index
+
+# the system dependencies (neuro_sae.utils.SYSTEM_DEPENDENCIES) build_corpus uses
+CORPUS_SYSTEM_DEPS = ("espeak-ng", "festival", *syn.FESTIVAL_VOICE_DEPS.values(), "fluidsynth",
+                      *syn.SOUNDFONT_DEPS, *src.SOURCE_DEPS)
 
 BUILDER_VERSION = 1
 CORPUS_NAME = "neuro_sae-offline"
@@ -345,8 +349,8 @@ def build_corpus(out, *, hours=2.0, random_state=0, n_jobs=None, verbose=None):
     hours = float(hours)
     if not 0 < hours <= 1000:
         raise ValueError(f"hours must be in (0, 1000], got {hours}.")
-    for tool in ("espeak-ng", "festival", "fluidsynth"):
-        syn.require(tool)
+    # every program, voice, soundfont and recording the plan may use, in one error
+    require_system(*CORPUS_SYSTEM_DEPS)
     out = Path(out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

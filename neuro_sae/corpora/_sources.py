@@ -10,14 +10,23 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils import require_system, system_dependency
 from ._synth import SFREQ
 
-FREEDESKTOP = Path("/usr/share/sounds/freedesktop/stereo")
-OXYGEN = Path("/usr/share/sounds")
-SOUND_ICONS = Path("/usr/share/sounds/sound-icons")
-ASTERISK = Path("/usr/share/asterisk/sounds/en")
-ASTERISK_TEXT = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
-OPENMSX = Path("/usr/share/games/openttd/baseset/openmsx")
+
+def _folder(dep):
+    """Folder of a 'glob' system dependency (neuro_sae.utils: path and Debian package)."""
+    return Path(system_dependency(dep).target[0]).parent
+
+
+FREEDESKTOP = _folder("freedesktop")
+OXYGEN = _folder("oxygen")
+SOUND_ICONS = _folder("sound-icons")
+ASTERISK = _folder("asterisk")
+ASTERISK_TEXT = Path(system_dependency("asterisk-text").target[0])
+OPENMSX = _folder("openmsx")
+# every packaged source the corpus draws from (checked before anything is written)
+SOURCE_DEPS = ("freedesktop", "oxygen", "sound-icons", "asterisk", "asterisk-text", "openmsx")
 INSTRUMENT_ICONS = ("cembalo", "guitar", "piano", "klavichord", "electric-piano", "trumpet",
                     "violoncello", "xylofon", "chord", "cymbaly")
 LICENCES = {
@@ -60,6 +69,7 @@ def text_chunks():
 
 def packaged_sounds():
     """Real recorded effects in Debian sound packages: list of dicts (path, labels, ...)."""
+    require_system("freedesktop", "oxygen", "sound-icons")
     out = []
     if FREEDESKTOP.is_dir():
         for f in sorted(FREEDESKTOP.glob("*.oga")):
@@ -89,8 +99,7 @@ def packaged_sounds():
 
 def asterisk_prompts():
     """Asterisk's recorded English prompts with their transcripts (non-speech kept apart)."""
-    if not ASTERISK_TEXT.is_file() or not ASTERISK.is_dir():
-        return []
+    require_system("asterisk", "asterisk-text")
     out = []
     with gzip.open(ASTERISK_TEXT, "rt", encoding="utf-8", errors="replace") as fid:
         for line in fid:
@@ -122,7 +131,8 @@ def asterisk_prompts():
 
 
 def openmsx_midis():
-    return sorted(OPENMSX.glob("*.mid")) if OPENMSX.is_dir() else []
+    require_system("openmsx")
+    return sorted(OPENMSX.glob("*.mid"))
 
 
 # General MIDI programs (0-based) the composer uses, by label

@@ -11,39 +11,19 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils import MissingToolError, require_system, system_dependency
+
 SFREQ = 16000
-# Debian packages each tool or file comes from (the Makefile's sysdeps target installs them)
-DEBIAN_PACKAGES = {
-    "espeak-ng": "espeak-ng",
-    "festival": "festival",
-    "festvox-kallpc16k": "festvox-kallpc16k",
-    "festvox-us-slt-hts": "festvox-us-slt-hts",
-    "fluidsynth": "fluidsynth",
-    "soundfont": "timgm6mb-soundfont",
-    "openmsx": "openttd-openmsx",
-    "freedesktop": "sound-theme-freedesktop",
-    "oxygen": "oxygen-sounds",
-    "sound-icons": "sound-icons",
-    "asterisk": "asterisk-core-sounds-en-wav",
-}
 FESTIVAL_VOICES = {"kal": "voice_kal_diphone", "slt": "voice_cmu_us_slt_arctic_hts"}
-SOUNDFONTS = ("/usr/share/sounds/sf2/TimGM6mb.sf2", "/usr/share/sounds/sf2/FluidR3_GM.sf2")
-
-
-class MissingToolError(RuntimeError):
-    """A Debian tool the corpus builder needs is not installed."""
-
+# the Debian package of each festival voice, by voice key (neuro_sae.utils._sysdeps)
+FESTIVAL_VOICE_DEPS = {"kal": "festvox-kallpc16k", "slt": "festvox-us-slt-hts"}
+# the corpus builder renders each piece with one of these (utils._sysdeps names the package)
+SOUNDFONT_DEPS = ("soundfont-timgm6mb", "soundfont-fluidr3")
+SOUNDFONTS = tuple(system_dependency(d).target[0] for d in SOUNDFONT_DEPS)
 
 def require(tool):
-    """Path of an executable, or a MissingToolError naming the Debian package."""
-    path = shutil.which(tool)
-    if path is None:
-        pkg = DEBIAN_PACKAGES.get(tool, tool)
-        raise MissingToolError(
-            f"{tool} is not installed; install the Debian package with 'sudo apt-get install "
-            f"{pkg}' (or 'make sysdeps', which installs everything the corpus builder uses)."
-        )
-    return path
+    """Path of an executable, or a MissingToolError naming its Debian package."""
+    return str(require_system(tool))
 
 
 def tool_versions():
@@ -109,9 +89,9 @@ def festival(text, voice="kal"):
     segment start (the diphone voice's first pitch-synchronous unit), and its
     waveform runs 20-30 ms past the last segment; the TextGrid is not shifted.
     """
-    exe = require("festival")
     if voice not in FESTIVAL_VOICES:
         raise ValueError(f"festival voice must be one of {list(FESTIVAL_VOICES)}, got {voice!r}.")
+    exe = str(require_system("festival", FESTIVAL_VOICE_DEPS[voice]))
     with tempfile.TemporaryDirectory(prefix="neuro_sae_fest_") as tmp:
         wav = Path(tmp) / "out.wav"
         script = Path(tmp) / "synth.scm"
@@ -194,9 +174,12 @@ def render_midi(midi_path, soundfont, *, gain=0.6):
 
     exe = require("fluidsynth")
     if not Path(soundfont).is_file():
+        owner = [d for d in SOUNDFONT_DEPS if system_dependency(d).target[0] == str(soundfont)]
+        if owner:
+            require_system(owner[0])  # raises, naming the Debian package of this soundfont
         raise MissingToolError(
-            f"soundfont {soundfont} is missing; install the Debian package "
-            "timgm6mb-soundfont (make sysdeps)."
+            f"soundfont {soundfont} is missing: give the path of an existing .sf2 file, or "
+            f"one of the packaged soundfonts {list(SOUNDFONTS)} (make sysdeps installs them)."
         )
     with tempfile.TemporaryDirectory(prefix="neuro_sae_fs_") as tmp:
         out = Path(tmp) / "out.wav"

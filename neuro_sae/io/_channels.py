@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..utils import check_option, logger, warn
+from ..utils import check_option, logger, standard_montage, warn
 
 _ON_MISSING = ("raise", "warn", "ignore")
 
@@ -75,9 +75,7 @@ def apply_montage(raw, montage, *, on_missing="raise", key="montage", source="th
     check_option("on_missing", on_missing, _ON_MISSING)
     name = montage
     if isinstance(montage, str):
-        check_option(key, montage, mne.channels.get_builtin_montages(),
-                     extra="Use a standard montage name (mne.channels.get_builtin_montages()).")
-        montage = mne.channels.make_standard_montage(montage)
+        montage = standard_montage(montage, key)
     elif not isinstance(montage, mne.channels.DigMontage):
         raise TypeError(
             f"{key} must be the name of a standard montage (e.g. 'biosemi64', 'colin27_1020') "

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from .. import __version__
 from ..io import hash_config, remove_partial_writes
-from ..utils import logger
+from ..utils import logger, require_system
 from ._cache import (
     Labels,
     explain_change,
@@ -101,6 +101,11 @@ class Step:
     units : callable | None
         ``units(study) -> list``: the units of a ``model*`` scope (``None``: from the
         scope: ``[None]`` or the subjects).
+    system : callable
+        ``system(study) -> tuple of str``: the system dependencies
+        (:data:`neuro_sae.utils.SYSTEM_DEPENDENCIES` names) the step's run needs; checked
+        before a study or the step starts, so a missing Debian package stops it at once
+        with the package named, not after the earlier steps ran.
     """
 
     name: str
@@ -117,6 +122,7 @@ class Step:
     in_study: bool = True
     options: tuple = field(default_factory=tuple)
     units: Callable | None = None
+    system: Callable = lambda study: ()
 
     def step_id(self, subject=None):
         """Record name of this step for one unit (``None``: study-level; a subject label;
@@ -368,6 +374,7 @@ def execute(study, step, subject=None, *, force=False, upstream=False, runtime=N
     manifest = study.manifest
     if not step.applies(manifest):
         raise ValueError(step.not_applicable.format(manifest=manifest.path or "the manifest"))
+    require_system(*step.system(study))
     if upstream:
         for prod, psubj in _producers(study, step, subject):
             execute(study, prod, psubj, upstream=True, runtime=runtime)

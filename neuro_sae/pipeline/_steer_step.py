@@ -56,6 +56,13 @@ def steer_options(study):
     return opts
 
 
+def steer_system(study):
+    """The Debian programs and files of the corpus builder, when the step builds its corpus."""
+    from ..corpora import CORPUS_SYSTEM_DEPS
+
+    return CORPUS_SYSTEM_DEPS if steer_options(study)["corpus"] is None else ()
+
+
 def steer_dir(study):
     """Folder of the step's outputs: ``<derivatives>/steering``."""
     return study.root / "steering"

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from ..io import write_json
-from ..utils import logger, verbose
+from ..utils import logger, require_system, verbose
 from ._paths import StudyPaths
 from ._registry import Study
 from .steps import STEPS
@@ -81,6 +81,11 @@ def run_study(manifest, out=None, *, force=False, figures=True, executor=None, r
     paths = StudyPaths(out)
     executor = manifest.executor if executor is None else executor
     runtime, step_wall, task_wall, task_cpu, recomputed = {}, {}, {}, {}, []
+    # every Debian program/file a step of this study needs, before anything runs
+    preflight = Study(manifest, out)
+    require_system(*sorted({d for step in STEPS if step.in_study and step.applies(manifest)
+                            and (figures or step.cli not in ("figures", "report"))
+                            for d in step.system(preflight)}))
     t0 = time.perf_counter()
     with Executor(executor) as ex:
         for step in STEPS:

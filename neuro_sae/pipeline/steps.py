@@ -148,6 +148,7 @@ STEPS = (
         config=ST.steer_config, inputs=ST.steer_inputs, producers=ST.steer_producers,
         outputs=ST.steer_outputs, run=ST.steer_run, applies=ST.steer_applies,
         not_applicable=ST.STEER_NOT_APPLICABLE, options=ST.STEER_OPTIONS,
+        system=ST.steer_system,
         # in every study run, small by default; a fit set with too few false detections
         # (or rejections) for a vector is recorded as skipped, not an error
     ),

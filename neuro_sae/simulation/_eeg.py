@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from ..utils import (
-    check_option,
     check_positive,
     check_random_state,
     fill_doc,
     logger,
+    standard_montage,
     validate_type,
     verbose,
 )
@@ -188,7 +188,7 @@ def simulate_eeg(
     check_positive(snr, "snr")
     check_positive(gap_s, "gap_s", strict=False)
     validate_type(montage, str, "montage")
-    check_option("montage", montage, mne.channels.get_builtin_montages())
+    mont = standard_montage(montage, "montage")
     if not isinstance(features_by_run, dict) or not features_by_run:
         raise TypeError(
             "features_by_run must be a non-empty dict mapping run ids to arrays of shape "
@@ -214,7 +214,6 @@ def simulate_eeg(
     rng = check_random_state(random_state)
 
     # montage and positions
-    mont = mne.channels.make_standard_montage(montage)
     ch_names = list(mont.ch_names)
     pos_dict = mont.get_positions()["ch_pos"]
     pos = np.array([pos_dict[ch] for ch in ch_names])

@@ -7,6 +7,8 @@ from ._check import (
     check_fname,
     check_option,
     check_positive,
+    is_standard_montage,
+    standard_montage,
     suggest,
     torch_device,
     validate_type,
@@ -16,9 +18,23 @@ from ._names import check_int, check_names, tidy_frame
 from ._parallel import check_n_jobs
 from ._progress import progress_bar
 from ._random import check_random_state, derive_seed, torch_generator, torch_num_threads
+from ._sysdeps import (
+    SYSTEM_DEPENDENCIES,
+    MissingToolError,
+    find_system,
+    missing_packages,
+    require_system,
+    system_dependency,
+)
 from .docs import docdict, fill_doc
 
 __all__ = [
+    "SYSTEM_DEPENDENCIES",
+    "MissingToolError",
+    "find_system",
+    "missing_packages",
+    "require_system",
+    "system_dependency",
     "check_array",
     "check_device",
     "check_fname",
@@ -33,7 +49,9 @@ __all__ = [
     "fill_doc",
     "logger",
     "progress_bar",
+    "is_standard_montage",
     "set_log_level",
+    "standard_montage",
     "suggest",
     "tidy_frame",
     "torch_device",

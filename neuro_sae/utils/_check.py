@@ -77,6 +77,52 @@ def check_option(parameter, value, allowed, extra=""):
     raise ValueError(msg)
 
 
+def standard_montage(name, parameter="montage"):
+    """The MNE standard montage ``name``: every name ``make_standard_montage`` accepts.
+
+    That includes the names :func:`mne.channels.get_builtin_montages` lists and the
+    deprecated aliases MNE still accepts (e.g. ``"standard_1020"`` for
+    ``"colin27_1020"`` in MNE 1.13), whose FutureWarning MNE emits as usual.
+
+    Parameters
+    ----------
+    name : str
+        The montage name.
+    parameter : str
+        Name of the parameter (used in the message), e.g. ``"eeg.montage"``.
+
+    Returns
+    -------
+    montage : mne.channels.DigMontage
+        The montage.
+    """
+    import mne
+
+    validate_type(name, str, parameter)
+    try:
+        return mne.channels.make_standard_montage(name)
+    except ValueError:
+        check_option(parameter, name, mne.channels.get_builtin_montages(),
+                     extra="Use a standard montage name (mne.channels.get_builtin_montages()).")
+        raise
+
+
+def is_standard_montage(name):
+    """Whether ``mne.channels.make_standard_montage(name)`` accepts ``name`` (its warnings,
+    e.g. the FutureWarning of a deprecated alias, are emitted)."""
+    import mne
+
+    if not isinstance(name, str):
+        return False
+    if name in mne.channels.get_builtin_montages():
+        return True
+    try:
+        mne.channels.make_standard_montage(name)
+    except ValueError:
+        return False
+    return True
+
+
 _TYPE_NAMES = {
     "int": (numbers.Integral,),
     "numeric": (numbers.Real,),
