@@ -13,7 +13,39 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from neuro_sae.utils import logger  # noqa: E402
+from neuro_sae.utils import logger, missing_packages, system_dependency  # noqa: E402
+
+IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "requires_system(*names): needs Debian programs or files (names of "
+        "neuro_sae.utils.SYSTEM_DEPENDENCIES); skipped when missing, a failure under CI=true",
+    )
+
+
+def require_system_or_skip(*names):
+    """Skip (locally) or fail (CI=true) when a system dependency is not installed.
+
+    In CI a missing Debian package is a broken install step, not a reason to skip: the
+    test fails and names the package the Makefile's ``sysdeps`` must install.
+    """
+    missing = missing_packages(names)
+    if not missing:
+        return
+    what = ", ".join(f"{n} ({system_dependency(n).package})" for n in names)
+    msg = (f"needs {what}; missing Debian package(s): {' '.join(missing)} "
+           "(install with 'make sysdeps')")
+    if IN_CI:
+        pytest.fail(f"CI=true and a system dependency is missing: {msg}", pytrace=False)
+    pytest.skip(msg)
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("requires_system"):
+        require_system_or_skip(*mark.args)
 
 
 @pytest.fixture(autouse=True)

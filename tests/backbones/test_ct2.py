@@ -19,6 +19,7 @@ from neuro_sae.backbones import (
 )
 from neuro_sae.backbones._ct2 import _demo_files
 from tests.backbones._tiny import tiny_whisper
+from tests.conftest import require_system_or_skip
 
 # The CT2 dtype ids of the format (float32 0, int8 1, int16 2, int32 3, float16 4)
 _DT = {np.dtype("float32"): 0, np.dtype("int8"): 1, np.dtype("int16"): 2, np.dtype("float16"): 4}
@@ -192,8 +193,7 @@ def speech(tmp_path_factory):
     import soundfile as sf
     from scipy.signal import resample_poly
 
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed")
+    require_system_or_skip("espeak-ng")
     wav = tmp_path_factory.mktemp("speech") / "alice.wav"
     subprocess.run(["espeak-ng", "-s", "120", "-v", "en-us", "-w", str(wav), _TEXT], check=True)
     x, sr = sf.read(wav)
