@@ -58,7 +58,7 @@ def _check_complete(fname, n_read, sfreq_in, info):
             f"{n_held / sfreq_in:.3f} s ({n_held} frames). The file was cut short (an "
             "interrupted copy, download or export): copy or export it again; if the short "
             "audio is really the stimulus, rewrite it with a consistent header (e.g. "
-            "'sox in.wav out.wav')."
+            "'sox in.wav out.wav'; sox is the Debian package sox, installed by make sysdeps)."
         )
 
 
@@ -116,7 +116,7 @@ def read_audio(fname, *, sfreq=16000, return_info=False, verbose=None):
         raise ValueError(
             f"Could not read {fname} as audio ({err}). Supported formats are those of "
             "libsndfile (WAV, FLAC, OGG Vorbis, AIFF, ...); convert the file, e.g. with "
-            "'sox in.mp3 -r 16000 -c 1 out.flac'. A file that decoded partly may be "
+            "'sox in.mp3 -r 16000 -c 1 out.flac' (Debian package sox). A file that decoded partly may be "
             "truncated: copy or export it again."
         ) from err
     _check_complete(fname, len(audio), sfreq_in, file_info)
