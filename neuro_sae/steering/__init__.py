@@ -34,6 +34,13 @@ from ._grid import (
     summarise,
 )
 from ._plot import plot_steering_frontier
+from ._select import (
+    CELL_KEYS,
+    binomial_interval,
+    fpr_reduction,
+    select_cells,
+    split_clips,
+)
 from ._vectors import (
     METHODS,
     SteeringVector,
@@ -47,6 +54,11 @@ from ._vectors import (
 )
 
 __all__ = [
+    "CELL_KEYS",
+    "binomial_interval",
+    "fpr_reduction",
+    "select_cells",
+    "split_clips",
     "GRID_COLUMNS",
     "METHODS",
     "MIN_PER_CLASS",
