@@ -140,6 +140,10 @@ def fit_config(study, subject):
     if m.eeg.split is not None:
         dev, test = m.split_runs()
         eeg["split_runs"] = dict(dev=dev, test=test)
+    if len(used_runs(m)) >= 2:
+        dev, test = protocol_runs(m)
+        # the paper's protocol: alpha, scaling and lags from its dev runs (version 2)
+        eeg["protocol"] = dict(dev=dev, test=test, tuning="dev-runs", version=2)
     trf = m.trf.model_dump()
     if trf["basis_width"] is None:  # no basis: the slice (and cached fits) as before
         del trf["basis_width"], trf["basis_placement"]
@@ -181,53 +185,28 @@ def fit_outputs(study, subject):
 
 
 def protocol_runs(manifest):
-    """Development and test runs of the paper's protocol: ``eeg.split``'s, or without a
-    split the first half of the used runs and the rest."""
+    """Development and test runs of the paper's protocol.
+
+    With ``eeg.split`` set: that split's dev and test runs (among the used runs).
+    Without one (``eeg.split: null``, the shipped Broderick manifests): the paper's ratio
+    of development to test time (6 min : 9 min, 2 of 5 runs) over the used runs in
+    order, i.e. the first ``n_dev = min(n - 1, max(2, round(0.4 * n)))`` runs are
+    development runs and the rest test runs (20 runs: 8 + 12; 5 runs: 2 + 3; 3 runs:
+    2 + 1; 2 runs: 1 + 1). The ridge alpha, the EEG and feature scaling and the lags of
+    the protocol come from the development runs only
+    (:func:`neuro_sae.stats.protocol_kernels`).
+    """
     runs = used_runs(manifest)
     if manifest.eeg.split is not None:
         dev, test = manifest.split_runs()
         return [r for r in dev if r in runs], [r for r in test if r in runs]
-    half = max(1, len(runs) // 2)
-    return runs[:half], runs[half:]
-
-
-def split_kernels(X_runs, Y_runs, delays, alpha):
-    """Ridge kernels of each feature alone (with an intercept), per channel, on given runs.
-
-    From the per-run lagged statistics of :func:`neuro_sae.encoding.univariate_run_stats`
-    summed over the runs and centred (the intercept is not penalised).
-
-    Parameters
-    ----------
-    X_runs : list of array, shape (n_times, n_features)
-        Features per run (dense or scipy.sparse).
-    Y_runs : list of array, shape (n_times, n_channels)
-        EEG per run.
-    delays : array of int
-        Lags in samples.
-    alpha : array, shape (n_features, n_channels)
-        Ridge penalty of each feature x channel (the sweep's final alphas).
-
-    Returns
-    -------
-    coef : array, shape (n_features, n_channels, n_delays)
-        Kernels.
-    """
-    from ..encoding import eigh_psd, univariate_run_stats
-
-    delays = np.asarray(delays)
-    G = H = sx = 0.0
-    sy, n = 0.0, 0
-    for x, y in zip(X_runs, Y_runs):
-        g, h, s_x = univariate_run_stats(x, np.asarray(y, float), delays)
-        G, H, sx = G + g, H + h, sx + s_x
-        sy, n = sy + np.asarray(y, float).sum(0), n + len(y)
-    G = G - sx[:, :, np.newaxis] * sx[:, np.newaxis, :] / n
-    H = H - sx[:, :, np.newaxis] * np.asarray(sy)[np.newaxis, np.newaxis, :] / n
-    evals, evecs = eigh_psd(G)  # (F, L), (F, L, L)
-    proj = np.einsum("flk,flc->fck", evecs, H)  # data in each feature's eigenbasis
-    shrunk = proj / (evals[:, np.newaxis, :] + np.asarray(alpha, float)[:, :, np.newaxis])
-    return np.einsum("fck,flk->fcl", shrunk, evecs)
+    if len(runs) < 2:
+        raise ValueError(
+            f"The paper's protocol needs at least 2 stimulus runs (development and test), the "
+            f"manifest has {len(runs)} ({runs}); add runs or name a split in eeg.splits/eeg.split."
+        )
+    n_dev = min(len(runs) - 1, max(2, int(np.floor(0.4 * len(runs) + 0.5))))
+    return runs[:n_dev], runs[n_dev:]
 
 
 def inner_window_peaks(coef, times, tmin, tmax):
@@ -329,18 +308,24 @@ def fit_run(study, subject, runtime):
     table["inner_tmin"], table["inner_tmax"], table["edge_s"] = trf.tmin, trf.tmax, trf.edge_s
     write_parquet(table, outputs["table"])
     with timed(runtime, "protocol"):
+        from ..stats import protocol_kernels
+
         dev_runs, test_runs = protocol_runs(manifest)
         pos = {r: i for i, r in enumerate(aligned.run_ids)}
-        kern = {}
-        for name, rr in (("dev", dev_runs), ("test", test_runs)):
-            idx = [pos[r] for r in rr if r in pos]
-            kern[name] = split_kernels([X_runs[i] for i in idx], [Y_runs[i] for i in idx],
-                                       sweep.delays, sweep.alpha_final)  # fmt: skip
+        # alpha, scaling and lags of the protocol from its dev runs only, in the sweep's model
+        kern = protocol_kernels(
+            X_runs, Y_runs, [pos[r] for r in dev_runs], [pos[r] for r in test_runs],
+            sfreq=aligned.sfreq, tmin=tmin, tmax=tmax, alphas=trf.alphas, basis=basis,
+            masks=aligned.masks, eeg_scaling=manifest.eeg.scaling, scaling_runs="dev",
+            feature_scale=manifest.features.scale,
+        )  # fmt: skip
         with atomic_path(outputs["protocol"]) as tmp:
             with open(tmp, "wb") as fid:
-                np.savez(fid, coef_dev=kern["dev"], coef_test=kern["test"], times=sweep.times,
-                         feature_ids=alive, ch_names=np.array(aligned.info["ch_names"]),
-                         dev_runs=np.array(dev_runs), test_runs=np.array(test_runs))  # fmt: skip
+                np.savez(fid, coef_dev=kern["coef_dev"], coef_test=kern["coef_test"], times=kern["times"],
+                         alpha=kern["alpha"], r_test=kern["r_test"], feature_ids=alive,
+                         ch_names=np.array(aligned.info["ch_names"]), dev_runs=np.array(dev_runs),
+                         test_runs=np.array(test_runs),
+                         settings=np.array(json.dumps(kern["settings"])))  # fmt: skip
     if "vp" in outputs:
         with timed(runtime, "variance_partition"):
             _variance_partition(study, unit, aligned, sweep, alive, outputs["vp"])

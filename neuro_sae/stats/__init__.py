@@ -15,7 +15,7 @@ from ._permutation import (
     read_permutation_result,
     sweep_permutation_test,
 )
-from ._protocol import paper_protocol
+from ._protocol import paper_protocol, protocol_kernels
 from ._tail import gpd_pvalue
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "layer_mixedlm",
     "max_t_across",
     "paper_protocol",
+    "protocol_kernels",
     "read_cluster_result",
     "read_group_result",
     "read_permutation_result",

@@ -1,52 +1,45 @@
 """Pieces of the across-layer step checked against independent references."""
 
-import numpy as np
 import pytest
-import scipy.sparse as sp
 
 
-def _lagged(x, delays):
-    """x(t - d) for each delay d, zero outside the run (built here, independently)."""
-    out = np.zeros((len(x), len(delays)))
-    for j, d in enumerate(delays):
-        if d >= 0:
-            out[d:, j] = x[: len(x) - d]
-        else:
-            out[:d, j] = x[-d:]
-    return out
+def _manifest(n_runs, split=None, splits=None):
+    """The two fields protocol_runs reads (eeg.split/splits, stimuli.runs)."""
+    from types import SimpleNamespace
+
+    from neuro_sae.manifest import RunSplit
+
+    runs = [SimpleNamespace(id=f"run{i + 1:02d}") for i in range(n_runs)]
+    splits = {k: RunSplit(**v) for k, v in (splits or {}).items()}
+
+    def split_runs(name=None):
+        s = splits[split if name is None else name]
+        return list(s.dev), list(s.test)
+
+    return SimpleNamespace(eeg=SimpleNamespace(split=split, splits=splits),
+                           stimuli=SimpleNamespace(runs=runs), split_runs=split_runs)  # fmt: skip
 
 
-def test_split_kernels_equal_sklearn_ridge_per_feature_and_channel():
-    """Each feature's kernel on the given runs is scikit-learn's Ridge (with intercept) on
-    that feature's lag matrix, with each feature x channel's own alpha; a planted kernel
-    is recovered with a small alpha."""
-    from sklearn.linear_model import Ridge
+@pytest.mark.parametrize(("n_runs", "n_dev"), [(2, 1), (3, 2), (5, 2), (10, 4), (20, 8)])
+def test_protocol_runs_without_a_split_follow_the_paper_ratio(n_runs, n_dev):
+    """eeg.split: null -> the first runs are development runs, in the paper's 6:9 minute
+    ratio (2 of 5), never every run (which tuned the protocol on its test runs)."""
+    from neuro_sae.pipeline._eeg_steps import protocol_runs
 
-    from neuro_sae.pipeline._eeg_steps import split_kernels
+    dev, test = protocol_runs(_manifest(n_runs))
+    ids = [f"run{i + 1:02d}" for i in range(n_runs)]
+    assert dev == ids[:n_dev] and test == ids[n_dev:]
+    assert not set(dev) & set(test)
 
-    rng = np.random.default_rng(0)
-    delays = np.arange(-2, 6)
-    n_feat, n_ch, lens = 3, 4, (300, 410, 350)
-    X = [rng.normal(size=(n, n_feat)) * (rng.random((n, n_feat)) < 0.4) for n in lens]
-    planted = np.array([0.0, 0.0, 1.0, 0.5, -0.5, 0.0, 0.0, 0.0])
-    Y = []
-    for x in X:
-        y = rng.normal(size=(len(x), n_ch)) * 0.1 + 3.0
-        y[:, 2] += _lagged(x[:, 1], delays) @ planted
-        Y.append(y)
-    alpha = rng.choice([0.1, 10.0, 1000.0], size=(n_feat, n_ch))
-    runs = [0, 2]  # a subset of the runs, as the dev or test split
-    coef = split_kernels([sp.csr_array(X[i]) for i in runs], [Y[i] for i in runs], delays, alpha)
-    assert coef.shape == (n_feat, n_ch, len(delays))
-    for f in range(n_feat):
-        lag = np.concatenate([_lagged(X[i][:, f], delays) for i in runs])
-        yy = np.concatenate([Y[i] for i in runs])
-        for c in range(n_ch):
-            ref = Ridge(alpha=alpha[f, c], fit_intercept=True).fit(lag, yy[:, c]).coef_
-            np.testing.assert_allclose(coef[f, c], ref, rtol=1e-9, atol=1e-12)
-    small = split_kernels([X[i] for i in runs], [Y[i] for i in runs], delays, np.full((n_feat, n_ch), 1e-3))
-    np.testing.assert_allclose(small[1, 2], planted, atol=0.02)
-    assert np.abs(small[0, 2]).max() < 0.15  # another feature: no kernel beyond noise
+
+def test_protocol_runs_named_split_and_too_few_runs():
+    from neuro_sae.pipeline._eeg_steps import protocol_runs
+
+    m = _manifest(6, split="paper", splits=dict(paper=dict(dev=["run01", "run02"],
+                                                           test=["run03", "run04", "run05"])))  # fmt: skip
+    assert protocol_runs(m) == (["run01", "run02"], ["run03", "run04", "run05"])
+    with pytest.raises(ValueError, match="at least 2 stimulus runs"):
+        protocol_runs(_manifest(1))
 
 
 def test_unit_labels_and_commands():
