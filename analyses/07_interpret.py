@@ -54,6 +54,17 @@ def _parser():
     p.add_argument("--n-dashboard", type=int, default=40, help="features in the dashboard")
     p.add_argument("--erasure-target", default="vowel-A")
     p.add_argument("--erasure-steps", type=int, default=60)
+    p.add_argument("--probe-target", default="reconstruction",
+                   choices=("reconstruction", "codes"),
+                   help="probing/unlearning/erasure classify the SAE reconstruction from the "
+                        "kept features (the paper's) or the max-pooled codes")
+    p.add_argument("--C", type=float, default=None,
+                   help="logistic-regression inverse L2 strength of probing and erasure "
+                        "(default: unpenalised, the paper's)")
+    p.add_argument("--probe-ks", type=int, nargs="*", default=None,
+                   help="values of k of the probing curves (default: ~12 from 1 to all)")
+    p.add_argument("--n-permutations", type=int, default=200,
+                   help="label permutations of the clip-level label search's null")
     p.add_argument("--random-state", type=int, default=0)
     p.add_argument("--force", action="store_true", help="with --manifest: recompute")
     p.add_argument("--verbose", default="INFO", help="log level")
@@ -89,7 +100,8 @@ def main(argv=None):
             args.corpus, args.derivatives, args.out, layers=args.layers, seed=args.seed,
             include_mixed=args.include_mixed, n_dashboard=args.n_dashboard,
             erasure_target=args.erasure_target, erasure_steps=args.erasure_steps,
-            random_state=args.random_state)
+            probe_ks=args.probe_ks, probe_target=args.probe_target, C=args.C,
+            n_permutations=args.n_permutations, random_state=args.random_state)
     print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk in ("phonemes", "erasure",
                                                                     "seconds")}
                       for k, v in summary.items()}, indent=1, default=str))

@@ -44,7 +44,8 @@ def main(argv=None):
         raise SystemExit(f"layer {layer} has no erasure curve (no vowel-labelled clips).")
     s = r["summary"]["erasure"]
     res = ErasureResult(r["erasure_curve"], s["target"], s["n_features"], s["erased_at"],
-                        s["others_at"], s["erased_mcc"], s["keep_mcc"], np.array([]))
+                        s["others_at"], s["erased_mcc"], s["keep_mcc"], np.array([]),
+                        list(s.get("others_start_below", [])), s.get("target_mode", "codes"))
     written = []
     fig = plot_erasure(res)
     fig.axes[0].set_title(f"Concept erasure of {s['target']}, layer {layer} "

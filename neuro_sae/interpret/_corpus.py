@@ -27,7 +27,8 @@ def _corpus_clips(corpus, members, include_mixed):
 @verbose
 def interpret_corpus(corpus, derivatives, out_dir, *, layers=None, seed=0, include_mixed=False,
                      dashboard_layer="last", n_dashboard=40, erasure_target="vowel-A",
-                     erasure_steps=60, probe_ks=None, random_state=0, verbose=None):
+                     erasure_steps=60, probe_ks=None, probe_target="reconstruction", C=None,
+                     n_permutations=200, random_state=0, verbose=None):
     """Interpret the corpus SAEs of every layer, save the tables, figures and a dashboard.
 
     Parameters
@@ -57,6 +58,14 @@ def interpret_corpus(corpus, derivatives, out_dir, *, layers=None, seed=0, inclu
         Removal counts of the erasure curve.
     probe_ks : list of int | None
         Values of k of the probing curves (see :func:`interpret_codes`).
+    probe_target : str
+        ``"reconstruction"`` (the paper's: classify the SAE reconstruction from
+        the kept features) or ``"codes"`` (the max-pooled codes).
+    C : float | None
+        Logistic-regression penalty of probing and erasure (``None``:
+        unpenalised, the paper's).
+    n_permutations : int
+        Label permutations of the clip-level label search.
     %(random_state)s
     %(verbose)s
 
@@ -99,9 +108,11 @@ def interpret_corpus(corpus, derivatives, out_dir, *, layers=None, seed=0, inclu
         sae = load_sae(avail[layer], verbose=False)
         codes, acts = encode_clips(sae, store, clips, layer=layer, members=members, root=root,
                                    return_activations=aligned, verbose=False)
-        res = interpret_codes(codes, activations=acts, erasure_target=erasure_target,
-                              erasure_steps=erasure_steps, probe_ks=probe_ks,
-                              random_state=random_state, verbose=False)
+        res = interpret_codes(codes, activations=acts, decoder=sae,
+                              erasure_target=erasure_target, erasure_steps=erasure_steps,
+                              probe_ks=probe_ks, probe_target=probe_target, C=C,
+                              n_permutations=n_permutations, random_state=random_state,
+                              verbose=False)
         save_interpretation(res, out_dir / f"layer-{layer:02d}", verbose=False)
         if layer == dashboard_layer:
             from ._dashboard import build_dashboard
@@ -172,7 +183,9 @@ def plot_corpus_figures(out_dir, *, verbose=None):
     if r["erasure_curve"] is not None:
         s = r["summary"]["erasure"]
         res = ErasureResult(r["erasure_curve"], s["target"], s["n_features"], s["erased_at"],
-                            s["others_at"], s["erased_mcc"], s["keep_mcc"], np.array([]))
+                            s["others_at"], s["erased_mcc"], s["keep_mcc"], np.array([]),
+                            list(s.get("others_start_below", [])),
+                            s.get("target_mode", "codes"))
         fig = plot_erasure(res, verbose=False)
         fig.axes[0].set_title(f"Concept erasure of {s['target']}, layer {last}")
         save(fig, "fig_erasure.png")

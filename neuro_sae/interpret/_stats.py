@@ -69,6 +69,11 @@ def feature_stats(codes, *, domains=None, verbose=None):
 def _assign(freq, domains, tau, dead):
     """Domain of each feature from its frequencies (n_features, n_domains)."""
     n_feat, n_dom = freq.shape
+    if n_dom < 2:
+        # one domain: "f_i - f_j >= tau for all j" holds vacuously; there is no specialisation
+        out = np.full(n_feat, "n/a", dtype=object)
+        out[dead] = "dead"
+        return out
     out = np.full(n_feat, "unassigned", dtype=object)
     done = dead.copy()
     # one domain: f_i - f_j >= tau for every other j
@@ -99,7 +104,9 @@ def assign_domains(stats, *, frame_thresholds=FRAME_THRESHOLDS, clip_thresholds=
     its frequency in every other domain by at least ``tau`` (``f_i - f_j >= tau``
     for all ``j``); failing that, to the pair *i+j* when both exceed the third
     domain by ``tau`` (``min(f_i, f_j) - f_k >= tau``); otherwise it is
-    ``unassigned``. A feature never active in any frame is ``dead``. Frame-level
+    ``unassigned``. A feature never active in any frame is ``dead``. With clips
+    of one domain only (e.g. a study's speech stimuli) there is nothing to
+    specialise against: every live feature is ``n/a``. Frame-level
     frequencies use the thresholds 0.2, 0.1 and 0.04, clip-level ones 0.5 and 0.3
     (the paper's).
 

@@ -42,8 +42,10 @@ def class_labels(codes, prefix):
 
 @fill_doc
 @verbose
-def interpret_codes(codes, *, activations=None, class_prefix="vowel-", erasure_target="vowel-A",
-                    erasure_steps=60, probe_ks=None, tier="phones", min_f1=0.5, random_state=0,
+def interpret_codes(codes, *, activations=None, decoder=None, class_prefix="vowel-",
+                    erasure_target="vowel-A", erasure_steps=60, probe_ks=None,
+                    probe_target="reconstruction", group_column="speaker", C=None,
+                    tier="phones", min_f1=0.5, n_permutations=200, random_state=0,
                     verbose=None):
     """Every interpretation of one SAE layer: domains, label search, phones, erasure.
 
@@ -53,6 +55,9 @@ def interpret_codes(codes, *, activations=None, class_prefix="vowel-", erasure_t
         Codes of labelled clips.
     activations : dict | None
         Raw activations of the aligned clips (probe baseline of the phones).
+    decoder : SparseAutoencoder | tuple | None
+        The SAE (or ``(W_dec, b_dec)``) of the codes: probing, unlearning and
+        erasure classify its reconstruction (``probe_target="reconstruction"``).
     class_prefix : str | None
         Label prefix of the classes of the probing and erasure task (one label
         per clip; ``None``: skip).
@@ -63,10 +68,24 @@ def interpret_codes(codes, *, activations=None, class_prefix="vowel-", erasure_t
     probe_ks : list of int | None
         Values of k of the probing and unlearning curves (``None``: about 12
         from 1 to all; ``[]``: no curves).
+    probe_target : str
+        ``"reconstruction"`` (the paper's: the max-pooled SAE reconstruction
+        from the kept features; needs ``decoder``) or ``"codes"`` (the
+        max-pooled codes).
+    group_column : str | None
+        Column of the clip index whose groups (speakers) never straddle the
+        split of probing and erasure (``None`` or a missing column: clips are
+        split at random).
+    C : float | None
+        Logistic-regression penalty of probing and erasure (``None``:
+        unpenalised, the paper's; ``1.0``: sklearn's default L2).
     tier : str
         Alignment tier of the frame-level label search and the phones.
     min_f1 : float
         Label-search F1 above which a feature is a hit.
+    n_permutations : int
+        Label permutations of the clip-level label search's null (see
+        :func:`label_search`).
     %(random_state)s
     %(verbose)s
 
@@ -86,7 +105,9 @@ def interpret_codes(codes, *, activations=None, class_prefix="vowel-", erasure_t
     out["stats"] = feature_stats(codes, verbose=False)
     out["assignment"] = assign_domains(out["stats"], verbose=False)
     if any(codes.clip_labels()):
-        out["labels_clip"] = label_search(codes, min_f1=min_f1, top=50, verbose=False)
+        out["labels_clip"] = label_search(codes, min_f1=min_f1, top=50,
+                                          n_permutations=n_permutations, random_state=rng,
+                                          verbose=False)
     has_align = "alignment" in codes.clips and codes.clips["alignment"].notna().any()
     if has_align:
         iv = alignment_intervals(codes, tier=tier, verbose=False)
@@ -94,7 +115,7 @@ def interpret_codes(codes, *, activations=None, class_prefix="vowel-", erasure_t
         # frame labels exist on the aligned clips only: search there
         sub = codes.subset(codes.clips.loc[codes.clips["alignment"].notna(), "id"])
         out["labels_frame"] = label_search(sub, level="frame", frame_labels=iv, min_f1=min_f1,
-                                           top=20, verbose=False)
+                                           top=20, random_state=rng, verbose=False)
         out["phones"] = feature_phones(codes, labels, verbose=False)
         summary["phonemes"] = phoneme_baselines(codes, labels, activations=activations,
                                                 random_state=rng, verbose=False)
@@ -102,30 +123,43 @@ def interpret_codes(codes, *, activations=None, class_prefix="vowel-", erasure_t
         y = class_labels(codes, class_prefix)
         keep = np.array([v is not None for v in y])
         if keep.sum() >= 10 and erasure_target in set(y[keep]):
-            x = codes.pool("max")[keep]
-            alive = x.max(0) > 0
-            x, yk = x[:, alive], y[keep].astype(str)
-            res = concept_erasure(x, yk, erasure_target, steps=erasure_steps, random_state=rng,
-                                  verbose=False)
+            sub = codes.subset(np.asarray(codes.clip_ids, dtype=object)[keep])
+            yk = y[keep].astype(str)
+            groups = None
+            if group_column and group_column in sub.clips and sub.clips[group_column].notna().all():
+                groups = sub.clips[group_column].astype(str).to_numpy()
+                if len(np.unique(groups)) < 3:
+                    groups = None
+            common = dict(decoder=decoder, groups=groups, C=C, verbose=False)
+            res = concept_erasure(sub, yk, erasure_target, steps=erasure_steps,
+                                  target_mode=probe_target, random_state=rng, **common)
             out["erasure_curve"] = res.curve.assign(layer=codes.layer)
             summary["erasure"] = dict(
-                target=erasure_target, n_clips=int(keep.sum()), n_features=int(x.shape[1]),
-                n_features_all=int(codes.n_features), erased_at=res.erased_at,
-                others_at=res.others_at, erased_fraction=res.erased_fraction,
-                others_fraction=res.others_fraction, erased_mcc=res.erased_mcc,
-                keep_mcc=res.keep_mcc,
+                target=erasure_target, n_clips=int(keep.sum()), n_features=int(res.n_features),
+                n_alive=int((sub.pool("max").max(0) > 0).sum()),
+                erased_at=res.erased_at, others_at=res.others_at,
+                erased_fraction=res.erased_fraction, others_fraction=res.others_fraction,
+                others_start_below=[str(c) for c in res.others_start_below],
+                others_never_above=res.others_never_above, erased_mcc=res.erased_mcc,
+                keep_mcc=res.keep_mcc, target_mode=probe_target, C=C,
+                split="grouped by " + group_column if groups is not None else "stratified",
                 mcc_before=float(res.curve[(res.curve["n_removed"] == 0)
                                            & (res.curve["class"] == erasure_target)]["mcc"].iloc[0]))
             if probe_ks is None or len(probe_ks):
-                curves = [probe_curve(x, yk, ks=probe_ks, kind=kind, random_state=rng,
-                                      n_random=3, verbose=False) for kind in ("probe", "unlearn")]
+                curves = [probe_curve(sub, yk, ks=probe_ks, kind=kind, target=probe_target,
+                                      random_state=rng, n_random=3, **common)
+                          for kind in ("probe", "unlearn")]
                 out["probe_curves"] = pd.concat(curves, ignore_index=True).assign(
                     layer=codes.layer)
     summary["label_hits"] = {}
+    summary["label_hits_in_sample"] = {}
     if out["labels_clip"] is not None:
-        hits = out["labels_clip"][out["labels_clip"]["hit"]]
-        summary["label_hits"] = {lab: g["feature"].tolist()[:10]
-                                 for lab, g in hits.groupby("label")}
+        lc = out["labels_clip"]
+        for key, col in (("label_hits", "hit"), ("label_hits_in_sample", "hit_in_sample")):
+            summary[key] = {lab: g["feature"].tolist()[:10]
+                            for lab, g in lc[lc[col]].groupby("label")}
+        summary["label_positives"] = {str(lab): int(n) for lab, n in
+                                      lc.groupby("label")["n_positive"].first().items()}
     summary["domains"] = {
         f"{lv}-{tau:g}": g["domain"].value_counts().to_dict()
         for (lv, tau), g in out["assignment"].groupby(["level", "tau"])}

@@ -11,6 +11,17 @@ Two complementary measures, as in REFERENCE.md section 2:
   by cosine, with the shared fraction at cosine thresholds 0.5 / 0.7 / 0.9.
 
 A random-initialisation baseline gives the chance level of both.
+
+Clips: the paper's BatchTopK at inference keeps ``k * n_frames_i`` activations
+*per clip*, so every function that encodes activations takes the clips as a
+list of arrays, or one array of consecutive clips with ``lengths=``; one bare
+array is refused (it would silently count as a single clip). Padding: the
+activations are expected without Whisper's padding frames (the stores and
+:func:`neuro_sae.activations` drop them through the padding mask), so a 10 s
+clip contributes 500 frames. The paper most likely kept the padded 30 s window
+(1,500 frames, ~85 percent padding for a LibriSpeech clip), which changes both
+the per-clip budget ``k * n_frames_i`` and the IoU denominators; our counts are
+therefore not the paper's to the frame.
 """
 
 from __future__ import annotations
@@ -279,23 +290,46 @@ def hungarian_match(W_a, W_b, *, thresholds=(0.5, 0.7, 0.9), verbose=None):
 
 
 # ------------------------------------------------------------- with SAEs
-def _clip_list(clips):
+def _clip_list(clips, lengths=None, name="clips"):
+    """The clips as a list of arrays: a list as given, or one array cut by ``lengths``."""
     if isinstance(clips, (list, tuple)):
+        if lengths is not None:
+            raise ValueError(f"{name} is already a list of clips: pass lengths=None "
+                             "(lengths= cuts one array of consecutive clips).")
         return list(clips)
-    return [clips]
+    if lengths is None:
+        shape = tuple(getattr(clips, "shape", ()))
+        raise ValueError(
+            f"{name} is one array of shape {shape}: per-clip BatchTopK needs the clip "
+            f"boundaries. Pass a list of clips (one array (n_frames_i, d_in) each) or "
+            f"lengths= (frames per clip; lengths=[{shape[0] if shape else 'n_frames'}] if it "
+            "really is one clip)."
+        )
+    lengths = [int(n) for n in lengths]
+    n = int(clips.shape[0])
+    if any(v < 1 for v in lengths) or sum(lengths) != n:
+        raise ValueError(f"lengths must be positive clip lengths summing to the {n} frames "
+                         f"of {name}, got a sum of {sum(lengths)} ({lengths[:5]}...).")
+    bounds = np.cumsum([0] + lengths)
+    return [clips[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 @fill_doc
 @verbose
-def encode_clips(sae, clips, *, mode="batchtopk", verbose=None):
+def encode_clips(sae, clips, *, lengths=None, mode="batchtopk", verbose=None):
     """Codes of several clips, each encoded on its own (per-clip BatchTopK).
 
     Parameters
     ----------
     sae : SparseAutoencoder
         The SAE.
-    clips : array-like | list of array-like, each shape (n_frames_i, d_in)
-        Activations of one clip or a list of clips (padding frames removed).
+    clips : list of array-like | array-like
+        Activations: a list of clips, each ``(n_frames_i, d_in)``, or one
+        array ``(sum n_frames_i, d_in)`` of consecutive clips with
+        ``lengths=``. Padding frames removed (see the module notes).
+    lengths : sequence of int | None
+        Frames per clip when ``clips`` is one array (``[n_frames]`` for a
+        single clip).
     mode : str
         Encode mode (see :meth:`~neuro_sae.sae.SparseAutoencoder.encode`);
         ``"batchtopk"`` keeps ``k * n_frames_i`` activations per clip as in
@@ -314,7 +348,7 @@ def encode_clips(sae, clips, *, mode="batchtopk", verbose=None):
     validate_type(sae, SparseAutoencoder, "sae")
     out = []
     with torch.no_grad():
-        for clip in _clip_list(clips):
+        for clip in _clip_list(clips, lengths):
             c = sae.encode_sparse(clip, mode=mode)
             out.append(
                 sp.csr_matrix(
@@ -332,7 +366,7 @@ def encode_clips(sae, clips, *, mode="batchtopk", verbose=None):
 @fill_doc
 @verbose
 def random_baseline(
-    sae, clips=None, *, thresholds=(0.5, 0.7, 0.9), theta=0.5, mode="batchtopk",
+    sae, clips=None, *, lengths=None, thresholds=(0.5, 0.7, 0.9), theta=0.5, mode="batchtopk",
     random_state=None, verbose=None,
 ):
     """Consistency of an SAE with a randomly initialised SAE of the same shape.
@@ -346,9 +380,11 @@ def random_baseline(
     ----------
     sae : SparseAutoencoder
         The trained SAE.
-    clips : array-like | list of array-like | None
-        Activations of the clips for the IoU coverage (``None``: directions
-        only).
+    clips : list of array-like | array-like | None
+        Activations of the clips for the IoU coverage (a list of clips, or one
+        array with ``lengths=``; ``None``: directions only).
+    lengths : sequence of int | None
+        Frames per clip when ``clips`` is one array.
     thresholds : tuple of float
         Cosine thresholds of the shared fraction.
     theta : float
@@ -380,6 +416,7 @@ def random_baseline(
         "coverage": None,
     }
     if clips is not None:
+        clips = _clip_list(clips, lengths)
         out["coverage"] = activation_iou_coverage(
             encode_clips(sae, clips, mode=mode), encode_clips(rand, clips, mode=mode), theta=theta
         )
@@ -395,8 +432,8 @@ def _is_sae(obj):
 @fill_doc
 @verbose
 def consistency_table(
-    models, clips=None, *, theta=0.5, thresholds=(0.5, 0.7, 0.9), mode="batchtopk",
-    baseline=False, random_state=None, verbose=None,
+    models, clips=None, *, lengths=None, theta=0.5, thresholds=(0.5, 0.7, 0.9),
+    mode="batchtopk", baseline=False, random_state=None, verbose=None,
 ):
     """Seed-consistency statistics per layer, one row per ordered pair of models.
 
@@ -406,9 +443,11 @@ def consistency_table(
         Layer -> list of SAEs (e.g. one per seed), or layer -> list of code
         matrices (n_frames, d_sae) on the same frames (IoU statistics only).
     clips : dict | None
-        Layer -> activations of the clips (an array or a list of arrays, each
-        (n_frames_i, d_in)) to compute the IoU statistics of SAEs. ``None``:
-        direction matching only.
+        Layer -> activations of the clips (a list of arrays, each
+        (n_frames_i, d_in), or one array with ``lengths[layer]``) to compute
+        the IoU statistics of SAEs. ``None``: direction matching only.
+    lengths : dict | None
+        Layer -> frames per clip, where ``clips[layer]`` is one array.
     theta : float
         IoU threshold (0.5 in the paper).
     thresholds : tuple of float
@@ -450,7 +489,9 @@ def consistency_table(
         if not saes:
             codes = [_binary(c, f"models[{layer!r}][{i}]") for i, c in enumerate(items)]
         elif clips is not None and layer in clips:
-            codes = [_binary(encode_clips(m, clips[layer], mode=mode), "codes") for m in items]
+            layer_clips = _clip_list(clips[layer], (lengths or {}).get(layer),
+                                     f"clips[{layer!r}]")
+            codes = [_binary(encode_clips(m, layer_clips, mode=mode), "codes") for m in items]
         dups = [duplicates(c, theta=theta) for c in codes] if codes is not None else None
         match_cache = {}
         for i in range(len(items)):
@@ -474,7 +515,7 @@ def consistency_table(
                 rows.append(row)
             if baseline and saes:
                 base = random_baseline(
-                    items[i], None if codes is None else clips[layer],
+                    items[i], None if codes is None else layer_clips,
                     thresholds=thresholds, theta=theta, mode=mode, random_state=rng,
                 )
                 row = dict(layer=layer, a=i, b="random", n_features=items[i].cfg.d_sae)
@@ -511,8 +552,8 @@ def _matches(sae_a, sae_b, thresholds):
 
 @fill_doc
 @verbose
-def coverage_table(models, clips=None, *, pairs=None, theta=0.5, mode="batchtopk",
-                   verbose=None):
+def coverage_table(models, clips=None, *, lengths=None, pairs=None, theta=0.5,
+                   mode="batchtopk", verbose=None):
     """IoU coverage between any SAEs on the same clips (layer vs layer, model vs model).
 
     The paper's cross-layer (layer n vs n + 3) and cross-model (Whisper vs
@@ -530,7 +571,9 @@ def coverage_table(models, clips=None, *, pairs=None, theta=0.5, mode="batchtopk
     clips : dict | None
         Name -> activations of the clips for that SAE (an array or a list of
         arrays (n_frames_i, d_in), the same clips in the same order for every
-        name). Needed for SAEs.
+        name), or one array with ``lengths[name]``. Needed for SAEs.
+    lengths : dict | None
+        Name -> frames per clip, where ``clips[name]`` is one array.
     pairs : list of tuple | None
         Ordered ``(a, b)`` name pairs (``None``: all ordered pairs).
     theta : float
@@ -566,7 +609,10 @@ def coverage_table(models, clips=None, *, pairs=None, theta=0.5, mode="batchtopk
                     f"models[{name!r}] is an SAE: pass its clips' activations as "
                     f"clips[{name!r}]."
                 )
-            per_clip[name] = [encode_clips(m, c, mode=mode) for c in _clip_list(clips[name])]
+            per_clip[name] = [
+                encode_clips(m, [c], mode=mode)
+                for c in _clip_list(clips[name], (lengths or {}).get(name), f"clips[{name!r}]")
+            ]
         else:
             per_clip[name] = [_binary(m, f"models[{name!r}]")]
     n_clips = {name: len(v) for name, v in per_clip.items()}

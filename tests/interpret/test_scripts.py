@@ -24,8 +24,8 @@ def interp_dir(tmp_path_factory):
     codes = _vowel_codes()
     for layer, acc in ((2, 0.4), (5, 0.7)):
         codes.layer = layer
-        res = interpret_codes(codes, erasure_steps=4, probe_ks=[1, 4], random_state=0,
-                              verbose=False)
+        res = interpret_codes(codes, erasure_steps=4, probe_ks=[1, 4], probe_target="codes",
+                              random_state=0, verbose=False)
         res["summary"]["phonemes"] = dict(in_sample=acc, test=acc - 0.1, chance=0.1,
                                           chance_sd=0.01, probe=0.8, majority=0.2)
         save_interpretation(res, root / f"layer-{layer:02d}", verbose=False)

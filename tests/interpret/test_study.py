@@ -83,13 +83,23 @@ def _vowel_codes():
 
 def test_interpret_codes_round_trip(tmp_path):
     codes = _vowel_codes()
-    res = interpret_codes(codes, erasure_steps=5, probe_ks=[1, 5], random_state=0,
-                          verbose=False)
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(12, 16))
+    W[8:] *= 0.1  # the noise features write little
+    decoder = (W, rng.normal(size=16))
+    res = interpret_codes(codes, decoder=decoder, erasure_steps=5, probe_ks=[1, 5],
+                          random_state=0, verbose=False)
     s = res["summary"]
     assert s["erasure"]["n_clips"] == 70 and s["erasure"]["mcc_before"] == 1.0
-    assert s["erasure"]["n_features"] == 10  # features 6 (music) and 7 never fire on vowels
+    # fractions of d_sae: features 6 (music) and 7 never fire on vowels but count
+    assert s["erasure"]["n_features"] == 12 and s["erasure"]["n_alive"] == 10
+    assert s["erasure"]["target_mode"] == "reconstruction" and s["erasure"]["C"] is None
     assert set(res["probe_curves"]["k"]) == {1, 5}
+    assert set(res["probe_curves"]["target"]) == {"reconstruction"}
     assert s["label_hits"]["vowel-A"][0] == 0 and s["label_hits"]["music"][0] == 6
+    assert s["label_positives"]["vowel-A"] == 14 and s["label_positives"]["music"] == 9
+    with pytest.raises(ValueError, match="decoder="):
+        interpret_codes(codes, erasure_steps=3, probe_ks=[], verbose=False)
     assert res["phones"] is None and "phonemes" not in s
     folder = save_interpretation(res, tmp_path / "layer-06", verbose=False)
     back = read_interpretation(folder)
@@ -135,7 +145,7 @@ def test_interpret_stimuli_dashboard_lists_significant_first(tmp_path):
     table = feature_interpretations([42], out["interpretation"],
                                     dashboard=out["dashboard"].parent, relative_to=tmp_path)
     assert table.loc[0, "dashboard"] == "interp/dashboard/" + feature_page(42)
-    assert table.loc[0, "domain"] == "speech"  # the stimuli are one domain
+    assert table.loc[0, "domain"] == "n/a"  # the stimuli are one domain: no specialisation
     from neuro_sae.interpret import interpretation_html
 
     html = interpretation_html([42, 3], out["interpretation"], dashboard=out["dashboard"].parent,
