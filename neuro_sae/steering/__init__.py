@@ -5,7 +5,11 @@ rates, openai-whisper's silence rule for hallucinations, WER after Whisper's
 English normaliser), the features that predict a false detection (logistic
 regression on clip-pooled SAE codes, F1 against k), steering vectors (SAE
 features ``s = -sign(beta)``, the S-vector baseline), and the grid over
-layer x method x source x k x alpha x test set with its frontier figure.
+preset x layer x method x source x k x alpha x test set with its frontier figure;
+each method's cell is chosen on validation clips and reported on test clips with
+intervals (``select_cells``). The ``paper`` preset is the paper's steering
+``x_hat(f + alpha s)`` with the SAE spliced in as its baseline; ``error-preserving``
+keeps the SAE's error term (ours).
 """
 
 from ._detect import (
@@ -25,11 +29,14 @@ from ._experiment import corpus_clip_sets, steering_experiment, train_steering_s
 from ._grid import (
     GRID_COLUMNS,
     MIN_PER_CLASS,
+    PRESET_ALPHAS,
+    PRESETS,
     best_layer,
     cell_table,
     load_prepared,
     matched_wer,
     prepare_steering,
+    sae_fingerprint,
     steering_grid,
     summarise,
 )
@@ -63,6 +70,8 @@ __all__ = [
     "METHODS",
     "MIN_PER_CLASS",
     "NO_SPEECH_TOKENS",
+    "PRESETS",
+    "PRESET_ALPHAS",
     "SILENCE_LOGPROB",
     "SILENCE_NO_SPEECH",
     "SteeringVector",
@@ -84,6 +93,7 @@ __all__ = [
     "rank_features",
     "run_from_layer",
     "s_vector",
+    "sae_fingerprint",
     "sae_vector",
     "silence_rule",
     "steering_fn",

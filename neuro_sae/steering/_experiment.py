@@ -96,6 +96,26 @@ def corpus_clip_sets(index, *, root=None, n_music=(30, 24), n_sounds=(48, 48),
     return fit, test
 
 
+def _check_recorded(folder, recorded, requested):
+    """Refuse a saved steering SAE whose recorded settings differ from the request."""
+    if recorded is None:
+        raise ValueError(
+            f"{folder} holds an SAE without recorded steering settings (cfg.json "
+            "'metadata.steering_sae' is missing), so it cannot be told apart from one trained "
+            f"with other settings; the request is {requested}. Delete {folder} to retrain it, "
+            "or pass it through saes= to steer with it as it is."
+        )
+    for name, want in requested.items():
+        have = recorded.get(name)
+        if have != want:
+            raise ValueError(
+                f"Invalid value for the {name!r} parameter: the SAE saved in {folder} was "
+                f"trained with {name}={have!r} (cfg.json 'metadata.steering_sae') but "
+                f"{name}={want!r} is requested. Pass {name}={have!r} to reuse it, another "
+                f"out_dir, or delete {folder} to retrain it."
+            )
+
+
 @fill_doc
 @verbose
 def train_steering_saes(backbone, data, out_dir, *, d_sae=2048, k=32, n_steps=400,
@@ -105,7 +125,11 @@ def train_steering_saes(backbone, data, out_dir, *, d_sae=2048, k=32, n_steps=40
 
     For when no SAE of the backbone's layers exists: one SAE per layer of
     ``data`` on the valid frames of every fit set (non-speech and the speech
-    clips set aside for it). Finished SAEs are read back.
+    clips set aside for it). A finished SAE is read back only when the settings
+    recorded in its ``cfg.json`` (``metadata.steering_sae``: ``d_sae``, ``k``,
+    ``n_steps``, ``batch_size``, ``lr``, ``seed``, ``layer``, ``backbone``,
+    ``data_hash`` of the training frames) equal the request; otherwise it is
+    refused with an error naming the setting.
 
     Parameters
     ----------
@@ -135,26 +159,35 @@ def train_steering_saes(backbone, data, out_dir, *, d_sae=2048, k=32, n_steps=40
     saes : dict of int to SparseAutoencoder
         Per layer.
     """
+    from ..io import hash_array
     from ..sae import SAEConfig, TrainConfig, load_sae, train_sae
 
     seed = int(check_random_state(random_state).integers(2**31))
     saes = {}
     for n in data["layers"]:
         folder = Path(out_dir) / f"layer_{n}"
-        if not (folder / "cfg.json").is_file():
-            frames = np.concatenate([f for s in data["fit_frames"][n].values()
-                                     for f in s]).astype(np.float32)
-            cfg = SAEConfig(d_in=backbone.d_model, d_sae=d_sae, k=k, backbone=backbone.name,
-                            backbone_revision=backbone.revision, layer=n, seed=seed)
-            tc = TrainConfig(n_steps=n_steps, batch_size=min(batch_size, len(frames)), lr=lr,
-                             threshold_beta=0.99)
-            sae, hist = train_sae(frames, cfg, tc, random_state=seed, n_threads=n_threads,
-                                  verbose="WARNING")
-            ev = float(hist["explained_variance"].iloc[-1]) if len(hist) else float("nan")
-            logger.info(f"SAE of layer {n}: {len(frames)} frames, {n_steps} steps, "
-                        f"explained variance {ev:.3f}")
-            sae.save(folder, metadata=dict(trained_on="valid frames of the steering fit clips",
-                                           n_frames=int(len(frames))), verbose=False)
+        frames = np.concatenate([f for s in data["fit_frames"][n].values()
+                                 for f in s]).astype(np.float32)
+        bs = int(min(batch_size, len(frames)))
+        requested = dict(d_sae=int(d_sae), k=int(k), n_steps=int(n_steps), batch_size=bs,
+                         lr=float(lr), seed=seed, layer=int(n), backbone=backbone.name,
+                         data_hash=hash_array(frames))
+        if (folder / "cfg.json").is_file():
+            sae = load_sae(folder, verbose=False)
+            _check_recorded(folder, sae.metadata.get("steering_sae"), requested)
+            saes[n] = sae
+            continue
+        cfg = SAEConfig(d_in=backbone.d_model, d_sae=d_sae, k=k, backbone=backbone.name,
+                        backbone_revision=backbone.revision, layer=n, seed=seed)
+        tc = TrainConfig(n_steps=n_steps, batch_size=bs, lr=lr, threshold_beta=0.99)
+        sae, hist = train_sae(frames, cfg, tc, random_state=seed, n_threads=n_threads,
+                              verbose="WARNING")
+        ev = float(hist["explained_variance"].iloc[-1]) if len(hist) else float("nan")
+        logger.info(f"SAE of layer {n}: {len(frames)} frames, {n_steps} steps, "
+                    f"explained variance {ev:.3f}")
+        sae.save(folder, metadata=dict(trained_on="valid frames of the steering fit clips",
+                                       n_frames=int(len(frames)), steering_sae=requested),
+                 verbose=False)
         saes[n] = load_sae(folder, verbose=False)
     return saes
 
@@ -163,10 +196,14 @@ def train_steering_saes(backbone, data, out_dir, *, d_sae=2048, k=32, n_steps=40
 @verbose
 def steering_experiment(backbone, fit_sets, test_sets, layers, out_dir, *, saes=None,
                         ks=(10, 50), alphas=None, methods=None, sources=None,
-                        keep_error=True, max_new_tokens=64, batch_size=8, threshold=0.5,
-                        tokens=None, tokenizer=None, sae_options=None, random_state=0,
-                        verbose=None):
-    """Unsteered pass, SAEs (given or trained), grid, matched-WER table and figure.
+                        presets=("paper",), max_new_tokens=224, batch_size=8, threshold=0.5,
+                        max_wer_increase=0.01, tokens=None, tokenizer=None, sae_options=None,
+                        random_state=0, verbose=None):
+    """Unsteered pass, SAEs (given or trained), grid, chosen cells and figure.
+
+    Each preset's and method's cell is chosen on the validation half of the
+    held-out clips and reported on the other half with intervals
+    (:func:`select_cells`).
 
     Parameters
     ----------
@@ -185,17 +222,23 @@ def steering_experiment(backbone, fit_sets, test_sets, layers, out_dir, *, saes=
         One SAE per layer; ``None``: :func:`train_steering_saes`.
     ks : list of int
         Numbers of SAE features.
-    alphas : dict of str to list of float | None
-        Strengths per method (``None``: SAE 0.03, 0.1, 0.3; S-vector 0.1, 0.3, 1).
+    alphas : dict | None
+        Strengths per method, or per preset of per method (``None``:
+        ``PRESET_ALPHAS``: paper 0.5, 1, 2, 3; error-preserving SAE 0.03, 0.1,
+        0.3 and S-vector 0.1, 0.3, 1).
     methods : list of str | None
-        ``"sae"`` and/or ``"svector"`` (``None``: the methods of ``alphas``).
+        ``"sae"`` and/or ``"svector"`` (``None``: both).
     sources : list of str | None
         Vector sources (``None``: every non-speech fit set pooled, e.g.
         ``"music+sounds"``).
-    %(steer_keep_error)s
+    presets : sequence of str
+        ``"paper"`` (the paper's steering, the default) and/or
+        ``"error-preserving"`` (ours), see :func:`steering_grid`.
     %(steer_max_new_tokens)s
     %(steer_batch_size)s
     %(steer_threshold)s
+    max_wer_increase : float
+        WER bound of the choice, on validation clips (0.01 = 1 point).
     %(steer_tokens)s
     tokenizer : transformers tokenizer | None | False
         See :func:`prepare_steering`.
@@ -207,7 +250,8 @@ def steering_experiment(backbone, fit_sets, test_sets, layers, out_dir, *, saes=
     Returns
     -------
     result : dict
-        ``grid``, ``matched`` (:func:`matched_wer`), ``figure`` (path of
+        ``grid``, ``clips`` (per-clip rows with their ``split``), ``matched``
+        (:func:`matched_wer`: the chosen cells on test clips), ``figure`` (path of
         ``fig_steering_frontier.png``), ``wall_s`` (per stage), ``skipped``
         (layers and sources with too few false detections or rejections in
         their fit clips, see :func:`steering_grid`; nothing is steered there);
@@ -216,12 +260,17 @@ def steering_experiment(backbone, fit_sets, test_sets, layers, out_dir, *, saes=
     """
     import matplotlib.pyplot as plt
 
-    from ._grid import load_prepared, matched_wer, prepare_steering, steering_grid
+    from ._grid import check_presets, load_prepared, matched_wer, prepare_steering, steering_grid
     from ._plot import plot_steering_frontier
 
     out_dir = Path(out_dir)
-    alphas = alphas or {"sae": [0.03, 0.1, 0.3], "svector": [0.1, 0.3, 1.0]}
-    methods = list(alphas) if methods is None else list(methods)
+    presets = check_presets(presets)
+    if methods is None:
+        methods = ([m for m in alphas if m in ("sae", "svector")]
+                   if isinstance(alphas, dict) and not set(alphas) & {"paper",
+                                                                      "error-preserving"}
+                   else ["sae", "svector"])
+    methods = list(methods)
 
     wall = {}
     t0 = time.time()
@@ -247,20 +296,23 @@ def steering_experiment(backbone, fit_sets, test_sets, layers, out_dir, *, saes=
     wall["saes"] = time.time() - t0
     t0 = time.time()
     grid = steering_grid(backbone, data, saes or {}, ks=list(ks), alphas=alphas,
-                         methods=methods, sources=sources, keep_error=keep_error,
+                         methods=methods, sources=sources, presets=presets,
                          tokens=tokens, tokenizer=tokenizer, batch_size=batch_size,
                          layers=list(layers) if fit_sets is None else None,
                          random_state=random_state)
     wall["grid"] = time.time() - t0
-    matched = matched_wer(grid, verbose=False)
+    matched = matched_wer(grid, max_wer_increase=max_wer_increase, random_state=random_state,
+                          verbose=False)
     matched.to_csv(out_dir / "matched_wer.csv", index=False)
     fig = plot_steering_frontier(grid, show=False, verbose=False)
     fig_path = out_dir / "fig_steering_frontier.png"
     fig.savefig(fig_path, dpi=120)
     plt.close(fig)
     write_json(dict(backbone=backbone.name, layers=list(layers), ks=list(ks), alphas=alphas,
-                    sources=sources, keep_error=keep_error, max_new_tokens=max_new_tokens,
+                    sources=sources, presets=presets, max_new_tokens=max_new_tokens,
+                    n_truncated=int(grid["n_truncated"].sum()),
                     methods=methods, sizes=sizes, wall_s=wall,
                     skipped=grid.attrs.get("skipped", [])), out_dir / "summary.json")
-    return dict(grid=grid, matched=matched, figure=fig_path, wall_s=wall,
+    return dict(grid=grid, clips=grid.attrs["clips"], matched=matched, figure=fig_path,
+                wall_s=wall,
                 skipped=grid.attrs.get("skipped", []))

@@ -28,8 +28,22 @@ from ._vectors import (
 # the cross-validated F1 needs 2 of each in every training fold of 3
 MIN_PER_CLASS = 3
 
-GRID_COLUMNS = ("layer", "method", "source", "k", "alpha", "test_set", "kind", "n_clips",
-                "fpr", "hallucination_rate", "tpr", "wer")
+GRID_COLUMNS = ("preset", "layer", "method", "source", "k", "alpha", "test_set", "kind",
+                "n_clips", "fpr", "hallucination_rate", "tpr", "wer", "n_truncated")
+
+#: how each preset steers (issue 22): the paper's replacement ``x_hat(f + alpha s)``
+#: on every frame (padding included) with the SAE spliced in as its baseline, and ours,
+#: which keeps the SAE's error term (alpha = 0 is plain Whisper) on valid frames only
+PRESETS = {
+    "paper": dict(keep_error=False, scale="absolute", frames="all", baseline="splice"),
+    "error-preserving": dict(keep_error=True, scale="frame", frames="valid",
+                             baseline="none"),
+}
+#: default strengths per preset and method (the paper: 0.5-3)
+PRESET_ALPHAS = {
+    "paper": {"sae": [0.5, 1.0, 2.0, 3.0], "svector": [0.5, 1.0, 2.0, 3.0]},
+    "error-preserving": {"sae": [0.03, 0.1, 0.3], "svector": [0.1, 0.3, 1.0]},
+}
 
 
 def _text_fn(backbone, tokenizer):
@@ -64,7 +78,7 @@ def _measure(backbone, tokens, text, enc_out, kind, max_new_tokens):
     """Per-clip measures from the encoder output of a batch."""
     if kind == "fit":  # the vectors need only the false detections: no decoding
         nsp, _, _ = decode_clips(backbone, enc_out, tokens)
-        return nsp, np.full(len(nsp), np.nan), [None] * len(nsp)
+        return nsp, np.full(len(nsp), np.nan), [None] * len(nsp), np.zeros(len(nsp), bool)
     if kind == "speech":
         decode = np.ones(enc_out.shape[0], bool)
         nsp, ids, avg = decode_clips(backbone, enc_out, tokens, decode=decode,
@@ -77,13 +91,28 @@ def _measure(backbone, tokens, text, enc_out, kind, max_new_tokens):
             _, ids, avg = decode_clips(backbone, enc_out, tokens, decode=decode,
                                        max_new_tokens=max_new_tokens)
     texts = [None if i is None else text(i) for i in ids]
-    return nsp, avg, texts
+    # a greedy sequence that reached the budget was cut (no end of text was generated)
+    truncated = np.array([i is not None and len(i) >= max_new_tokens for i in ids], bool)
+    return nsp, avg, texts, truncated
 
 
-def _rows(ids, nsp, avg, texts, kind, threshold):
+def _log_truncated(df, max_new_tokens, where):
+    cut = df[df["truncated"].astype(bool)]
+    if len(cut):
+        logger.warning(
+            f"{len(cut)} of {len(df)} decoded clips of {where} hit the decoding budget of "
+            f"max_new_tokens={max_new_tokens} tokens (ids {list(map(str, cut['id'][:5]))}"
+            f"{' ...' if len(cut) > 5 else ''}): their transcripts are cut, so WER and the "
+            "silence rule see only their start. Raise max_new_tokens (openai-whisper: 224) or "
+            "cut the clips; they are flagged in the 'truncated' column.")
+
+
+def _rows(ids, nsp, avg, texts, kind, threshold, truncated=None):
     import pandas as pd
 
     df = pd.DataFrame(dict(id=list(ids), no_speech_prob=nsp, avg_logprob=avg, transcript=texts))
+    df["truncated"] = (np.zeros(len(df), bool) if truncated is None
+                       else np.asarray(truncated, bool))
     df["detected"] = df["no_speech_prob"] < threshold
     if kind == "fit":  # not decoded: the silence rule is not evaluated on fit clips
         df["hallucination"] = np.nan
@@ -187,8 +216,9 @@ def prepare_steering(backbone, fit_sets, test_sets, layers, out_dir, *, tokens=N
             valid = [n_valid(backbone, w) for w in waves]
             states, enc_out = encoder_states(backbone, waves, layers)
             how = "fit" if role == "fit" else kind
-            nsp, avg, texts = _measure(backbone, tokens, text, enc_out, how, max_new_tokens)
-            rows.append(_rows(sub["id"], nsp, avg, texts, how, threshold))
+            nsp, avg, texts, cut = _measure(backbone, tokens, text, enc_out, how,
+                                            max_new_tokens)
+            rows.append(_rows(sub["id"], nsp, avg, texts, how, threshold, cut))
             for n in layers:
                 st = states[n].float().cpu().numpy()
                 if role == "fit":
@@ -197,6 +227,7 @@ def prepare_steering(backbone, fit_sets, test_sets, layers, out_dir, *, tokens=N
                     cache[n].append(st)
             bar.update(1)
         df = pd.concat(rows, ignore_index=True)
+        _log_truncated(df, max_new_tokens, f"the unsteered pass, set {name!r}")
         df.insert(0, "kind", kind)
         df.insert(0, "role", role)
         df.insert(0, "set", name)
@@ -296,7 +327,9 @@ def _check_decoder_backbone(backbone):
 
 def _summary(df, kind):
     """Grid measures of one cell on one test set from its per-clip rows."""
-    out = dict(n_clips=len(df), fpr=np.nan, hallucination_rate=np.nan, tpr=np.nan, wer=np.nan)
+    out = dict(n_clips=len(df), fpr=np.nan, hallucination_rate=np.nan, tpr=np.nan, wer=np.nan,
+               n_truncated=int(df["truncated"].fillna(False).astype(bool).sum())
+               if "truncated" in df.columns else 0)
     if kind == "nonspeech":
         out["fpr"] = float(df["detected"].mean())
         out["hallucination_rate"] = float(df["hallucination"].mean())
@@ -307,21 +340,91 @@ def _summary(df, kind):
     return out
 
 
-def _alphas(alphas, method):
+def _alphas(alphas, preset, method):
+    """Strengths of a preset and method: ``alphas`` may be keyed by preset, then method."""
+    if alphas is None:
+        alphas = PRESET_ALPHAS[preset]
+    if isinstance(alphas, dict) and set(alphas) & set(PRESETS):
+        if preset not in alphas:
+            raise ValueError(f"Invalid value for the 'alphas' parameter: it has no entry for "
+                             f"the preset {preset!r} (it has {sorted(alphas)}); give one per "
+                             "preset, or one per method for every preset.")
+        alphas = alphas[preset]
     if isinstance(alphas, dict):
         if method not in alphas:
-            raise ValueError(f"alphas has no entry for method {method!r}; give one per method.")
+            raise ValueError(f"Invalid value for the 'alphas' parameter: it has no entry for "
+                             f"the method {method!r} (it has {sorted(alphas)}); give one per "
+                             "method.")
         return [float(a) for a in alphas[method]]
     return [float(a) for a in alphas]
 
 
+def check_presets(presets):
+    """Validate a sequence of steering presets (``"paper"``, ``"error-preserving"``)."""
+    presets = [presets] if isinstance(presets, str) else list(presets)
+    if not presets:
+        raise ValueError("Invalid value for the 'presets' parameter: it is empty; pass e.g. "
+                         "('paper',) or ('paper', 'error-preserving').")
+    for p in presets:
+        check_option("presets", p, tuple(PRESETS))
+    return presets
+
+
 @fill_doc
 @verbose
-def steering_grid(backbone, data, saes, *, ks=(10, 100), alphas=(0.5, 1.0), methods=METHODS,
-                  sources=None, keep_error=True, scale="frame", pooling="mean", C=1.0,
-                  tokens=None, tokenizer=None, batch_size=8, layers=None, random_state=0,
-                  verbose=None):
-    """The steering grid: layer x method x vector source x k x alpha x test set.
+def sae_fingerprint(sae, *, mode=None, verbose=None):
+    """Content hash of an SAE's weights and its encode mode (the steering cache key).
+
+    Parameters
+    ----------
+    sae : SparseAutoencoder
+        The SAE.
+    mode : str | None
+        Encoding mode asked for (``None``: the SAE's inference mode, or top-k
+        when it has no learned threshold).
+    %(verbose)s
+
+    Returns
+    -------
+    fingerprint : dict
+        ``weights`` (sha256 of every tensor of the state dict, names included),
+        ``mode`` (the encode mode the steering uses), ``architecture``,
+        ``d_sae``, ``k``, ``normalize_input``.
+    """
+    from ..io import hash_array
+    from ._vectors import _mode
+
+    state = sae.state_dict()
+    names = sorted(state)
+    digest = hash_array(np.frombuffer("\n".join(names).encode(), np.uint8),
+                        *[state[n].detach().to("cpu").float().numpy() for n in names])
+    resolved = _mode(sae, mode) or sae.inference_mode
+    return dict(weights=digest, mode=str(resolved), architecture=type(sae).__name__,
+                d_sae=int(sae.cfg.d_sae), k=int(sae.cfg.k),
+                normalize_input=bool(sae.cfg.normalize_input))
+
+
+def _splice_fn(sae):
+    """The SAE spliced in: the layer replaced by its reconstruction ``x_hat(f(x))``."""
+    import torch
+
+    from ._vectors import _mode, _norms
+
+    def fn(x):
+        with torch.no_grad():
+            x32 = x.to(device=sae.device, dtype=torch.float32)
+            codes = sae.encode(x32, _mode(sae, None))
+            return sae.decode(codes, scale=_norms(x32, sae)).to(x.dtype)
+
+    return fn
+
+
+@fill_doc
+@verbose
+def steering_grid(backbone, data, saes, *, ks=(10, 100), alphas=None, methods=METHODS,
+                  sources=None, presets=("paper",), pooling="mean", C=1.0, tokens=None,
+                  tokenizer=None, batch_size=8, layers=None, random_state=0, verbose=None):
+    """The steering grid: preset x layer x method x vector source x k x alpha x test set.
 
     For every layer and source the unsteered labels (a non-speech fit clip is a
     false detection when ``no_speech_prob < threshold``) give the SAE vector
@@ -329,7 +432,23 @@ def steering_grid(backbone, data, saes, *, ks=(10, 100), alphas=(0.5, 1.0), meth
     (:func:`s_vector`); every cell steers the held-out test clips from the
     cached layer (:func:`run_from_layer`) and measures FPR and hallucination
     rate (non-speech sets), TPR and WER (speech sets). Each finished cell is
-    written to ``<out_dir>/cells/`` and read back on a rerun (resumable).
+    written to ``<out_dir>/cells/`` under a key of its settings, its vector,
+    the unsteered pass and (SAE cells) the SAE's content hash and encode mode
+    (:func:`sae_fingerprint`), and read back on a rerun (resumable).
+
+    Presets (``PRESETS``):
+
+    - ``"paper"`` (the paper's steering): the layer becomes
+      ``x_hat(f(x) + alpha s)`` (no error term) on every frame of the 30 s
+      window, padding included; its baseline is the SAE spliced in at the layer
+      (``method="splice"``, the reconstruction ``x_hat(f(x))``, one cell per
+      layer); the S-vector is added as the paper's ``x + alpha u``. Default
+      alphas 0.5, 1, 2, 3.
+    - ``"error-preserving"`` (error-preserving steering, ours): the SAE's error
+      term is kept, ``x + x_hat(f + alpha s) - x_hat(f)`` (alpha = 0 is plain
+      Whisper, the baseline), on valid frames only; the S-vector is added in
+      units of each frame's norm, ``x + alpha ||x|| u``. Default alphas SAE
+      0.03, 0.1, 0.3; S-vector 0.1, 0.3, 1.
 
     Parameters
     ----------
@@ -341,16 +460,16 @@ def steering_grid(backbone, data, saes, *, ks=(10, 100), alphas=(0.5, 1.0), meth
         One SAE per layer (checked against its ``cfg.json`` layer and backbone).
     ks : list of int
         Numbers of SAE features (each at most the SAE's ``d_sae``).
-    alphas : list of float | dict of str to list of float
-        Strengths, or per method.
+    alphas : list of float | dict | None
+        Strengths: a list, a dict per method, or a dict per preset of dicts per
+        method (``None``: ``PRESET_ALPHAS``).
     methods : sequence of str
         ``"sae"`` and/or ``"svector"``.
     sources : list of str | None
         Fit sets to build vectors from (``None``: each fit set); ``"a+b"`` pools
         the fit sets ``a`` and ``b``.
-    %(steer_keep_error)s
-    scale : str
-        S-vector scale (see :func:`steering_fn`).
+    presets : sequence of str
+        ``"paper"`` and/or ``"error-preserving"`` (see above).
     pooling : str
         Clip pooling of the codes for the regression (``"mean"`` or ``"max"``).
     C : float
@@ -368,21 +487,28 @@ def steering_grid(backbone, data, saes, *, ks=(10, 100), alphas=(0.5, 1.0), meth
     -------
     grid : pandas.DataFrame
         Tidy, one row per cell and test set (``GRID_COLUMNS``); the unsteered
-        model is the row with ``method="none"``, ``alpha=0``. Also written to
-        ``<out_dir>/grid.parquet``, the per-clip rows to ``clips.parquet``, the
-        F1-vs-k tables to ``feature_f1.parquet`` and the vectors to
-        ``vectors.json``. A layer and source whose fit clips hold fewer than
-        ``MIN_PER_CLASS`` (3) false detections or correct rejections gets no
-        vector and no cells: it is logged as a warning and listed in
-        ``grid.attrs["skipped"]`` and ``skipped.json`` (dicts with ``layer``,
-        ``source``, ``n_fit``, ``n_false_detections``, ``n_rejections``,
-        ``needs``); the unsteered rows are still measured.
+        model is the row with ``method="none"``, ``alpha=0``, ``preset=""``;
+        ``n_truncated`` counts the clips whose greedy transcript hit the
+        decoding budget. Also written to ``<out_dir>/grid.parquet``, the
+        per-clip rows (with their validation/test ``split``,
+        :func:`split_clips`) to ``clips.parquet``, the F1-vs-k tables to
+        ``feature_f1.parquet`` and the vectors to ``vectors.json``. A layer and
+        source whose fit clips hold fewer than ``MIN_PER_CLASS`` (3) false
+        detections or correct rejections gets no vector and no cells: it is
+        logged as a warning and listed in ``grid.attrs["skipped"]`` and
+        ``skipped.json`` (dicts with ``layer``, ``source``, ``n_fit``,
+        ``n_false_detections``, ``n_rejections``, ``needs``); the unsteered
+        rows are still measured. ``grid.attrs["clips"]`` holds the per-clip
+        rows.
     """
     import pandas as pd
     import torch
 
+    from ._select import split_clips
+
     tokens = backbone_tokens(backbone, tokens)
     text = _text_fn(backbone, tokenizer)
+    presets = check_presets(presets)
     out_dir = Path(data["out_dir"])
     base = data["baseline"]
     sources = list(data["fit_sets"]) if sources is None else list(sources)
@@ -400,7 +526,7 @@ def steering_grid(backbone, data, saes, *, ks=(10, 100), alphas=(0.5, 1.0), meth
                 f"Invalid value for the 'layers' parameter: layer {n} was not cached by the "
                 f"unsteered pass (it cached layers {data['layers']}); pick among them."
             )
-    loaded = {}
+    loaded, prints = {}, {}
     for n in layers:
         if "sae" in methods:
             if n not in saes:
@@ -409,20 +535,25 @@ def steering_grid(backbone, data, saes, *, ks=(10, 100), alphas=(0.5, 1.0), meth
                     "per steered layer."
                 )
             loaded[n] = check_sae(saes[n], backbone, n, verbose=False)
+            prints[n] = sae_fingerprint(loaded[n], verbose=False)
             for k in ks:
                 from ._vectors import _check_k
 
                 _check_k(k, loaded[n])
     threshold, mnt = data["threshold"], data["max_new_tokens"]
+    prep_hash = json.loads((out_dir / "prepare.json").read_text())["hash"]
     cells_dir = out_dir / "cells"
     test = base[base["role"] == "test"]
     clip_parts, f1_parts, vectors = [], [], []
     # the unsteered row
     for name in data["test_sets"]:
         df = test[test["set"] == name].copy()
-        df = df.assign(layer=0, method="none", source="", k=np.nan, alpha=0.0)
+        df = df.assign(preset="", layer=0, method="none", source="", k=np.nan, alpha=0.0)
         clip_parts.append(df)
     jobs, skipped = [], []
+    if "sae" in methods and "paper" in presets:  # the paper's baseline: the SAE spliced in
+        for n in layers:
+            jobs.append(("paper", n, "splice", "", None, 0.0, None))
     for n in layers:
         for src in sources:
             parts = src.split("+")
@@ -452,30 +583,43 @@ def steering_grid(backbone, data, saes, *, ks=(10, 100), alphas=(0.5, 1.0), meth
                                      verbose=False)
                     vectors.append(dict(layer=n, source=src, method="sae", k=int(k),
                                         features=list(vec.features), signs=list(vec.signs)))
-                    for a in _alphas(alphas, "sae"):
-                        jobs.append((n, "sae", src, int(k), a, vec))
+                    for p in presets:
+                        for a in _alphas(alphas, p, "sae"):
+                            jobs.append((p, n, "sae", src, int(k), a, vec))
             if "svector" in methods:
                 acts = np.stack([f.mean(0) for f in frames])
                 vec = s_vector(acts, y, layer=n, source=src, verbose=False)
                 vectors.append(dict(layer=n, source=src, method="svector",
                                     direction=list(vec.direction)))
-                for a in _alphas(alphas, "svector"):
-                    jobs.append((n, "svector", src, None, a, vec))
+                for p in presets:
+                    for a in _alphas(alphas, p, "svector"):
+                        jobs.append((p, n, "svector", src, None, a, vec))
     if f1_parts:
         write_parquet(pd.concat(f1_parts, ignore_index=True), out_dir / "feature_f1.parquet")
     write_json(vectors, out_dir / "vectors.json")
     write_json(skipped, out_dir / "skipped.json")
-    for n, method, src, k, a, vec in progress_bar(jobs, desc="steering grid", unit="cell"):
-        cfg = dict(layer=n, method=method, source=src, k=k, alpha=a, keep_error=keep_error,
-                   scale=scale, pooling=pooling, C=C, vector=vec.features or vec.direction,
-                   signs=vec.signs, prepare=json.loads((out_dir / "prepare.json").read_text())
-                   ["hash"])
+    n_all = int(backbone.encoder.config.max_source_positions)
+    for preset, n, method, src, k, a, vec in progress_bar(jobs, desc="steering grid",
+                                                          unit="cell"):
+        how = PRESETS[preset]
+        cfg = dict(preset=preset, layer=n, method=method, source=src, k=k, alpha=a,
+                   keep_error=how["keep_error"], frames=how["frames"], pooling=pooling, C=C,
+                   prepare=prep_hash)
+        if method == "svector":
+            cfg.update(scale=how["scale"], vector=list(vec.direction))
+        else:  # the SAE's content and encode mode: another SAE is another cell
+            cfg.update(sae=prints[n])
+            if vec is not None:
+                cfg.update(vector=list(vec.features), signs=list(vec.signs))
         fname = cells_dir / f"{hash_config(cfg)}.parquet"
         if fname.is_file():
             clip_parts.append(pd.read_parquet(fname))
             continue
-        fn = steering_fn(vec, a, sae=loaded.get(n), keep_error=keep_error, scale=scale,
-                         verbose=False)
+        if method == "splice":
+            fn = _splice_fn(loaded[n])
+        else:
+            fn = steering_fn(vec, a, sae=loaded.get(n), keep_error=how["keep_error"],
+                             scale=how["scale"], verbose=False)
         rows = []
         for name, kind in data["test_sets"].items():
             df = test[test["set"] == name]
@@ -483,24 +627,30 @@ def steering_grid(backbone, data, saes, *, ks=(10, 100), alphas=(0.5, 1.0), meth
             for start in range(0, len(df), batch_size):
                 sub = df.iloc[start : start + batch_size]
                 hidden = torch.from_numpy(np.array(states[start : start + len(sub)]))
-                enc_out = run_from_layer(backbone, hidden, n, fn, list(sub["n_valid"]))
-                nsp, avg, texts = _measure(backbone, tokens, text, enc_out, kind, mnt)
-                r = _rows(sub["id"], nsp, avg, texts, kind, threshold)
+                valid = ([n_all] * len(sub) if how["frames"] == "all"
+                         else list(sub["n_valid"]))
+                enc_out = run_from_layer(backbone, hidden, n, fn, valid)
+                nsp, avg, texts, cut = _measure(backbone, tokens, text, enc_out, kind, mnt)
+                r = _rows(sub["id"], nsp, avg, texts, kind, threshold, cut)
                 r.insert(0, "kind", kind)
                 r.insert(0, "set", name)
                 r["reference"] = list(sub["reference"])
                 rows.append(r)
         cell = pd.concat(rows, ignore_index=True).assign(
-            layer=n, method=method, source=src, k=np.nan if k is None else float(k), alpha=a)
+            preset=preset, layer=n, method=method, source=src,
+            k=np.nan if k is None else float(k), alpha=a)
+        _log_truncated(cell, mnt, f"the cell {preset} {method} layer {n} k={k} alpha={a}")
         write_parquet(cell, fname)
         clip_parts.append(cell)
-        logger.debug(f"cell {method} L{n} {src} k={k} alpha={a} done")
+        logger.debug(f"cell {preset} {method} L{n} {src} k={k} alpha={a} done")
     clips = pd.concat(clip_parts, ignore_index=True)
+    clips["split"] = split_clips(clips, random_state=random_state, verbose=False)
     grid = summarise(clips)
-    write_parquet(clips.drop(columns=["role", "n_valid"], errors="ignore"),
-                  out_dir / "clips.parquet")
+    clips = clips.drop(columns=["role", "n_valid"], errors="ignore")
+    write_parquet(clips, out_dir / "clips.parquet")
     write_parquet(grid, out_dir / "grid.parquet")
     grid.attrs["skipped"] = skipped
+    grid.attrs["clips"] = clips
     return grid
 
 
@@ -512,19 +662,24 @@ def summarise(clips, *, verbose=None):
     Parameters
     ----------
     clips : pandas.DataFrame
-        Per-clip rows of the cells (``layer``, ``method``, ``source``, ``k``,
-        ``alpha``, ``set``, ``kind``, ``detected``, ``hallucination``,
-        ``transcript``, ``reference``).
+        Per-clip rows of the cells (``preset``, ``layer``, ``method``,
+        ``source``, ``k``, ``alpha``, ``set``, ``kind``, ``detected``,
+        ``hallucination``, ``transcript``, ``reference``).
     %(verbose)s
 
     Returns
     -------
     grid : pandas.DataFrame
-        One row per cell and test set, columns ``GRID_COLUMNS``.
+        One row per cell and test set (all its held-out clips, validation and
+        test), columns ``GRID_COLUMNS``.
     """
     import pandas as pd
 
-    keys = ["layer", "method", "source", "k", "alpha", "set", "kind"]
+    clips = clips.copy()
+    if "preset" not in clips.columns:
+        clips["preset"] = ""
+    clips["preset"] = clips["preset"].fillna("")
+    keys = ["preset", "layer", "method", "source", "k", "alpha", "set", "kind"]
     rows = []
     for vals, df in clips.groupby(keys, dropna=False, sort=True):
         row = dict(zip(keys, vals))
@@ -540,6 +695,9 @@ def cell_table(grid, *, verbose=None):
     """One row per cell: mean FPR and hallucination rate over the non-speech
     test sets, TPR and WER of the speech sets (mean over speech sets).
 
+    Descriptive only: these rates pool validation and test clips, so a cell
+    must not be chosen on them (use :func:`select_cells`).
+
     Parameters
     ----------
     grid : pandas.DataFrame
@@ -549,70 +707,95 @@ def cell_table(grid, *, verbose=None):
     Returns
     -------
     cells : pandas.DataFrame
-        Columns ``layer``, ``method``, ``source``, ``k``, ``alpha``, ``fpr``,
-        ``hallucination_rate``, ``tpr``, ``wer``.
+        Columns ``preset``, ``layer``, ``method``, ``source``, ``k``,
+        ``alpha``, ``fpr``, ``hallucination_rate``, ``tpr``, ``wer``.
     """
-    keys = ["layer", "method", "source", "k", "alpha"]
+    grid = grid.copy()
+    if "preset" not in grid.columns:
+        grid["preset"] = ""
+    keys = ["preset", "layer", "method", "source", "k", "alpha"]
     agg = grid.groupby(keys, dropna=False)[["fpr", "hallucination_rate", "tpr", "wer"]].mean()
     return agg.reset_index()
 
 
+def _need_clips(obj, name):
+    import pandas as pd
+
+    if isinstance(obj, pd.DataFrame) and "id" not in obj.columns and "clips" in obj.attrs:
+        return obj.attrs["clips"]
+    validate_type(obj, pd.DataFrame, name)
+    if "id" not in obj.columns:
+        raise ValueError(
+            f"Invalid value for the '{name}' parameter: it holds rates per cell, not per-clip "
+            "rows. A cell is chosen on validation clips and reported on the test clips, which "
+            "needs the per-clip rows: pass clips.parquet of steering_grid (or the grid it "
+            "returned, whose attrs['clips'] holds them)."
+        )
+    return obj
+
+
 @fill_doc
 @verbose
-def matched_wer(grid, *, max_wer_increase=0.01, verbose=None):
-    """The best cell of each method (and layer) with WER up by at most a bound.
+def matched_wer(clips, *, max_wer_increase=0.01, confidence=0.95, n_boot=2000,
+                random_state=0, verbose=None):
+    """Each preset's and method's cell at matched WER, chosen on validation clips.
+
+    The cell with the lowest validation FPR whose validation WER is up by at
+    most ``max_wer_increase``, reported on the test clips with intervals
+    (:func:`select_cells`).
 
     Parameters
     ----------
-    grid : pandas.DataFrame
-        From :func:`steering_grid`.
+    clips : pandas.DataFrame
+        Per-clip rows (``clips.parquet``), or the grid returned by
+        :func:`steering_grid` (its ``attrs["clips"]``).
     max_wer_increase : float
-        Allowed absolute WER increase over the unsteered model (0.01 = 1 point).
+        Allowed absolute WER increase over the baseline (0.01 = 1 point).
+    confidence : float
+        Coverage of the intervals.
+    n_boot : int
+        Bootstrap resamples.
+    %(random_state)s
     %(verbose)s
 
     Returns
     -------
-    best : pandas.DataFrame
-        Per method and layer, the cell with the lowest mean FPR among those
-        within the WER bound (ties: lower hallucination rate), with
-        ``fpr_reduction`` and ``hallucination_reduction`` relative to the
-        unsteered model, plus the unsteered row.
+    table : pandas.DataFrame
+        See :func:`select_cells`.
     """
-    cells = cell_table(grid, verbose=False)
-    base = cells[cells["method"] == "none"].iloc[0]
-    ok = cells[(cells["method"] != "none")
-               & (cells["wer"] <= base["wer"] + max_wer_increase + 1e-12)]
-    best = (ok.sort_values(["fpr", "hallucination_rate", "alpha"])
-            .groupby(["method", "layer"], as_index=False).head(1))
-    import pandas as pd
+    from ._select import select_cells
 
-    out = pd.concat([cells[cells["method"] == "none"], best], ignore_index=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["fpr_reduction"] = 1 - out["fpr"] / base["fpr"]
-        out["hallucination_reduction"] = 1 - out["hallucination_rate"] / base[
-            "hallucination_rate"]
-        out["wer_increase"] = out["wer"] - base["wer"]
-    return out
+    clips = _need_clips(clips, "clips")
+    return select_cells(clips, max_wer_increase=max_wer_increase, confidence=confidence,
+                        n_boot=n_boot, random_state=random_state, verbose=False)
 
 
 @fill_doc
 @verbose
-def best_layer(grid, *, method="sae", max_wer_increase=0.01, verbose=None):
-    """The layer of a layer scan whose steering lowers false detections most.
+def best_layer(clips, *, method="sae", preset="paper", max_wer_increase=0.01, random_state=0,
+               verbose=None):
+    """The layer of a layer scan whose steering lowers false detections most, on
+    validation clips.
 
-    Among the cells of ``method`` with WER up by at most ``max_wer_increase``
-    over the unsteered model, the layer of the cell with the lowest mean FPR
-    (ties: lower hallucination rate, then the lower layer). When no cell keeps
-    WER within the bound, the layer with the lowest FPR + WER increase.
+    Per layer the cell of ``method`` and ``preset`` is chosen on the validation
+    clips (:func:`select_cells` with ``by_layer=True``); the best layer is the
+    one whose chosen cell has the lowest validation FPR within the WER bound
+    (ties: lower validation hallucination rate, then the lower layer; when no
+    layer keeps WER within the bound, the lowest validation FPR + WER increase).
+    The test clips take no part.
 
     Parameters
     ----------
-    grid : pandas.DataFrame
-        From :func:`steering_grid`, over several layers.
+    clips : pandas.DataFrame
+        Per-clip rows, or the grid of :func:`steering_grid`, over several
+        layers.
     method : str
         ``"sae"`` or ``"svector"``.
+    preset : str
+        ``"paper"`` or ``"error-preserving"``.
     max_wer_increase : float
-        Allowed absolute WER increase (0.01 = 1 point).
+        Allowed absolute WER increase on the validation clips (0.01 = 1 point).
+    %(random_state)s
     %(verbose)s
 
     Returns
@@ -620,28 +803,31 @@ def best_layer(grid, *, method="sae", max_wer_increase=0.01, verbose=None):
     layer : int
         The best layer.
     table : pandas.DataFrame
-        Per layer, the chosen cell (``cell_table`` columns plus
-        ``wer_increase``, ``within_wer_bound``), sorted by layer.
+        Per layer, the chosen cell (:func:`select_cells` columns), sorted by
+        layer.
     """
+    from ._select import select_cells
+
     check_option("method", method, METHODS)
-    cells = cell_table(grid, verbose=False)
-    base = cells[cells["method"] == "none"]
-    if not len(base):
-        raise ValueError("The grid has no unsteered row (method 'none'); pass the whole grid.")
-    cells = cells[cells["method"] == method].copy()
-    if not len(cells):
-        raise ValueError(f"The grid has no cell of the method {method!r}; "
-                         f"it has {sorted(set(grid['method']))}.")
-    cells["wer_increase"] = cells["wer"] - base["wer"].iloc[0]
-    cells["within_wer_bound"] = cells["wer_increase"] <= max_wer_increase + 1e-12
-    cells["_score"] = np.where(cells["within_wer_bound"], cells["fpr"],
-                               np.inf)
-    cells["_fallback"] = cells["fpr"] + cells["wer_increase"]
-    keys = (["_score", "hallucination_rate", "layer"] if cells["within_wer_bound"].any()
-            else ["_fallback", "hallucination_rate", "layer"])
-    best = cells.sort_values(keys).iloc[0]
-    table = (cells.sort_values(["layer"] + keys).groupby("layer", as_index=False).head(1)
-             .sort_values("layer").drop(columns=["_score", "_fallback"])
-             .reset_index(drop=True))
-    logger.info(f"Best layer for {method}: {int(best['layer'])}")
+    check_option("preset", preset, tuple(PRESETS))
+    clips = _need_clips(clips, "clips")
+    if not (clips["method"] == "none").any():
+        raise ValueError("The clips hold no unsteered row (method 'none'); pass every "
+                         "cell's rows.")
+    sel = clips["method"] == method
+    if "preset" in clips.columns:
+        sel &= clips["preset"].fillna("") == preset
+    if not sel.any():
+        raise ValueError(f"The grid has no cell of the method {method!r} and preset "
+                         f"{preset!r}; it has {sorted(set(clips['method']))}.")
+    table = select_cells(clips, max_wer_increase=max_wer_increase, by_layer=True,
+                         n_boot=200, random_state=random_state, verbose=False)
+    table = table[(table["role"] == "chosen") & (table["method"] == method)
+                  & (table["preset"] == preset)].copy()
+    table["_score"] = table["val_fpr"] + np.where(table["within_wer_bound"], 0.0,
+                                                  10 + table["val_wer_increase"])
+    best = table.sort_values(["_score", "val_hallucination_rate", "layer"]).iloc[0]
+    table = table.sort_values("layer").drop(columns=["_score"]).reset_index(drop=True)
+    logger.info(f"Best layer for {method} ({preset}), chosen on validation clips: "
+                f"{int(best['layer'])}")
     return int(best["layer"]), table

@@ -6,8 +6,9 @@ import numpy as np
 
 from ..utils import fill_doc, verbose
 
-_COLORS = {"sae": "C0", "svector": "C1", "none": "k"}
-_LABELS = {"sae": "SAE features", "svector": "S-vector", "none": "unsteered"}
+_COLORS = {("paper", "sae"): "C0", ("paper", "svector"): "C1", ("paper", "splice"): "C4",
+           ("error-preserving", "sae"): "C2", ("error-preserving", "svector"): "C3",
+           ("", "none"): "k"}
 
 
 def _pareto(x, y):
@@ -25,6 +26,11 @@ def _pareto(x, y):
 @verbose
 def plot_steering_frontier(grid, *, layer=None, axes=None, show=True, verbose=None):
     """FPR and hallucination rate against WER for every cell, frontier per method.
+
+    Each preset and method is drawn apart: "paper" (``x_hat(f + alpha s)``, the
+    SAE spliced in as a diamond) and "error-preserving steering" (the SAE's error
+    term kept). The rates pool validation and test clips: the figure describes
+    the grid, the chosen cells come from :func:`select_cells`.
 
     Parameters
     ----------
@@ -56,21 +62,27 @@ def plot_steering_frontier(grid, *, layer=None, axes=None, show=True, verbose=No
     else:
         fig = np.ravel(axes)[0].figure
     axes = np.ravel(axes)
+    from ._select import _label
+
     for ax, col, name in zip(axes, ("fpr", "hallucination_rate"),
                              ("FPR", "Hallucination rate")):
-        for method, df in cells.groupby("method"):
+        for (preset, method), df in cells.groupby(["preset", "method"]):
             x = 100 * df["wer"].to_numpy(float)
             y = 100 * df[col].to_numpy(float)
             ok = np.isfinite(x) & np.isfinite(y)
             x, y = x[ok], y[ok]
-            kw = dict(color=_COLORS.get(method, "C2"))
+            kw = dict(color=_COLORS.get((preset, method), "C5"))
+            label = _label(preset, method)
             if method == "none":
-                ax.plot(x, y, "k*", ms=12, label=_LABELS["none"], zorder=5)
+                ax.plot(x, y, "k*", ms=12, label=label, zorder=5)
+                continue
+            if method == "splice":
+                ax.plot(x, y, "D", ms=7, label=label, zorder=5, **kw)
                 continue
             ax.scatter(x, y, s=14, alpha=0.45, **kw)
             if len(x):
                 idx = _pareto(x, y)
-                ax.plot(x[idx], y[idx], "-o", ms=4, label=_LABELS.get(method, method), **kw)
+                ax.plot(x[idx], y[idx], "-o", ms=4, label=label, **kw)
         ax.set_xlabel("WER, held-out speech (%)")
         ax.set_ylabel(f"{name}, held-out non-speech (%)")
         ax.grid(alpha=0.3)

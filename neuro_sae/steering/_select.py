@@ -402,7 +402,7 @@ def select_cells(clips, *, max_wer_increase=0.01, val_fraction=0.5, confidence=0
     for k in cells:
         if k[2] in ("none", "splice"):
             row(k, "baseline", _baseline_key(("", k[1], "none"), cells), {})
-    for g, cands in sorted(groups.items(), key=str):
+    for _, cands in sorted(groups.items(), key=str):
         pick, info = _choose(cands, lambda key: val[_baseline_key(key, cells)],
                              max_wer_increase)
         row(pick, "chosen", _baseline_key(pick, cells), info)

@@ -1,5 +1,7 @@
 """Bad-input cases of neuro_sae.steering: an SAE of another layer or backbone (as its
-cfg.json records), k larger than the SAE, empty or silent clips."""
+cfg.json records), a saved steering SAE trained with other settings, k larger than the
+SAE, empty or silent clips, a grid of rates where per-clip rows are needed, an unknown
+preset."""
 
 from __future__ import annotations
 
@@ -62,7 +64,48 @@ def _bad_clip(kind):
     return setup
 
 
+def _saved_other_settings(tmp_path):
+    from neuro_sae.steering import train_steering_saes
+    from tests.steering._fixtures import tiny_full
+
+    bb = tiny_full()
+    rng = np.random.default_rng(0)
+    data = dict(layers=[2], fit_frames={2: {"music": [
+        rng.standard_normal((200, 40)).astype(np.float32)]}})
+    out = tmp_path / "saes"
+    train_steering_saes(bb, data, out, d_sae=48, k=4, n_steps=5, batch_size=64,
+                        verbose="WARNING")
+    return (lambda: train_steering_saes(bb, data, out, d_sae=96, k=4, n_steps=5,
+                                        batch_size=64, verbose="WARNING")), None
+
+
+def _grid_not_clips(tmp_path):
+    import pandas as pd
+
+    from neuro_sae.steering import matched_wer
+
+    grid = pd.DataFrame(dict(preset=[""], layer=[0], method=["none"], fpr=[0.3]))
+    return (lambda: matched_wer(grid, verbose="WARNING")), None
+
+
+def _bad_preset(tmp_path):
+    from neuro_sae.steering._grid import check_presets
+
+    return (lambda: check_presets(["paper", "ours"])), None
+
+
 CASES = [
+    BadInput(id="steer-saved-sae-other-settings", setup=_saved_other_settings,
+             exc=ValueError,
+             match=["'d_sae' parameter", r"saes/layer_2", "d_sae=48", "d_sae=96 is requested",
+                    "Pass d_sae=48", "delete"],
+             what="a saved steering SAE (d_sae 48) asked for again with d_sae 96"),
+    BadInput(id="steer-select-on-rates", setup=_grid_not_clips, exc=ValueError,
+             match=["'clips' parameter", "rates per cell", "per-clip rows", "clips.parquet"],
+             what="choosing a cell from the grid of rates instead of per-clip rows"),
+    BadInput(id="steer-unknown-preset", setup=_bad_preset, exc=ValueError,
+             match=["presets", "paper", "error-preserving", "ours"],
+             what="an unknown steering preset"),
     BadInput(id="steer-sae-other-layer", setup=_layer_mismatch, exc=ValueError,
              match=[r"sae/cfg\.json", "trained on layer 2", "layer 1 is steered",
                     "Steer layer 2"],

@@ -76,8 +76,21 @@ def test_train_steering_saes_records_layer_and_backbone(tmp_path):
         with pytest.raises(ValueError, match=f"trained on layer {n}"):
             check_sae(tmp_path / "saes" / f"layer_{n}", bb, 2)
     w = saes[1].W_dec.detach().clone()
-    again = train_steering_saes(bb, data, tmp_path / "saes", d_sae=48, k=4, n_steps=15)
+    again = train_steering_saes(bb, data, tmp_path / "saes", d_sae=48, k=4, n_steps=15,
+                                batch_size=64)
     assert np.array_equal(again[1].W_dec.detach().numpy(), w.numpy())  # read back
+    # other settings, or other training frames: the saved SAE is refused, not reused
+    with pytest.raises(ValueError, match=r"'k' parameter.*k=4.*k=8 is requested"):
+        train_steering_saes(bb, data, tmp_path / "saes", d_sae=48, k=8, n_steps=15,
+                            batch_size=64)
+    with pytest.raises(ValueError, match=r"'n_steps'.*n_steps=15.*n_steps=30"):
+        train_steering_saes(bb, data, tmp_path / "saes", d_sae=48, k=4, n_steps=30,
+                            batch_size=64)
+    moved = dict(layers=[1, 3], fit_frames={n: {"music": [f[0] * 2 for f in [v["music"]]]}
+                                             for n, v in frames.items()})
+    with pytest.raises(ValueError, match="'data_hash'"):
+        train_steering_saes(bb, moved, tmp_path / "saes", d_sae=48, k=4, n_steps=15,
+                            batch_size=64)
 
 
 def _tiny_experiment(tmp_path, n_detected, caplog):
@@ -105,6 +118,7 @@ def _tiny_experiment(tmp_path, n_detected, caplog):
     with caplog.at_level(logging.WARNING, logger="neuro_sae"):
         res = steering_experiment(bb, fit, test, [2], out, saes={2: tiny_sae(2)}, ks=[4],
                                   alphas={"sae": [0.8], "svector": [1.5]}, threshold=threshold,
+                                  presets=("error-preserving",),
                                   tokens=TOKENS, tokenizer=False, batch_size=4,
                                   max_new_tokens=4, verbose="WARNING")
     summary = json.loads((out / "summary.json").read_text())
@@ -121,7 +135,7 @@ def test_experiment_skips_a_fit_set_with_too_few_of_a_class(tmp_path, caplog, n_
     assert res["skipped"] == want and summary["skipped"] == want
     assert set(res["grid"]["method"]) == {"none"}
     assert len(res["grid"]) == 2  # the unsteered row on both test sets
-    assert list(res["matched"]["method"]) == ["none"]
+    assert list(res["matched"]["method"]) == ["none"]  # no cell to choose
     assert res["figure"].is_file() and (out / "matched_wer.csv").is_file()
     msg = f"holds {n_detected} false detections and {8 - n_detected} correct rejections"
     assert any(msg in r.getMessage() and "needs >= 3" in r.getMessage()

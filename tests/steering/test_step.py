@@ -25,7 +25,8 @@ def test_steer_step_record(tmp_path):
     assert "{manifest}" in step.not_applicable and "backbone.name" in step.not_applicable
     study = _study("whisper-base", tmp_path, ks=[5, 7], corpus=str(tmp_path / "c"))
     cfg = ST.steer_config(study, None)
-    assert cfg["steer"]["ks"] == [5, 7] and cfg["steer"]["sae_alphas"] == [0.1]
+    assert cfg["steer"]["ks"] == [5, 7] and cfg["steer"]["sae_alphas"] == [1.0]
+    assert cfg["steer"]["presets"] == ["paper"] and cfg["steer"]["max_new_tokens"] == 224
     # the demo's size: 8 music and 11 recorded sound-effect clips of a 0.1 h corpus
     assert cfg["steer"]["n_music"] == [5, 3] and cfg["steer"]["n_sounds"] == [8, 3]
     assert cfg["steer"]["n_speech"] == [3] and cfg["steer"]["corpus_hours"] == 0.1
