@@ -1,5 +1,6 @@
 """Across layers and backbones (step ``layers``): layer curves per backbone, the layer
-trend (:func:`neuro_sae.stats.layer_mixedlm`), variance partitioning against the acoustic
+trend (:func:`neuro_sae.stats.layer_mixedlm` on the best r of the same number of random
+features at every layer, :func:`layer_trend_statistic`), variance partitioning against the acoustic
 envelope, and the paper's protocol (:func:`neuro_sae.stats.paper_protocol`) beside max-T.
 
 Each function is the ``run``, ``config``, ``inputs`` or ``outputs`` of the step record
@@ -57,9 +58,56 @@ def _model_name(tag):
     return "primary" if tag is None else tag
 
 
-def layer_curves(study):
+def _feature_rows(study):
+    """Per backbone x layer x subject x feature: the feature's best held-out r over the
+    channels and its smallest family-wise p (the layer trend's input)."""
+    import pandas as pd
+
+    m = study.manifest
+    out = []
+    for u in model_layer_units(study):
+        paths = model_paths(study, u.model)
+        for s in m.subjects:
+            tab = pd.read_parquet(paths.subject_table(s, u.layer))
+            per = tab.groupby("feature").agg(r=("r", "max"), p=("p_fwe", "min")).reset_index()
+            per.insert(0, "model", _model_name(u.model))
+            per.insert(1, "subject", s)
+            per.insert(2, "layer", u.layer)
+            out.append(per)
+    return pd.concat(out, ignore_index=True)
+
+
+def layer_trend_statistic(study, features=None):
+    """The layer trend's statistic per backbone x subject x layer: the best held-out r of
+    the same number of randomly drawn features at every layer of a backbone
+    (:func:`neuro_sae.stats.layer_statistic`, ``"sample_max"``, seeded by
+    ``stats.random_state``), so that a layer's feature count does not move it.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        ``model``, ``subject``, ``layer``, ``value``, ``n_features``, ``n_used``,
+        ``statistic``.
+    """
+    import pandas as pd
+
+    from ..stats import layer_statistic
+
+    features = _feature_rows(study) if features is None else features
+    out = []
+    for model, df in features.groupby("model", sort=False):
+        tab = layer_statistic(df, statistic="sample_max", random_state=study.manifest.stats.random_state)
+        tab.insert(0, "model", model)
+        out.append(tab)
+    return pd.concat(out, ignore_index=True)
+
+
+def layer_curves(study, features=None, trend=None):
     """Per backbone x layer x subject: share of significant features (max-T), best held-out
-    r, median peak lag of the ten best features; plus the group level (``subject="group"``).
+    r (over all features: it rises with a layer's feature count), the layer trend's
+    statistic ``trend_r`` (best r of ``n_sample`` random features, the same number at every
+    layer of a backbone), median peak lag of the ten best features; plus the group level
+    (``subject="group"``).
 
     Returns
     -------
@@ -68,6 +116,9 @@ def layer_curves(study):
     import pandas as pd
 
     m, alpha = study.manifest, study.manifest.stats.alpha
+    features = _feature_rows(study) if features is None else features
+    trend = layer_trend_statistic(study, features) if trend is None else trend
+    trend_at = {(t.model, str(t.subject), int(t.layer)): (t.value, t.n_used) for t in trend.itertuples()}
     rows, names = [], {}
     for u in model_layer_units(study):
         paths = model_paths(study, u.model)
@@ -77,38 +128,44 @@ def layer_curves(study):
             tab = pd.read_parquet(paths.subject_table(s, u.layer))
             per_feat = tab.groupby("feature").agg(r=("r", "max"), p=("p_fwe", "min"))
             best = tab.sort_values("r", ascending=False).drop_duplicates("feature").head(10)
+            t_r, t_n = trend_at[(_model_name(u.model), str(s), int(u.layer))]
             rows.append(dict(model=_model_name(u.model), backbone=names[u.model], layer=u.layer, subject=s,
                              n_features=len(per_feat), share_significant=float(np.mean(per_feat["p"] < alpha)),
-                             best_r=float(per_feat["r"].max()), mean_r_top10=float(best["r"].mean()),
+                             best_r=float(per_feat["r"].max()), trend_r=float(t_r), n_sample=int(t_n),
+                             mean_r_top10=float(best["r"].mean()),
                              peak_lag_s=float(best["peak_lag_s"].median())))  # fmt: skip
         gtab = pd.read_parquet(paths.group_table(u.layer))
         gf = gtab.groupby("feature")["p_fwe"].min()
         rows.append(dict(model=_model_name(u.model), backbone=names[u.model], layer=u.layer, subject="group",
                          n_features=len(gf), share_significant=float(np.mean(gf < alpha)),
-                         best_r=np.nan, mean_r_top10=np.nan, peak_lag_s=np.nan))  # fmt: skip
+                         best_r=np.nan, trend_r=np.nan, n_sample=0, mean_r_top10=np.nan,
+                         peak_lag_s=np.nan))  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def _mixedlm_tables(curves):
+def _mixedlm_tables(trend):
+    """The layer trend (``z ~ layer + (1 | subject)``) of each backbone on the trend
+    statistic (:func:`layer_trend_statistic`), not on the best r over all features."""
     import pandas as pd
 
     from ..stats import layer_mixedlm
 
     out = []
-    subj = curves[curves["subject"] != "group"]
-    for model, df in subj.groupby("model", sort=False):
+    for model, df in trend.groupby("model", sort=False):
         if df["layer"].nunique() < 2:
             logger.info(f"[layers] {model}: one layer, no layer trend to fit")
             continue
-        tab = layer_mixedlm(df.rename(columns={"best_r": "r"})[["subject", "layer", "r"]])
+        tab = layer_mixedlm(df.rename(columns={"value": "r"})[["subject", "layer", "r"]], statistic=None)
         tab.insert(0, "model", model)
         tab["group_var"] = tab.attrs["group_var"]
         tab["converged"] = tab.attrs["converged"]
         tab["n_obs"] = tab.attrs["n_obs"]
+        tab["statistic"] = str(df["statistic"].iloc[0])
+        tab["n_sample"] = int(df["n_used"].min())
         out.append(pd.DataFrame(tab))
     cols = ["model", "term", "estimate", "se", "z", "p", "ci_low", "ci_high", "group_var",
-            "converged", "n_obs"]  # fmt: skip
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=cols)
+            "converged", "n_obs", "statistic", "n_sample"]  # fmt: skip
+    return pd.concat(out, ignore_index=True)[cols] if out else pd.DataFrame(columns=cols)
 
 
 def _protocol_tables(study, curves):
@@ -158,7 +215,7 @@ def _plot_curves(curves, fname):
     subj = curves[curves["subject"] != "group"]
     group = curves[curves["subject"] == "group"]
     panels = [("share_significant", "Features significant (%, max-T)", 100.0),
-              ("best_r", "Best held-out r (per subject)", 1.0),
+              ("trend_r", "Best held-out r of n random\nfeatures per layer (per subject)", 1.0),
               ("peak_lag_s", "Peak lag of the 10 best\nfeatures (s, per subject)", 1.0)]  # fmt: skip
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), layout="constrained")
     colors = {}
@@ -192,9 +249,10 @@ def layers_run(study, subject, runtime):
 
     outputs = layers_outputs(study, subject)
     with timed(runtime, "layers"):
-        curves = layer_curves(study)
+        trend = layer_trend_statistic(study)
+        curves = layer_curves(study, trend=trend)
         write_parquet(curves, outputs["curves"])
-        write_parquet(_mixedlm_tables(curves), outputs["mixedlm"])
+        write_parquet(_mixedlm_tables(trend), outputs["mixedlm"])
         prot, summary = _protocol_tables(study, curves)
         write_parquet(prot, outputs["protocol"])
         write_parquet(summary, outputs["protocol_summary"])

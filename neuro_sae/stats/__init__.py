@@ -8,7 +8,7 @@ from ._cluster import (
     screen_features,
 )
 from ._group import GroupResult, group_permutation_test, read_group_result
-from ._models import group_permuted_ols, layer_mixedlm
+from ._models import group_permuted_ols, layer_mixedlm, layer_statistic
 from ._multicomp import fdr_correction, max_t_across
 from ._permutation import (
     PermutationResult,
@@ -29,6 +29,7 @@ __all__ = [
     "group_permutation_test",
     "group_permuted_ols",
     "layer_mixedlm",
+    "layer_statistic",
     "max_t_across",
     "paper_protocol",
     "protocol_kernels",

@@ -161,23 +161,151 @@ def group_permuted_ols(
     )
 
 
+LAYER_STATISTICS = ("sample_max", "mean", "share_significant", "max")
+
+
 @fill_doc
 @verbose
-def layer_mixedlm(data, *, formula="z ~ layer", fisher_z=True, reml=True, verbose=None):
+def layer_statistic(data, *, statistic="sample_max", n_sample=None, alpha=0.05, random_state=None,
+                    verbose=None):  # fmt: skip
+    """One value per subject x layer from per-feature results, for a layer trend.
+
+    A layer trend must not follow the number of features a layer has: the best r over
+    all of a layer's features (``"max"``) grows with that number even when no feature
+    responds (the maximum of more null draws is larger), so layers with more alive
+    features look better. The default draws the same number of features from every
+    layer and takes the best r among them, so every layer's null is the maximum of
+    ``n_sample`` null draws.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per subject x layer x feature with columns ``subject``, ``layer``,
+        ``feature`` and ``r`` (e.g. a feature's held-out r at its best channel; the
+        channels are the same at every layer), and ``p`` for
+        ``"share_significant"`` (e.g. its family-wise p-value).
+    statistic : "sample_max" | "mean" | "share_significant" | "max"
+        ``"sample_max"`` (default): the best r among ``n_sample`` features drawn at
+        random (without replacement, the same features for every subject) from each
+        layer; ``"mean"``: the mean r over all of the layer's features;
+        ``"share_significant"``: the fraction of the layer's features with
+        ``p < alpha`` (each layer's family-wise control makes its null close to 0 at
+        any feature count); ``"max"``: the best r over all features.
+
+        .. warning:: ``"max"`` is confounded with the number of features per layer:
+           its null rises with the count (e.g. from about 1.8 to 3.2 null standard
+           deviations between 16 and 1024 features), so a layer trend in it can be a
+           trend in the number of alive features. Kept only to reproduce earlier
+           results.
+    n_sample : int | None
+        Features drawn per layer for ``"sample_max"`` (``None``: the smallest number of
+        features of any layer); at most that smallest number.
+    alpha : float
+        Significance level of ``"share_significant"``.
+    %(random_state)s
+    %(verbose)s
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per subject x layer: ``subject``, ``layer``, ``value``,
+        ``n_features`` (the layer's features), ``n_used`` (the features the value is
+        computed from) and ``statistic``.
+    """
+    import pandas as pd
+
+    check_option("statistic", statistic, LAYER_STATISTICS)
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas.DataFrame, got {type(data).__name__}.")
+    need = {"subject", "layer", "feature", "r"} | ({"p"} if statistic == "share_significant" else set())
+    missing = need - set(data.columns)
+    if missing:
+        raise ValueError(
+            f"data lacks the column(s) {sorted(missing)}; statistic={statistic!r} needs "
+            f"{sorted(need)} (one row per subject x layer x feature)."
+        )
+    df = data[sorted(need)].copy()
+    feats = {layer: np.unique(f.to_numpy()) for layer, f in df.groupby("layer", sort=True)["feature"]}
+    counts = {layer: len(f) for layer, f in feats.items()}
+    used = counts
+    if statistic == "sample_max":
+        n_min = min(counts.values())
+        n = n_min if n_sample is None else check_int(n_sample, "n_sample")
+        if n > n_min:
+            small = min(counts, key=counts.get)
+            raise ValueError(
+                f"n_sample={n} is larger than the {n_min} features of layer {small}; every "
+                f"layer needs the same sample size: pass n_sample <= {n_min} (or None)."
+            )
+        rng = check_random_state(random_state)
+        keep = pd.DataFrame(
+            [(layer, f) for layer in sorted(feats) for f in rng.choice(feats[layer], n, replace=False)],
+            columns=["layer", "feature"],
+        )  # fmt: skip
+        df = df.merge(keep.astype({"feature": df["feature"].dtype}), on=["layer", "feature"])
+        value = df.groupby(["subject", "layer"])["r"].max()
+        used = {layer: n for layer in counts}
+    elif statistic == "share_significant":
+        value = (df["p"] < alpha).groupby([df["subject"], df["layer"]]).mean()
+    elif statistic == "mean":
+        value = df.groupby(["subject", "layer"])["r"].mean()
+    else:
+        value = df.groupby(["subject", "layer"])["r"].max()
+    out = value.rename("value").reset_index()
+    out["n_features"] = out["layer"].map(counts).astype(int)
+    out["n_used"] = out["layer"].map(used).astype(int)
+    out["statistic"] = statistic
+    logger.info(
+        f"Layer statistic {statistic!r} over {len(counts)} layers ({min(counts.values())}-"
+        f"{max(counts.values())} features; {min(used.values())} used per layer at least)"
+    )
+    return out
+
+
+@fill_doc
+@verbose
+def layer_mixedlm(
+    data,
+    *,
+    statistic="sample_max",
+    n_sample=None,
+    alpha=0.05,
+    formula="z ~ layer",
+    fisher_z=True,
+    reml=True,
+    random_state=None,
+    verbose=None,
+):
     """Layer-wise trend: linear mixed model ``z ~ layer + (1 | subject)`` (statsmodels).
 
     Parameters
     ----------
     data : pandas.DataFrame
-        One row per observation with columns ``subject``, ``layer`` and ``r`` (e.g.
-        the mean held-out r of a subject's features at a layer); extra columns can
-        enter ``formula``.
+        Per-feature rows (columns ``subject``, ``layer``, ``feature``, ``r``, and ``p``
+        for ``"share_significant"``), reduced to one value per subject x layer with
+        :func:`layer_statistic`; or, with ``statistic=None``, one row per subject x
+        layer whose ``r`` column is modelled as given. Extra columns can enter
+        ``formula`` (with ``statistic=None``).
+    statistic : "sample_max" | "mean" | "share_significant" | "max" | None
+        The per subject x layer statistic (see :func:`layer_statistic`; the default,
+        the best r among the same number of random features from every layer, has a
+        null that does not depend on a layer's feature count).
+
+        .. warning:: ``"max"`` (the best r over all features, this function's former
+           input) rises with the number of features per layer under the null: its
+           trend can be a trend in the number of alive features.
+    n_sample : int | None
+        Features per layer for ``"sample_max"`` (``None``: the smallest layer's count).
+    alpha : float
+        Level of ``"share_significant"``.
     formula : str
-        Fixed-effects formula (patsy); ``z`` is ``arctanh(r)`` when ``fisher_z``.
+        Fixed-effects formula (patsy); ``z`` is ``arctanh(r)`` when ``fisher_z`` (the
+        share of significant features is modelled untransformed).
     fisher_z : bool
         Model Fisher-z transformed correlations (otherwise ``z`` is ``r``).
     reml : bool
         Restricted maximum likelihood (statsmodels' default).
+    %(random_state)s
     %(verbose)s
 
     Returns
@@ -187,14 +315,31 @@ def layer_mixedlm(data, *, formula="z ~ layer", fisher_z=True, reml=True, verbos
         ``ci_low``, ``ci_high``; ``table.attrs`` holds ``group_var`` (random
         intercept variance), ``n_subjects``, ``n_obs``, ``converged``,
         ``fit_warnings`` (statsmodels' warnings, e.g. a boundary fit when the random
-        intercept variance is small in absolute terms) and the formula.
+        intercept variance is small in absolute terms), the formula, ``statistic``
+        and ``n_sample``.
     """
     import pandas as pd
     import statsmodels.formula.api as smf
-    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+    from statsmodels.tools.sm_exceptions import ModelWarning
 
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas.DataFrame, got {type(data).__name__}.")
+    if statistic is not None:
+        check_option("statistic", statistic, LAYER_STATISTICS + (None,))
+        if "feature" not in data.columns:
+            raise ValueError(
+                f"statistic={statistic!r} needs per-feature rows (a 'feature' column), but data "
+                f"has the columns {list(data.columns)}; pass per-feature rows, or "
+                "statistic=None to model data['r'] as one value per subject x layer."
+            )
+        reduced = layer_statistic(data, statistic=statistic, n_sample=n_sample, alpha=alpha,
+                                  random_state=random_state)  # fmt: skip
+        n_used = int(reduced["n_used"].min())
+        data = reduced.rename(columns={"value": "r"})
+        if statistic == "share_significant":
+            fisher_z = False
+    else:
+        n_used = None
     missing = {"subject", "layer", "r"} - set(data.columns)
     if missing:
         raise ValueError(
@@ -208,9 +353,9 @@ def layer_mixedlm(data, *, formula="z ~ layer", fisher_z=True, reml=True, verbos
         else df["r"].astype(float)  # fmt: skip
     model = smf.mixedlm(formula, df, groups=df["subject"])
     with warnings.catch_warnings(record=True) as caught:
-        # statsmodels warns on boundary fits (zero random-effect variance); recorded
-        # in attrs["converged"] and logged instead of raised
-        warnings.simplefilter("always", ConvergenceWarning)
+        # statsmodels warns on boundary fits (zero random-effect variance, a singular
+        # random-effects covariance); recorded in attrs and logged instead of raised
+        warnings.simplefilter("always", ModelWarning)
         warnings.simplefilter("always", RuntimeWarning)
         fit = model.fit(reml=reml)
     for w in caught:
@@ -236,5 +381,7 @@ def layer_mixedlm(data, *, formula="z ~ layer", fisher_z=True, reml=True, verbos
         fit_warnings=[str(w.message) for w in caught],
         formula=formula + " + (1 | subject)",
         fisher_z=bool(fisher_z),
+        statistic="given" if statistic is None else statistic,
+        n_sample=n_used,
     )
     return table

@@ -60,3 +60,34 @@ def test_executor_map_keeps_order(spec):
     with Executor(spec) as ex:
         out = ex.map([(pow, (i, 2)) for i in range(7)], label=str)
     assert out == [i**2 for i in range(7)]
+
+
+def test_layer_trend_uses_a_count_free_statistic():
+    """The layers step fits its trend on the best r of the same number of random features
+    at every layer of a backbone (not the best r over all of them), reproducibly."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pandas as pd
+
+    from neuro_sae.pipeline._layer_steps import _mixedlm_tables, layer_trend_statistic
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for model, counts in (("primary", (10, 40, 160)), ("tiny-b", (7, 70))):
+        for s in ("01", "02", "03"):
+            for layer, n in enumerate(counts, start=1):
+                rows.append(pd.DataFrame(dict(model=model, subject=s, layer=layer, feature=np.arange(n) * 3,
+                                              r=0.02 * rng.standard_normal(n), p=rng.random(n))))  # fmt: skip
+    features = pd.concat(rows, ignore_index=True)
+    study = SimpleNamespace(manifest=SimpleNamespace(stats=SimpleNamespace(random_state=0)))
+    trend = layer_trend_statistic(study, features)
+    assert trend.groupby("model")["n_used"].unique().map(list).to_dict() == {"primary": [10], "tiny-b": [7]}
+    pd.testing.assert_frame_equal(trend, layer_trend_statistic(study, features))
+    # each value is a max over n_used of the layer's features (<= the best over all)
+    best = features.groupby(["model", "subject", "layer"])["r"].max()
+    joined = trend.set_index(["model", "subject", "layer"])["value"]
+    assert np.all(joined <= best.loc[joined.index] + 1e-15)
+    tab = _mixedlm_tables(trend)
+    assert set(tab["statistic"]) == {"sample_max"} and set(tab["model"]) == {"primary", "tiny-b"}
+    assert tab.set_index(["model", "term"]).loc[("primary", "layer"), "n_sample"] == 10
