@@ -62,19 +62,22 @@ def _best_f1_dense(pooled, Y, thresholds):
 def _null_max_f1(pooled, y, thresholds, n_permutations, rng, chunk=64):
     """Best F1 of every feature under ``n_permutations`` shuffles of the clip labels.
 
+    One matrix product per chunk of permutations serves every threshold: the
+    binary "above threshold" matrices of all steps are stacked side by side.
+
     Returns ndarray, shape (n_permutations, n_features).
     """
-    out = np.empty((n_permutations, pooled.shape[1]))
-    ons = [pooled > thresholds[s] for s in range(thresholds.shape[0])]
-    ons = [(on.astype(np.float32), on.sum(0, dtype=np.float64)[None, :]) for on in ons]
+    n_steps, n_feat = thresholds.shape
+    on = np.concatenate([pooled > thresholds[s] for s in range(n_steps)], axis=1)
+    n_pred = on.sum(0, dtype=np.float64)[None, :]
+    on = on.astype(np.float32)
     n_pos = float(y.sum())
+    out = np.empty((n_permutations, n_feat))
     for start in range(0, n_permutations, chunk):
         stop = min(start + chunk, n_permutations)
         Y = np.stack([rng.permutation(y) for _ in range(stop - start)]).astype(np.float32)
-        best = np.zeros((stop - start, pooled.shape[1]))
-        for onf, n_pred in ons:
-            np.maximum(best, _f1((Y @ onf).astype(np.float64), n_pred, n_pos), out=best)
-        out[start:stop] = best
+        f1 = _f1((Y @ on).astype(np.float64), n_pred, n_pos)
+        out[start:stop] = f1.reshape(stop - start, n_steps, n_feat).max(1)
     return out
 
 

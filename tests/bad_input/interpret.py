@@ -82,6 +82,45 @@ def _erasure_target(tmp_path):
     return (lambda: concept_erasure(x, y, "vowel-a", verbose=False)), None
 
 
+def _probe_without_decoder(tmp_path):
+    from neuro_sae.interpret import probe_curve
+
+    y = np.array(["m", "f"] * 4)
+    return (lambda: probe_curve(_vowelish(), y, verbose=False)), None
+
+
+def _probe_target_typo(tmp_path):
+    from neuro_sae.interpret import probe_curve
+
+    y = np.array(["m", "f"] * 4)
+    return (lambda: probe_curve(_vowelish(), y, target="recon", verbose=False)), None
+
+
+def _vowelish():
+    from neuro_sae.interpret import make_clip_codes
+
+    clips = pd.DataFrame(dict(id=[f"c{i}" for i in range(8)], domain=["speech"] * 8,
+                              labels=[[]] * 8))
+    return make_clip_codes({f"c{i}": np.eye(3)[: 1 + i % 3] for i in range(8)}, clips,
+                           verbose=False)
+
+
+def _label_alpha(tmp_path):
+    from neuro_sae.interpret import label_search
+
+    return (lambda: label_search(_codes(), alpha=5, verbose=False)), None
+
+
+def _consistency_one_array(tmp_path):
+    import torch
+
+    from neuro_sae.sae import SAEConfig, make_sae
+    from neuro_sae.sae.consistency import encode_clips
+
+    sae = make_sae(SAEConfig(d_in=8, d_sae=16, k=2), random_state=0)
+    return (lambda: encode_clips(sae, torch.zeros(30, 8), verbose=False)), None
+
+
 def _tau_out_of_range(tmp_path):
     from neuro_sae.interpret import assign_domains, feature_stats
 
@@ -143,6 +182,16 @@ CASES = [
              ["not in clips", "zz"], "codes of a clip that the clip table lacks"),
     BadInput("erasure-target-typo", _erasure_target, ValueError,
              ["target", "'vowel-a'", "vowel-A"], "an erasure target that is not a class"),
+    BadInput("probe-reconstruction-without-decoder", _probe_without_decoder, ValueError,
+             ["target='reconstruction'", "decoder=", "target='codes'"],
+             "the paper's probing target without the SAE's decoder"),
+    BadInput("probe-target-typo", _probe_target_typo, ValueError,
+             ["target", "'reconstruction'", "'codes'", "'recon'"], "probe_curve(target='recon')"),
+    BadInput("label-search-alpha", _label_alpha, ValueError, ["alpha", "5", "0.05"],
+             "a family-wise level of 5"),
+    BadInput("consistency-one-array", _consistency_one_array, ValueError,
+             ["one array", r"\(30, 8\)", "list of clips", "lengths="],
+             "per-clip BatchTopK on one array without clip boundaries"),
     BadInput("domain-threshold-out-of-range", _tau_out_of_range, ValueError,
              ["frame_thresholds", "20", r"\[0, 1\]"], "a domain threshold of 20"),
     BadInput("dashboard-exists", _dashboard_exists, FileExistsError, ["dash", "overwrite=True"],

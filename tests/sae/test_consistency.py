@@ -116,18 +116,75 @@ def _permuted(sae, perm):
     return twin
 
 
-def test_encode_clips_per_clip_batchtopk():
-    sae = _sae()
-    g = torch.Generator().manual_seed(0)
-    clips = [torch.randn(n, 64, generator=g) for n in (13, 21)]
+def _numpy_per_clip_batchtopk(sae, clips):
+    """Independent reference: ReLU(W_enc^T (x - b_dec) + b_enc), then per clip the
+    ``k * n_frames`` largest entries over the whole clip (numpy, float64)."""
+    W_enc = sae.W_enc.detach().double().numpy()
+    b_enc = sae.b_enc.detach().double().numpy()
+    b_dec = sae.b_dec.detach().double().numpy()
+    out = []
+    for x in clips:
+        x = np.asarray(x, np.float64)
+        if sae.cfg.normalize_input:
+            x = x / np.linalg.norm(x, axis=1, keepdims=True)
+        pre = np.maximum((x - b_dec) @ W_enc + b_enc, 0)
+        n_keep = sae.cfg.k * len(x)
+        flat = pre.ravel()
+        keep = np.argsort(-flat, kind="stable")[:n_keep]
+        codes = np.zeros_like(flat)
+        codes[keep] = flat[keep]
+        out.append(codes.reshape(pre.shape))
+    return np.concatenate(out)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_encode_clips_per_clip_batchtopk_against_numpy(seed):
+    sae = _sae(seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    # clips with very different scales: pooled BatchTopK would give the loud clip nearly
+    # every slot; per clip, each clip keeps k * n_frames_i
+    clips = [torch.randn(n, 64, generator=g) * s for n, s in ((13, 0.2), (21, 5.0), (8, 1.0))]
     codes = encode_clips(sae, clips)
-    assert sp.issparse(codes) and codes.shape == (34, 96)
-    # each clip keeps exactly k * n_frames entries, as encoding it alone does
-    assert codes[:13].nnz == 4 * 13 and codes[13:].nnz == 4 * 21
+    assert sp.issparse(codes) and codes.shape == (42, 96)
+    ref = _numpy_per_clip_batchtopk(sae, [c.numpy() for c in clips])
+    np.testing.assert_allclose(codes.toarray(), ref, rtol=1e-4, atol=1e-5)
+    assert codes[:13].nnz == 4 * 13 and codes[13:34].nnz == 4 * 21 and codes[34:].nnz == 4 * 8
+    # the pooled encoding (all clips as one batch) is a different quantity
     with torch.no_grad():
-        np.testing.assert_allclose(
-            codes[13:].toarray(), sae.encode(clips[1], mode="batchtopk").numpy(), atol=1e-6
-        )
+        pooled = sae.encode(torch.cat(clips), mode="batchtopk").numpy()
+    assert (pooled[:13] != 0).sum() < 4 * 13 // 2
+    # one array of consecutive clips with lengths= is the same as the list
+    flat = torch.cat(clips)
+    np.testing.assert_array_equal(encode_clips(sae, flat, lengths=[13, 21, 8]).toarray(),
+                                  codes.toarray())
+    # one bare array is refused: it would silently be one clip
+    with pytest.raises(ValueError, match="lengths="):
+        encode_clips(sae, flat)
+    with pytest.raises(ValueError, match="summing to the 42 frames"):
+        encode_clips(sae, flat, lengths=[13, 21])
+    with pytest.raises(ValueError, match="already a list"):
+        encode_clips(sae, clips, lengths=[13, 21, 8])
+
+
+def test_coverage_with_lengths_differs_from_one_clip():
+    """The IoU coverage of a seed pair on per-clip codes is computed on those codes: passing
+    the clips' lengths (per-clip BatchTopK) and treating them as one clip give different
+    frame patterns, so the table must know the boundaries."""
+    sae = _sae(d_in=48, d_sae=64, k=3, seed=5)
+    twin = _permuted(sae, np.random.default_rng(2).permutation(64))
+    g = torch.Generator().manual_seed(5)
+    clips = [torch.randn(n, 48, generator=g) * s for n, s in ((30, 0.1), (25, 10.0))]
+    flat = torch.cat(clips)
+    t_list = consistency.consistency_table({1: [sae, twin]}, {1: clips})
+    t_len = consistency.consistency_table({1: [sae, twin]}, {1: flat}, lengths={1: [30, 25]})
+    pd_cols = ["n_alive", "iou_covered", "duplicates"]
+    np.testing.assert_array_equal(t_list[pd_cols].to_numpy(), t_len[pd_cols].to_numpy())
+    with pytest.raises(ValueError, match="lengths="):
+        consistency.consistency_table({1: [sae, twin]}, {1: flat})
+    with pytest.raises(ValueError, match="lengths="):
+        random_baseline(sae, flat, random_state=0)
+    base = random_baseline(sae, flat, lengths=[30, 25], random_state=0)
+    assert base["coverage"].n_features == 64
 
 
 def test_table_and_random_baseline():
