@@ -13,12 +13,13 @@ PIP := $(BIN)/python -m pip
 PYTEST_ARGS ?=
 OUT ?= derivatives/demo
 
-.PHONY: demo test venv lint clean help sysdeps
+.PHONY: demo test venv lint clean help sysdeps docs
 
 help:
 	@echo "make demo   - install (.venv, extra 'demo') and run 'neuro-sae demo' (outputs in $(OUT))"
 	@echo "make test   - install (.venv, extra 'dev') and run the test suite"
 	@echo "make lint   - ruff"
+	@echo "make docs   - build the documentation with the gallery executed (docs/_build/html)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +65,14 @@ demo: sysdeps $(VENV)/.demo
 
 test: sysdeps $(VENV)/.dev
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest tests -q $(PYTEST_ARGS)
+
+# Warnings are errors and broken references fail (-W --keep-going -n); the gallery examples
+# run on small offline data. SPHINXOPTS="-D plot_gallery=0" skips them.
+SPHINXOPTS ?=
+docs: $(VENV)/.dev
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg $(BIN)/python -m sphinx -b html \
+		-W --keep-going -n $(SPHINXOPTS) docs docs/_build/html
+	@echo "docs: open docs/_build/html/index.html"
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check neuro_sae tests analyses figures benchmarks

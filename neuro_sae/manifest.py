@@ -267,7 +267,7 @@ class SimulationSection(_Section):
 class Manifest(_Section):
     """A validated study manifest.
 
-    Attributes hold the sections; :attr:`path` is the manifest file and
+    Attributes hold the sections; ``path`` is the manifest file and
     :meth:`resolve` turns manifest-relative paths into absolute ones.
     """
 

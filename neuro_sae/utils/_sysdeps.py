@@ -112,7 +112,7 @@ SYSTEM_DEPENDENCIES = {d.name: d for d in (
 
 
 def system_dependency(name):
-    """The :class:`SystemDependency` called ``name`` (KeyError listing the names)."""
+    """The ``SystemDependency`` record called ``name`` (KeyError listing the names)."""
     try:
         return SYSTEM_DEPENDENCIES[name]
     except KeyError:
