@@ -187,7 +187,10 @@ def layer_statistic(data, *, statistic="sample_max", n_sample=None, alpha=0.05, 
     statistic : "sample_max" | "mean" | "share_significant" | "max"
         ``"sample_max"`` (default): the best r among ``n_sample`` features drawn at
         random (without replacement, the same features for every subject) from each
-        layer; ``"mean"``: the mean r over all of the layer's features;
+        layer; ``"mean"``: the mean r over all of the layer's features (unbiased, but
+        its variance shrinks with the count, so with very different counts the mixed
+        model's equal-variance Wald test is liberal: a rate of 0.10 at a nominal 0.05 with 12 ... 768
+        features per layer, ``docs/results/eeg_protocol.md``);
         ``"share_significant"``: the fraction of the layer's features with
         ``p < alpha`` (each layer's family-wise control makes its null close to 0 at
         any feature count); ``"max"``: the best r over all features.

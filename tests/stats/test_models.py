@@ -112,18 +112,14 @@ def _slope_p(df, **kw):
 def test_layer_trend_null_does_not_follow_the_feature_count():
     """Layers with 12 ... 768 features and identical per-feature null distributions: the
     default statistic (best r of the same number of random features per layer) rejects
-    at the nominal rate over 40 independent draws (each with its own sample), and so
-    does the mean; the old best-over-all-features statistic finds a "trend" every time."""
+    at the nominal rate over 40 independent draws (each with its own sample); the old
+    best-over-all-features statistic finds a "trend" every time. (The mean over all
+    features is unbiased but heteroscedastic across such counts: about 10% at 5%, see
+    docs/results/eeg_protocol.md, so it is not held to the nominal rate here.)"""
     rng = np.random.default_rng(2026)
-    p_sample, p_mean = [], []
-    for draw in range(40):
-        df = _feature_rows(rng)
-        p_sample.append(_slope_p(df, random_state=draw))
-        if draw < 12:
-            p_mean.append(_slope_p(df, statistic="mean"))
+    p_sample = [_slope_p(_feature_rows(rng), random_state=draw) for draw in range(40)]
     # P(Binomial(40, 0.05) >= 8) = 0.0007; a count-driven trend rejects every draw
     assert np.sum(np.array(p_sample) < 0.05) <= 7
-    assert np.sum(np.array(p_mean) < 0.05) <= 3  # P(Binomial(12, 0.05) >= 4) = 0.002
     p_max, slopes = [], []
     for _ in range(6):
         tab = layer_mixedlm(_feature_rows(rng), statistic="max").set_index("term")
