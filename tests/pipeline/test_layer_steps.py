@@ -91,3 +91,41 @@ def test_layer_trend_uses_a_count_free_statistic():
     tab = _mixedlm_tables(trend)
     assert set(tab["statistic"]) == {"sample_max"} and set(tab["model"]) == {"primary", "tiny-b"}
     assert tab.set_index(["model", "term"]).loc[("primary", "layer"), "n_sample"] == 10
+
+
+@pytest.mark.filterwarnings("ignore:.*FDR cannot reject.*:UserWarning",
+                            "ignore:.*edge of the alpha grid.*:UserWarning")  # fmt: skip
+def test_fit_step_protocol_tuned_on_its_dev_runs_in_the_basis(built_study, tmp_path, monkeypatch):
+    """The fit step (eeg.split: null, a lag basis) hands the protocol its derived dev and
+    test runs and the sweep's basis, and saves the alpha tuned there."""
+    import json
+
+    import numpy as np
+
+    import neuro_sae.stats
+    from neuro_sae.manifest import load_manifest
+    from neuro_sae.pipeline import StudyPaths, run_step
+
+    from .conftest import copy_study
+
+    seen = {}
+    fn = neuro_sae.stats.protocol_kernels
+
+    def spy(X_runs, Y_runs, dev_runs, test_runs, **kw):
+        seen.update(X=X_runs, Y=Y_runs, dev=dev_runs, test=test_runs, kw=kw)
+        return fn(X_runs, Y_runs, dev_runs, test_runs, **kw)
+
+    monkeypatch.setattr(neuro_sae.stats, "protocol_kernels", spy)
+    manifest = load_manifest(copy_study(built_study, tmp_path / "study", trf=dict(basis_width=0.08)))
+    assert manifest.eeg.split is None
+    run_step(manifest, "fit", subject="01", upstream=True, verbose="WARNING")
+    data = np.load(StudyPaths(manifest.derivatives_dir()).protocol_kernels("01", 3))
+    runs = [r.id for r in manifest.stimuli.runs]
+    n_dev = min(len(runs) - 1, max(2, round(0.4 * len(runs))))
+    assert list(data["dev_runs"]) == runs[:n_dev] and list(data["test_runs"]) == runs[n_dev:]
+    assert seen["dev"] == list(range(n_dev)) and seen["test"] == list(range(n_dev, len(runs)))
+    assert seen["kw"]["basis"] is not None and seen["kw"]["scaling_runs"] == "dev"
+    assert json.loads(str(data["settings"]))["model"] == "lag basis"
+    ref = fn(seen["X"], seen["Y"], seen["dev"], seen["test"], **seen["kw"])
+    np.testing.assert_array_equal(data["alpha"], ref["alpha"])
+    np.testing.assert_allclose(data["coef_dev"], ref["coef_dev"])
