@@ -221,6 +221,10 @@ def _grid_summary(out):
     if mixed.is_file():
         tab = pd.read_parquet(mixed)
         for row in tab[tab["term"] == "layer"].itertuples():
-            lines.append(f"    layer trend of best held-out r, {row.model}: {row.estimate:+.4f} per layer "
+            stat = getattr(row, "statistic", "max")
+            what = (f"best held-out r of {int(row.n_sample)} random features per layer"
+                    if stat == "sample_max" and pd.notna(getattr(row, "n_sample", None))
+                    else f"layer statistic {stat!r}")
+            lines.append(f"    layer trend ({what}), {row.model}: {row.estimate:+.4f} per layer "
                          f"(p = {row.p:.3g}, layer_mixedlm)")  # fmt: skip
     return lines
