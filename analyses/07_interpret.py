@@ -61,6 +61,9 @@ def _parser():
     p.add_argument("--C", type=float, default=None,
                    help="logistic-regression inverse L2 strength of probing and erasure "
                         "(default: unpenalised, the paper's)")
+    p.add_argument("--group-column", default="speaker",
+                   help="clip-index column whose groups never straddle the probing/erasure "
+                        "split ('none': a random stratified split)")
     p.add_argument("--probe-ks", type=int, nargs="*", default=None,
                    help="values of k of the probing curves (default: ~12 from 1 to all)")
     p.add_argument("--n-permutations", type=int, default=200,
@@ -101,6 +104,7 @@ def main(argv=None):
             include_mixed=args.include_mixed, n_dashboard=args.n_dashboard,
             erasure_target=args.erasure_target, erasure_steps=args.erasure_steps,
             probe_ks=args.probe_ks, probe_target=args.probe_target, C=args.C,
+            group_column=None if args.group_column.lower() == "none" else args.group_column,
             n_permutations=args.n_permutations, random_state=args.random_state)
     print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk in ("phonemes", "erasure",
                                                                     "seconds")}

@@ -28,7 +28,7 @@ def _corpus_clips(corpus, members, include_mixed):
 def interpret_corpus(corpus, derivatives, out_dir, *, layers=None, seed=0, include_mixed=False,
                      dashboard_layer="last", n_dashboard=40, erasure_target="vowel-A",
                      erasure_steps=60, probe_ks=None, probe_target="reconstruction", C=None,
-                     n_permutations=200, random_state=0, verbose=None):
+                     group_column="speaker", n_permutations=200, random_state=0, verbose=None):
     """Interpret the corpus SAEs of every layer, save the tables, figures and a dashboard.
 
     Parameters
@@ -64,6 +64,9 @@ def interpret_corpus(corpus, derivatives, out_dir, *, layers=None, seed=0, inclu
     C : float | None
         Logistic-regression penalty of probing and erasure (``None``:
         unpenalised, the paper's).
+    group_column : str | None
+        Clip-index column whose groups (speakers) never straddle the split of
+        probing and erasure (``None``: a random stratified split).
     n_permutations : int
         Label permutations of the clip-level label search.
     %(random_state)s
@@ -111,6 +114,7 @@ def interpret_corpus(corpus, derivatives, out_dir, *, layers=None, seed=0, inclu
         res = interpret_codes(codes, activations=acts, decoder=sae,
                               erasure_target=erasure_target, erasure_steps=erasure_steps,
                               probe_ks=probe_ks, probe_target=probe_target, C=C,
+                              group_column=group_column,
                               n_permutations=n_permutations, random_state=random_state,
                               verbose=False)
         save_interpretation(res, out_dir / f"layer-{layer:02d}", verbose=False)

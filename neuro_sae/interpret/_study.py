@@ -99,6 +99,10 @@ def interpret_codes(codes, *, activations=None, decoder=None, class_prefix="vowe
     import pandas as pd
 
     rng = check_random_state(random_state)
+    # one independent stream per analysis: the phoneme split does not move when the
+    # label search draws more or fewer permutations
+    rng_labels, rng_frames, rng_phones, rng_probe = (
+        np.random.default_rng(int(s)) for s in rng.integers(2**31 - 1, size=4))
     out = dict.fromkeys(_TABLES)
     summary = dict(layer=codes.layer, n_clips=len(codes.clip_ids),
                    n_frames=int(codes.codes.shape[0]), n_features=int(codes.n_features))
@@ -106,7 +110,8 @@ def interpret_codes(codes, *, activations=None, decoder=None, class_prefix="vowe
     out["assignment"] = assign_domains(out["stats"], verbose=False)
     if any(codes.clip_labels()):
         out["labels_clip"] = label_search(codes, min_f1=min_f1, top=50,
-                                          n_permutations=n_permutations, random_state=rng,
+                                          n_permutations=n_permutations,
+                                          random_state=rng_labels,
                                           verbose=False)
     has_align = "alignment" in codes.clips and codes.clips["alignment"].notna().any()
     if has_align:
@@ -115,10 +120,10 @@ def interpret_codes(codes, *, activations=None, decoder=None, class_prefix="vowe
         # frame labels exist on the aligned clips only: search there
         sub = codes.subset(codes.clips.loc[codes.clips["alignment"].notna(), "id"])
         out["labels_frame"] = label_search(sub, level="frame", frame_labels=iv, min_f1=min_f1,
-                                           top=20, random_state=rng, verbose=False)
+                                           top=20, random_state=rng_frames, verbose=False)
         out["phones"] = feature_phones(codes, labels, verbose=False)
         summary["phonemes"] = phoneme_baselines(codes, labels, activations=activations,
-                                                random_state=rng, verbose=False)
+                                                random_state=rng_phones, verbose=False)
     if class_prefix:
         y = class_labels(codes, class_prefix)
         keep = np.array([v is not None for v in y])
@@ -132,7 +137,7 @@ def interpret_codes(codes, *, activations=None, decoder=None, class_prefix="vowe
                     groups = None
             common = dict(decoder=decoder, groups=groups, C=C, verbose=False)
             res = concept_erasure(sub, yk, erasure_target, steps=erasure_steps,
-                                  target_mode=probe_target, random_state=rng, **common)
+                                  target_mode=probe_target, random_state=rng_probe, **common)
             out["erasure_curve"] = res.curve.assign(layer=codes.layer)
             summary["erasure"] = dict(
                 target=erasure_target, n_clips=int(keep.sum()), n_features=int(res.n_features),
@@ -147,7 +152,7 @@ def interpret_codes(codes, *, activations=None, decoder=None, class_prefix="vowe
                                            & (res.curve["class"] == erasure_target)]["mcc"].iloc[0]))
             if probe_ks is None or len(probe_ks):
                 curves = [probe_curve(sub, yk, ks=probe_ks, kind=kind, target=probe_target,
-                                      random_state=rng, n_random=3, **common)
+                                      random_state=rng_probe, n_random=3, **common)
                           for kind in ("probe", "unlearn")]
                 out["probe_curves"] = pd.concat(curves, ignore_index=True).assign(
                     layer=codes.layer)
