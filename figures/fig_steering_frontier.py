@@ -1,8 +1,12 @@
 """Figure: steering frontier, false speech detections and hallucinations against WER.
 
 Reads the grid of ``analyses/08_steering.py`` (``<out>/grid.parquet``) and draws, per
-method (SAE features, S-vector), every cell and its Pareto frontier, with the unsteered
-model as a star.
+preset and method, every cell and its Pareto frontier: "SAE features (paper)" and
+"S-vector (paper)" (the paper's ``x_hat(f + alpha s)``, with the SAE spliced in as a
+diamond), "... (error-preserving steering)" (ours, the SAE's error term kept), and the
+unsteered model as a star. The rates pool the validation and test clips: the figure
+describes the grid; the chosen cells, reported on test clips only, are in
+``matched_wer.csv``.
 
 Usage::
 

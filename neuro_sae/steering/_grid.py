@@ -99,8 +99,9 @@ def _measure(backbone, tokens, text, enc_out, kind, max_new_tokens):
 def _log_truncated(df, max_new_tokens, where):
     cut = df[df["truncated"].astype(bool)]
     if len(cut):
+        n_decoded = int(df["transcript"].notna().sum())
         logger.warning(
-            f"{len(cut)} of {len(df)} decoded clips of {where} hit the decoding budget of "
+            f"{len(cut)} of {n_decoded} decoded clips of {where} hit the decoding budget of "
             f"max_new_tokens={max_new_tokens} tokens (ids {list(map(str, cut['id'][:5]))}"
             f"{' ...' if len(cut) > 5 else ''}): their transcripts are cut, so WER and the "
             "silence rule see only their start. Raise max_new_tokens (openai-whisper: 224) or "
