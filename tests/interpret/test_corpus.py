@@ -68,7 +68,11 @@ def test_slice_saes_and_interpret_corpus(tmp_path):
     assert sorted(summary) == ["layer-03"]
     s = json.loads((out / "summary.json").read_text())["layer-03"]
     assert s["erasure"]["target"] == "vowel-A" and s["erasure"]["n_clips"] == 15
-    assert 0 <= s["phonemes"]["in_sample"] <= 1 and s["phonemes"]["probe"] is not None
+    # the paper's protocol: the SAE reconstruction, fractions of d_sae, unpenalised
+    assert s["erasure"]["target_mode"] == "reconstruction" and s["erasure"]["C"] is None
+    assert s["erasure"]["n_features"] == 96
+    assert s["phonemes"]["n_phones"] == 3 and s["phonemes"]["probe"] is not None
+    assert s["label_positives"]["whisper"] == 2
     assert s["n_features"] == 96
     dash = read_dashboard(out / "dashboard")
     assert dash["layer"] == 3 and len(dash["features"]) == 1

@@ -132,3 +132,19 @@ def test_domain_table_and_figures(tmp_path):
 def test_assign_domains_rejects_other_tables():
     with pytest.raises(ValueError, match="feature_stats"):
         assign_domains(pd.DataFrame(dict(feature=[0], domain=["speech"])), verbose=False)
+
+
+def test_one_domain_is_not_a_specialisation():
+    """With one domain "f_i - f_j >= tau for all j" holds vacuously: live features are n/a."""
+    from neuro_sae.interpret import assign_domains, feature_stats, make_clip_codes
+
+    clips = pd.DataFrame(dict(id=["a", "b"], domain=["speech", "speech"], labels=[[], []]))
+    x = np.zeros((20, 3))
+    x[::2, 0] = 1.0
+    x[:3, 1] = 1.0  # rare: below every tau of a two-domain comparison
+    codes = make_clip_codes(dict(a=x, b=x), clips, verbose=False)
+    asg = assign_domains(feature_stats(codes, verbose=False), verbose=False)
+    dom = asg.groupby("feature")["domain"].unique()
+    assert list(dom.loc[0]) == ["n/a"] and list(dom.loc[1]) == ["n/a"]
+    assert list(dom.loc[2]) == ["dead"]
+
