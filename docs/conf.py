@@ -87,6 +87,7 @@ sphinx_gallery_conf = {
     "examples_dirs": ["examples"],
     "gallery_dirs": ["auto_examples"],
     "filename_pattern": r"/plot_",
+    "within_subsection_order": "FileNameSortKey",
     "download_all_examples": False,
     "remove_config_comments": True,
     "abort_on_example_error": True,
@@ -107,11 +108,15 @@ html_css_files = ["neuro_sae.css"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
-    "header_links_before_dropdown": 7,
+    "header_links_before_dropdown": 4,
     "footer_start": ["copyright"],
     "footer_end": [],
     "secondary_sidebar_items": ["page-toc"],
 }
+# wide tables: no left sidebar on the pages that have no sub-pages
+html_sidebars = {page: [] for page in ("index", "getting_started", "user_guide", "configuration",
+                                        "pipeline", "paper", "performance", "changelog",
+                                        "results")}
 html_show_sourcelink = False
 html_copy_source = False
 myst_heading_anchors = 3

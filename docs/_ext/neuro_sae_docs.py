@@ -270,6 +270,9 @@ def manifest_sections(model=None, prefix=""):
     return out
 
 
+NONE = "\u2013"  # an en dash: a bare "-" in a table cell would be a bullet list
+
+
 def _escape(text):
     return text.replace("|", "\\|").replace("*", "\\*")
 
@@ -284,17 +287,18 @@ def manifest_rst():
         doc = inspect.getdoc(model) or ""
         if prefix and doc:
             lines += [doc.split("\n\n")[0].replace("\n", " "), ""]
-        lines += [".. list-table::", "   :header-rows: 1", "   :widths: 22 22 14 18 24", "",
-                  "   * - key", "     - type", "     - default", "     - allowed", "     - description"]
+        lines += [".. list-table::", "   :header-rows: 1", "   :widths: 24 22 18 36", "",
+                  "   * - key", "     - type", "     - default", "     - description"]
         for name, field in model.model_fields.items():
             if field.exclude:
                 continue
             key = f"{prefix}{name}"
-            desc = (field.description or "").replace("\n", " ")
+            desc = (field.description or "").replace("\n", " ").strip()
+            allowed = _escape(_allowed(field.annotation, field))
+            if allowed:
+                desc = f"{desc} *Allowed:* {allowed}." if desc else f"*Allowed:* {allowed}."
             lines += [f"   * - ``{key}``", f"     - {_escape(_type_str(field.annotation))}",
-                      f"     - {_default_str(field)}",
-                      f"     - {_escape(_allowed(field.annotation, field)) or '-'}",
-                      f"     - {desc or '-'}"]
+                      f"     - {_default_str(field)}", f"     - {desc or NONE}"]
         lines.append("")
     return "\n".join(lines)
 
@@ -319,13 +323,12 @@ class ManifestDirective(_RstDirective):
         return manifest_rst()
 
 
-def _step_context():
+def _step_context(tmp):
     """A study of the demo manifest in a temporary folder, to evaluate the steps' slices."""
     from neuro_sae.manifest import load_manifest
     from neuro_sae.pipeline import default_manifest
     from neuro_sae.pipeline._registry import Study
 
-    tmp = tempfile.mkdtemp(prefix="neuro_sae_docs_")
     return Study(load_manifest(default_manifest(), check_files=False), out=tmp)
 
 
@@ -334,25 +337,30 @@ def _config_sections(step, study):
         units = step.units(study) if step.units is not None else None
         unit = units[0] if units else (study.manifest.subjects[0] if step.scope == "subject" else None)
         cfg = step.config(study, unit)
-        return ", ".join(f"``{k}``" for k in cfg) or "-"
+        return ", ".join(f"``{k}``" for k in cfg) or NONE
     except Exception:  # the slice needs files of an earlier step: not shown
-        return "-"
+        return NONE
 
 
 def steps_rst():
     """The pipeline step table as reStructuredText."""
+    with tempfile.TemporaryDirectory(prefix="neuro_sae_docs_") as tmp:
+        return _steps_rst(tmp)
+
+
+def _steps_rst(tmp):
     from neuro_sae.pipeline.steps import STEPS
 
     try:
-        study = _step_context()
-    except Exception:
+        study = _step_context(tmp)
+    except Exception:  # the demo manifest cannot be read: no config slices
         study = None
-    lines = [".. list-table::", "   :header-rows: 1", "   :widths: 12 10 13 7 14 14 30", "",
+    lines = [".. list-table::", "   :header-rows: 1", "   :widths: 11 11 10 6 10 12 40", "",
              "   * - step", "     - command", "     - scope", "     - in ``run``/``demo``",
              "     - options", "     - config slice (demo manifest)", "     - what it does"]
     for step in STEPS:
-        opts = ", ".join(f"``{flag}``" for flag, _ in step.options) or "-"
-        cfg = _config_sections(step, study) if study is not None else "-"
+        opts = ", ".join(f"``{flag}``" for flag, _ in step.options) or NONE
+        cfg = _config_sections(step, study) if study is not None else NONE
         lines += [f"   * - ``{step.name}``", f"     - ``neuro-sae {step.cli}``",
                   f"     - {step.scope}", f"     - {'yes' if step.in_study else 'on request'}",
                   f"     - {opts}", f"     - {cfg}", f"     - {_escape(step.help)}"]
