@@ -517,7 +517,8 @@ def plot_erasure(result, *, axes=None, show=False, verbose=None):
         if frac is not None:
             axes.axvline(100 * frac, color="gray", ls=ls, label=f"{lab}: {100 * frac:.1f}%")
     axes.axhline(result.keep_mcc, color="gray", lw=0.5)
-    axes.set(xlabel="features removed (% of all, Fisher order for the target)",
+    axes.set(xlabel=f"features removed (% of all {result.n_features}, Fisher order for the "
+                    f"target; classifier on the {result.target_mode})",
              ylabel="MCC (one vs rest)", title=f"Concept erasure of {result.target}")
     axes.legend(fontsize=7, frameon=False)
     if show:

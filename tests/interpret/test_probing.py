@@ -238,3 +238,21 @@ def test_speaker_confound_is_caught_by_the_grouped_split():
             accs[kind].append(cur["accuracy"].item())
     assert np.mean(accs["random"]) > 0.9
     assert np.mean(accs["grouped"]) < 0.75
+
+
+def test_erasure_on_noise_starts_at_chance():
+    """Null: features and vowels unrelated; the target's MCC before any removal is ~0 on
+    average over seeds (speaker-grouped split, reconstruction, unpenalised)."""
+    mccs = []
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        speakers = np.repeat([f"s{i}" for i in range(8)], 5)
+        y = np.tile(["A", "E", "I", "O", "U"], 8)
+        pooled = rng.random((40, 60)) * (rng.random((40, 60)) < 0.4)
+        codes = _clip_codes(pooled, n_frames=3, random_state=seed)
+        dec = (rng.normal(size=(60, 12)).astype(np.float32), np.zeros(12, np.float32))
+        res = concept_erasure(codes, y, "A", steps=[0], decoder=dec, groups=speakers,
+                              random_state=seed, verbose=False)
+        mccs.append(res.curve[res.curve["class"] == "A"]["mcc"].item())
+    assert abs(np.mean(mccs)) < 0.2, mccs
+
