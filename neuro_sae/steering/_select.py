@@ -284,10 +284,13 @@ def select_cells(clips, *, max_wer_increase=0.01, val_fraction=0.5, confidence=0
 
     For every preset and method (and layer, with ``by_layer``), the cell
     (layer, vector source, k, alpha) with the lowest validation FPR whose
-    validation WER is up by at most ``max_wer_increase`` over its baseline
-    (ties: lower hallucination rate, then lower alpha; when no cell keeps WER
-    within the bound, the lowest FPR + WER increase) is chosen. Its measures are
-    then reported on the test clips only, which took no part in the choice.
+    validation WER is up by at most ``max_wer_increase`` over the unsteered
+    model's (ties: lower hallucination rate, then lower alpha; when no cell
+    keeps WER within the bound, the lowest FPR + WER increase, flagged
+    ``within_wer_bound = False``) is chosen. Its measures are then reported on
+    the test clips only, which took no part in the choice, and compared with
+    its baseline: the SAE spliced in at its layer for the paper preset's SAE
+    method, the unsteered model otherwise.
 
     Parameters
     ----------
@@ -327,7 +330,8 @@ def select_cells(clips, *, max_wer_increase=0.01, val_fraction=0.5, confidence=0
         ``fpr_diff`` (chosen - baseline), ``fpr_reduction``,
         ``hallucination_reduction`` (``1 - rate / baseline rate``, with paired
         bootstrap intervals; NaN and ``*_reduction_defined = False`` when the
-        baseline rate is 0), ``wer_increase`` [interval].
+        baseline rate is 0), ``wer_increase`` [interval] (over the baseline),
+        ``val_wer_increase`` (over the unsteered model, the bound's reference).
     """
     import pandas as pd
 
@@ -402,9 +406,11 @@ def select_cells(clips, *, max_wer_increase=0.01, val_fraction=0.5, confidence=0
     for k in cells:
         if k[2] in ("none", "splice"):
             row(k, "baseline", _baseline_key(("", k[1], "none"), cells), {})
+    # matched WER: against plain Whisper (what a user of the model gets), whatever the
+    # baseline the rates are compared with
+    none_val = val[_baseline_key(("", None, "none"), cells)] if groups else None
     for _, cands in sorted(groups.items(), key=str):
-        pick, info = _choose(cands, lambda key: val[_baseline_key(key, cells)],
-                             max_wer_increase)
+        pick, info = _choose(cands, lambda key: none_val, max_wer_increase)
         row(pick, "chosen", _baseline_key(pick, cells), info)
     table = pd.DataFrame(rows)
     table["k"] = table["k"].where(table["k"] >= 0)
