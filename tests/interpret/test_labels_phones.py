@@ -80,6 +80,8 @@ def test_label_search_frame_level_planted():
     codes = make_clip_codes(dict(a=xa, b=xb), clips, times=dict(a=ta, b=tb), verbose=False)
     table = label_search(codes, level="frame", frame_labels=events, verbose=False)
     assert table.iloc[0]["feature"] == 1 and table.iloc[0]["f1"] == 1.0
+    # threshold on one clip, F1 on the other (frames are not exchangeable: no permutation)
+    assert table.iloc[0]["f1_heldout"] == 1.0 and np.isnan(table.iloc[0]["p_fwe"])
     n_pos = 10 + 5 + 10
     assert table.iloc[0]["n_positive"] == n_pos
     half = table.set_index("feature").loc[0]
