@@ -259,10 +259,17 @@ def _feature_info(codes, features, n_active, stats, assignment, phones, label_hi
             h = label_hits[label_hits["feature"] == f].sort_values("f1", ascending=False)
             d["best_label"] = str(h["label"].iloc[0]) if len(h) else None
             d["best_f1"] = float(h["f1"].iloc[0]) if len(h) else None
-            d["hits"] = [dict(label=str(r.label), level=str(r.level), f1=float(r.f1))
+            d["hits"] = [dict(label=str(r.label), level=str(r.level), f1=float(r.f1),
+                              n_positive=int(getattr(r, "n_positive", 0)),
+                              p_fwe=_finite_or_none(getattr(r, "p_fwe", None)))
                          for r in h[h["hit"]].itertuples()]
         info[f] = d
     return info
+
+
+def _finite_or_none(v):
+    """A float for JSON (None for NaN or missing)."""
+    return None if v is None or not np.isfinite(float(v)) else float(v)
 
 
 def _summary_html(d):
@@ -276,8 +283,12 @@ def _summary_html(d):
         rows.append(("majority phone", "none" if d["phone"] is None
                      else f"{d['phone']} ({100 * d['phone_share']:.0f}% of active frames)"))
     if "hits" in d:
-        hits = ", ".join(f"{h['label']} ({h['level']}, F1 {h['f1']:.2f})" for h in d["hits"])
-        rows.append(("label-search hits (F1 > 0.5)", hits or "none"))
+        hits = ", ".join(
+            f"{h['label']} ({h['level']}, F1 {h['f1']:.2f}, {h.get('n_positive', 0)} positive"
+            + (f", p_fwe {h['p_fwe']:.3f})" if h.get("p_fwe") is not None else ")")
+            for h in d["hits"])
+        rows.append(("label-search hits (F1 > 0.5; clip level: permutation p_fwe <= 0.05)",
+                     hits or "none"))
         if d.get("best_label"):
             rows.append(("best label", f"{d['best_label']} (F1 {d['best_f1']:.2f})"))
     return "<table class=\"summary\">" + "".join(
