@@ -59,25 +59,35 @@ def _best_f1_dense(pooled, Y, thresholds):
     return np.maximum(best, 0.0), thr, best_tp, best_pred
 
 
+#: Bound on the entries of one block of stacked "above threshold" matrices (memory).
+_BLOCK_ENTRIES = 1 << 24
+
+
 def _null_max_f1(pooled, y, thresholds, n_permutations, rng, chunk=64):
     """Best F1 of every feature under ``n_permutations`` shuffles of the clip labels.
 
-    One matrix product per chunk of permutations serves every threshold: the
-    binary "above threshold" matrices of all steps are stacked side by side.
+    One matrix product per block of features and chunk of permutations serves
+    every threshold: the binary "above threshold" matrices of all steps are
+    stacked side by side (blocks of features bound the memory).
 
     Returns ndarray, shape (n_permutations, n_features).
     """
     n_steps, n_feat = thresholds.shape
-    on = np.concatenate([pooled > thresholds[s] for s in range(n_steps)], axis=1)
-    n_pred = on.sum(0, dtype=np.float64)[None, :]
-    on = on.astype(np.float32)
+    n_items = pooled.shape[0]
     n_pos = float(y.sum())
+    Y = np.stack([rng.permutation(y) for _ in range(n_permutations)]).astype(np.float32)
     out = np.empty((n_permutations, n_feat))
-    for start in range(0, n_permutations, chunk):
-        stop = min(start + chunk, n_permutations)
-        Y = np.stack([rng.permutation(y) for _ in range(stop - start)]).astype(np.float32)
-        f1 = _f1((Y @ on).astype(np.float64), n_pred, n_pos)
-        out[start:stop] = f1.reshape(stop - start, n_steps, n_feat).max(1)
+    block = max(1, _BLOCK_ENTRIES // max(n_items * n_steps, 1))
+    for f0 in range(0, n_feat, block):
+        f1_ = min(f0 + block, n_feat)
+        on = np.concatenate([pooled[:, f0:f1_] > thresholds[s, f0:f1_] for s in range(n_steps)],
+                            axis=1)
+        n_pred = on.sum(0, dtype=np.float64)[None, :]
+        on = on.astype(np.float32)
+        for start in range(0, n_permutations, chunk):
+            stop = min(start + chunk, n_permutations)
+            f1 = _f1((Y[start:stop] @ on).astype(np.float64), n_pred, n_pos)
+            out[start:stop, f0:f1_] = f1.reshape(stop - start, n_steps, f1_ - f0).max(1)
     return out
 
 

@@ -57,7 +57,12 @@ def test_false_label_rate_on_6144_random_features(seed):
     assert (table["p_feature"] <= 0.05).mean() <= 0.06
 
 
-def test_permutation_p_values_match_a_brute_force_loop():
+@pytest.mark.parametrize("block", [None, 2])
+def test_permutation_p_values_match_a_brute_force_loop(monkeypatch, block):
+    if block is not None:  # force several feature blocks of the null
+        from neuro_sae.interpret import _labels
+
+        monkeypatch.setattr(_labels, "_BLOCK_ENTRIES", 25 * 10 * block)
     rng = np.random.default_rng(7)
     n_clips, n_feat, n_perm = 25, 6, 30
     pooled = (rng.random((n_clips, n_feat)) * (rng.random((n_clips, n_feat)) < 0.6))
