@@ -38,7 +38,8 @@ exclude_patterns = ["_build", "examples", "Thumbs.db", ".DS_Store", "auto_exampl
 root_doc = "index"
 default_role = "py:obj"
 nitpicky = True  # a broken reference into neuro_sae fails the build (make docs uses -W)
-suppress_warnings = ["config.cache"]  # sphinx-gallery's callables in the config
+suppress_warnings = ["config.cache",  # sphinx-gallery's callables in the config
+                    "myst.header"]  # a result page starting at "##" is fine
 
 # -- autodoc / autosummary / numpydoc ---------------------------------------------------
 from neuro_sae_docs import API_MODULES  # noqa: E402

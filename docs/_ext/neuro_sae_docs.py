@@ -448,7 +448,13 @@ def _skip_member(app, what, name, obj, skip, options):
     return None
 
 
+def _always_reread(app, env, added, changed, removed):
+    """Pages whose content depends on which result pages exist: reread on every build."""
+    return [doc for doc in ("paper", "results") if doc in env.found_docs]
+
+
 def setup(app):
+    app.connect("env-get-outdated", _always_reread)
     app.connect("autodoc-skip-member", _skip_member)
     app.add_config_value("external_modules", (), "env")
     app.connect("builder-inited", write_api_pages, priority=100)

@@ -25,6 +25,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from transformers import AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 import neuro_sae
 from neuro_sae.backbones import load_backbone, n_frames_for
@@ -32,6 +33,7 @@ from neuro_sae.io import read_audio
 from neuro_sae.steering import (decode_clips, detection_rate, encoder_states, run_from_layer,
                                 s_vector, steering_fn, whisper_tokens)
 
+hf_logging.disable_progress_bar()  # no weight-loading bars in the output
 backbone = load_backbone("whisper-tiny.en")  # CTranslate2 weights converted once, cached
 tokens = whisper_tokens(AutoTokenizer.from_pretrained(backbone.provenance["converted"]))
 print(backbone)
