@@ -55,7 +55,7 @@ numpydoc_xref_param_type = False
 
 # -- intersphinx --------------------------------------------------------------------------
 # These machines have no internet: inventories are used only when they can be read, from
-# docs/_intersphinx/<name>.inv (``make docs-inventories`` fetches them where there is a
+# docs/_intersphinx/<name>.inv (copy each project's ``<url>/objects.inv`` there where there is a
 # network) or, with NEURO_SAE_DOCS_ONLINE=1, from the projects' sites. Otherwise references
 # to these projects render as plain text; references into neuro_sae always stay checked.
 INTERSPHINX_URLS = {

@@ -65,8 +65,9 @@ def public_names(modname):
     return out
 
 
-_SECTIONS = (("class", "Classes", "class.rst"), ("function", "Functions", "function.rst"),
-             ("data", "Constants", "data.rst"), ("module", "Modules", "module.rst"))
+# kind and section title; autosummary picks the stub template by kind (_templates/autosummary)
+_SECTIONS = (("class", "Classes"), ("function", "Functions"), ("data", "Constants"),
+             ("module", "Modules"))
 
 
 def _home(obj):
@@ -87,7 +88,7 @@ def _api_page(modname, summary):
              f".. currentmodule:: {full}", ""]
     names = public_names(modname)
     elsewhere = []
-    for kind, title, template in _SECTIONS:
+    for kind, title in _SECTIONS:
         picked = [n for k, n in names if k == kind]
         if kind == "class":  # a class documented once, on the page of the module defining it
             home = {n: _home(getattr(mod, n)) for n in picked}

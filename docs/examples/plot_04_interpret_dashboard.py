@@ -21,8 +21,14 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from neuro_sae.interpret import (assign_domains, build_dashboard, feature_stats, label_search,
-                                 make_clip_codes, plot_activation_histogram)
+from neuro_sae.interpret import (
+    assign_domains,
+    build_dashboard,
+    feature_stats,
+    label_search,
+    make_clip_codes,
+    plot_activation_histogram,
+)
 
 root = Path(tempfile.mkdtemp(prefix="neuro_sae_interpret_"))
 (root / "audio").mkdir()

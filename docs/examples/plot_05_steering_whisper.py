@@ -30,8 +30,15 @@ from transformers.utils import logging as hf_logging
 import neuro_sae
 from neuro_sae.backbones import load_backbone, n_frames_for
 from neuro_sae.io import read_audio
-from neuro_sae.steering import (decode_clips, detection_rate, encoder_states, run_from_layer,
-                                s_vector, steering_fn, whisper_tokens)
+from neuro_sae.steering import (
+    decode_clips,
+    detection_rate,
+    encoder_states,
+    run_from_layer,
+    s_vector,
+    steering_fn,
+    whisper_tokens,
+)
 
 hf_logging.disable_progress_bar()  # no weight-loading bars in the output
 backbone = load_backbone("whisper-tiny.en")  # CTranslate2 weights converted once, cached
