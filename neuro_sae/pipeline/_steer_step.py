@@ -10,7 +10,8 @@ measures the unsteered model, records ``skipped`` (with the counts) in its
 ``summary.json`` and logs why. The defaults are the demo's small run (a 0.1 h corpus,
 a few clips per set, one cell per method, the paper's preset). Each method's cell is
 chosen on the validation half of the held-out clips and reported on the other half with
-intervals (``matched_wer.csv``); with a few clips per set those intervals are wide. Each function is the ``run``, ``config``,
+intervals (``matched_wer.csv``); with a few clips per set those intervals are wide.
+Each function is the ``run``, ``config``,
 ``inputs``, ``outputs`` or ``producers`` of the step record ``08b_steer``."""
 
 from __future__ import annotations
