@@ -230,7 +230,26 @@ def write_parquet(df, fname):
     -------
     fname : pathlib.Path
         The written path.
+
+    Notes
+    -----
+    ``df.attrs`` entries that JSON can hold are stored with the table (pandas keeps them
+    in the parquet metadata); the others (e.g. a DataFrame attached to a result table)
+    are left out of the file, where pandas would raise.
     """
+    import json
+
+    if df.attrs:
+        safe = {}
+        for key, value in df.attrs.items():
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError):
+                continue
+            safe[key] = value
+        if len(safe) != len(df.attrs):
+            df = df.copy(deep=False)
+            df.attrs = safe
     with atomic_path(fname) as tmp:
         df.to_parquet(tmp, index=False)
     return Path(fname)
