@@ -113,6 +113,18 @@ def steer_outputs(study, subject):
                 figure=d / "fig_steering_frontier.png", summary=d / "summary.json")
 
 
+def _compact(matched):
+    """The chosen cells as a short table for the log: rates with their intervals."""
+    cols = [c for c in ("label", "k", "alpha", "fpr", "fpr_lo", "fpr_hi", "hallucination_rate",
+                        "wer", "within_wer_bound") if c in matched.columns]
+    tab = matched[cols].copy()
+    if {"fpr", "fpr_lo", "fpr_hi"} <= set(cols):
+        tab["fpr"] = [f"{f:.2f} [{lo:.2f}, {hi:.2f}]" for f, lo, hi
+                      in zip(tab["fpr"], tab["fpr_lo"], tab["fpr_hi"])]
+        tab = tab.drop(columns=["fpr_lo", "fpr_hi"])
+    return tab.to_string(index=False, float_format=lambda v: f"{v:.3g}")
+
+
 def steer_run(study, subject, runtime):
     """Run the steering experiment at the last study layer."""
     import time
@@ -157,6 +169,6 @@ def steer_run(study, subject, runtime):
             f"{sk['n_false_detections']} false detections and {sk['n_rejections']} correct "
             f"rejections, needs >= {sk['needs']} of each; only the unsteered model was "
             "measured (pass more clips with --n-music/--n-sounds, or --corpus).")
-    logger.info(f"[steer] layer {layer} ({time.time() - t0:.0f} s):\n"
-                f"{res['matched'].to_string()}")
+    logger.info(f"[steer] layer {layer} ({time.time() - t0:.0f} s), test clips "
+                f"(full table: {outputs['matched'].name}):\n{_compact(res['matched'])}")
     return outputs
