@@ -12,9 +12,10 @@ from ._acoustic import (
 from ._aligned import AlignedRuns, read_aligned_runs
 from ._onsets import find_run_onsets, preprocess_eeg
 from ._resample import resample_features
-from ._subject import align_subject
+from ._subject import align_subject, eeg_scaling_statistics
 
 __all__ = [
+    "eeg_scaling_statistics",
     "AlignedRuns",
     "acoustic_envelope",
     "acoustic_features",

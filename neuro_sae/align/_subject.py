@@ -31,21 +31,47 @@ def _bad_mask(raw, onset_s, n_times, sfreq):
     return mask
 
 
-def _scale_eeg(Y, masks, scaling, train):
-    if scaling is None:
-        return Y
-    good = np.concatenate([Y[i][masks[i]] for i in train])
+def eeg_scaling_statistics(Y_runs, masks, runs, scaling="robust"):
+    """Per-channel centre and spread of the EEG of some runs, over their good samples.
+
+    Parameters
+    ----------
+    Y_runs : list of array, shape (n_times, n_channels)
+        The EEG of every run.
+    masks : list of array of bool, shape (n_times,)
+        True for the samples outside every BAD annotation, per run.
+    runs : list of int
+        The runs whose samples give the statistics (e.g. the training or development runs).
+    scaling : ``"robust"`` | ``"standard"``
+        Median and interquartile range, or mean and standard deviation.
+
+    Returns
+    -------
+    center : array, shape (n_channels,)
+        Median (or mean) per channel.
+    spread : array, shape (n_channels,)
+        Interquartile range (or standard deviation) per channel; 1 where it is 0.
+    """
+    runs = list(runs)
+    good = np.concatenate([Y_runs[i][masks[i]] for i in runs])
     if len(good) == 0:
         raise ValueError(
-            "Every sample of the training runs is inside a BAD annotation; the EEG scaling has "
-            "no data. Check the BAD annotations or the train_runs."
+            f"Every sample of run(s) {runs} is inside a BAD annotation: the EEG scaling has "
+            "no data. Check the BAD annotations or the runs the scaling is taken from "
+            "(train_runs, or the development runs of the protocol)."
         )
     if scaling == "robust":
         center = np.median(good, axis=0)
-        denom = np.subtract(*np.percentile(good, [75, 25], axis=0))
+        spread = np.subtract(*np.percentile(good, [75, 25], axis=0))
     else:
-        center, denom = good.mean(axis=0), good.std(axis=0)
-    denom[denom == 0] = 1.0
+        center, spread = good.mean(axis=0), good.std(axis=0)
+    return center, np.where(spread == 0, 1.0, spread)
+
+
+def _scale_eeg(Y, masks, scaling, train):
+    if scaling is None:
+        return Y
+    center, denom = eeg_scaling_statistics(Y, masks, train, scaling)
     return [(y - center) / denom for y in Y]
 
 

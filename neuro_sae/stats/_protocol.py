@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import __version__
+from ..align import eeg_scaling_statistics
 from ..utils import check_array, check_names, check_option, fill_doc, logger, verbose
 from ._models import _check_subjects
 
@@ -147,19 +148,7 @@ def _scale_eeg_runs(Y_runs, masks, eeg_scaling, dev, scaling_runs):
     had been scaled with these."""
 
     def stats(idx):
-        good = np.concatenate([Y_runs[i][masks[i]] for i in idx])
-        if not len(good):
-            raise ValueError(
-                f"Every sample of run(s) {idx} is inside a BAD annotation: no data for the "
-                "EEG scaling; check the BAD annotations or the development runs."
-            )
-        if eeg_scaling == "robust":
-            center = np.median(good, axis=0)
-            denom = np.subtract(*np.percentile(good, [75, 25], axis=0))
-        else:
-            center, denom = good.mean(axis=0), good.std(axis=0)
-        denom = np.where(denom == 0, 1.0, denom)
-        return center, denom
+        return eeg_scaling_statistics(Y_runs, masks, idx, eeg_scaling)
 
     if eeg_scaling is None:
         C = Y_runs[0].shape[1]
