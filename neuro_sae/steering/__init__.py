@@ -31,10 +31,8 @@ from ._grid import (
     MIN_PER_CLASS,
     PRESET_ALPHAS,
     PRESETS,
-    best_layer,
     cell_table,
     load_prepared,
-    matched_wer,
     prepare_steering,
     sae_fingerprint,
     steering_grid,
@@ -43,8 +41,10 @@ from ._grid import (
 from ._plot import plot_steering_frontier
 from ._select import (
     CELL_KEYS,
+    best_layer,
     binomial_interval,
     fpr_reduction,
+    matched_wer,
     select_cells,
     split_clips,
 )

@@ -260,8 +260,9 @@ def steering_experiment(backbone, fit_sets, test_sets, layers, out_dir, *, saes=
     """
     import matplotlib.pyplot as plt
 
-    from ._grid import check_presets, load_prepared, matched_wer, prepare_steering, steering_grid
+    from ._grid import check_presets, load_prepared, prepare_steering, steering_grid
     from ._plot import plot_steering_frontier
+    from ._select import matched_wer
 
     out_dir = Path(out_dir)
     presets = check_presets(presets)

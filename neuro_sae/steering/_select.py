@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..utils import check_random_state, fill_doc, logger, validate_type, verbose
+from ..utils import check_option, check_random_state, fill_doc, logger, validate_type, verbose
 from . import _docs  # noqa: F401
+from ._grid import PRESETS
+from ._vectors import METHODS
 
 #: columns that identify a cell of the grid
 CELL_KEYS = ("preset", "layer", "method", "source", "k", "alpha")
@@ -419,3 +421,114 @@ def select_cells(clips, *, max_wer_increase=0.01, val_fraction=0.5, confidence=0
                     f"{r.k}, alpha {r.alpha:g}; test FPR {r.fpr:.3f} [{r.fpr_lo:.3f}, "
                     f"{r.fpr_hi:.3f}] ({r.n_test_nonspeech} clips), WER {r.wer:.3f}")
     return table.reset_index(drop=True)
+
+
+def _need_clips(obj, name):
+    import pandas as pd
+
+    if isinstance(obj, pd.DataFrame) and "id" not in obj.columns and "clips" in obj.attrs:
+        return obj.attrs["clips"]
+    validate_type(obj, pd.DataFrame, name)
+    if "id" not in obj.columns:
+        raise ValueError(
+            f"Invalid value for the '{name}' parameter: it holds rates per cell, not per-clip "
+            "rows. A cell is chosen on validation clips and reported on the test clips, which "
+            "needs the per-clip rows: pass clips.parquet of steering_grid (or the grid it "
+            "returned, whose attrs['clips'] holds them)."
+        )
+    return obj
+
+
+@fill_doc
+@verbose
+def matched_wer(clips, *, max_wer_increase=0.01, confidence=0.95, n_boot=2000,
+                random_state=0, verbose=None):
+    """Each preset's and method's cell at matched WER, chosen on validation clips.
+
+    The cell with the lowest validation FPR whose validation WER is up by at
+    most ``max_wer_increase``, reported on the test clips with intervals
+    (:func:`select_cells`).
+
+    Parameters
+    ----------
+    clips : pandas.DataFrame
+        Per-clip rows (``clips.parquet``), or the grid returned by
+        :func:`steering_grid` (its ``attrs["clips"]``).
+    max_wer_increase : float
+        Allowed absolute WER increase over the baseline (0.01 = 1 point).
+    confidence : float
+        Coverage of the intervals.
+    n_boot : int
+        Bootstrap resamples.
+    %(random_state)s
+    %(verbose)s
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        See :func:`select_cells`.
+    """
+    clips = _need_clips(clips, "clips")
+    return select_cells(clips, max_wer_increase=max_wer_increase, confidence=confidence,
+                        n_boot=n_boot, random_state=random_state, verbose=False)
+
+
+@fill_doc
+@verbose
+def best_layer(clips, *, method="sae", preset="paper", max_wer_increase=0.01, random_state=0,
+               verbose=None):
+    """The layer of a layer scan whose steering lowers false detections most, on
+    validation clips.
+
+    Per layer the cell of ``method`` and ``preset`` is chosen on the validation
+    clips (:func:`select_cells` with ``by_layer=True``); the best layer is the
+    one whose chosen cell has the lowest validation FPR within the WER bound
+    (ties: lower validation hallucination rate, then the lower layer; when no
+    layer keeps WER within the bound, the lowest validation FPR + WER increase).
+    The test clips take no part.
+
+    Parameters
+    ----------
+    clips : pandas.DataFrame
+        Per-clip rows, or the grid of :func:`steering_grid`, over several
+        layers.
+    method : str
+        ``"sae"`` or ``"svector"``.
+    preset : str
+        ``"paper"`` or ``"error-preserving"``.
+    max_wer_increase : float
+        Allowed absolute WER increase on the validation clips (0.01 = 1 point).
+    %(random_state)s
+    %(verbose)s
+
+    Returns
+    -------
+    layer : int
+        The best layer.
+    table : pandas.DataFrame
+        Per layer, the chosen cell (:func:`select_cells` columns), sorted by
+        layer.
+    """
+    check_option("method", method, METHODS)
+    check_option("preset", preset, tuple(PRESETS))
+    clips = _need_clips(clips, "clips")
+    if not (clips["method"] == "none").any():
+        raise ValueError("The clips hold no unsteered row (method 'none'); pass every "
+                         "cell's rows.")
+    sel = clips["method"] == method
+    if "preset" in clips.columns:
+        sel &= clips["preset"].fillna("") == preset
+    if not sel.any():
+        raise ValueError(f"The grid has no cell of the method {method!r} and preset "
+                         f"{preset!r}; it has {sorted(set(clips['method']))}.")
+    table = select_cells(clips, max_wer_increase=max_wer_increase, by_layer=True,
+                         n_boot=200, random_state=random_state, verbose=False)
+    table = table[(table["role"] == "chosen") & (table["method"] == method)
+                  & (table["preset"] == preset)].copy()
+    table["_score"] = table["val_fpr"] + np.where(table["within_wer_bound"], 0.0,
+                                                  10 + table["val_wer_increase"])
+    best = table.sort_values(["_score", "val_hallucination_rate", "layer"]).iloc[0]
+    table = table.sort_values("layer").drop(columns=["_score"]).reset_index(drop=True)
+    logger.info(f"Best layer for {method} ({preset}), chosen on validation clips: "
+                f"{int(best['layer'])}")
+    return int(best["layer"]), table
