@@ -3,6 +3,7 @@ synthesised sounds."""
 
 from __future__ import annotations
 
+import functools
 import gzip
 import re
 from importlib import resources
@@ -69,6 +70,12 @@ def text_chunks():
 
 def packaged_sounds():
     """Real recorded effects in Debian sound packages: list of dicts (path, labels, ...)."""
+    return [dict(item, labels=list(item["labels"])) for item in _packaged_sounds()]
+
+
+@functools.lru_cache(maxsize=1)
+def _packaged_sounds():
+    # read once per process: the corpus builder looks a clip up in it for every job
     require_system("freedesktop", "oxygen", "sound-icons")
     out = []
     if FREEDESKTOP.is_dir():
@@ -99,6 +106,12 @@ def packaged_sounds():
 
 def asterisk_prompts():
     """Asterisk's recorded English prompts with their transcripts (non-speech kept apart)."""
+    return [dict(item, labels=list(item["labels"])) for item in _asterisk_prompts()]
+
+
+@functools.lru_cache(maxsize=1)
+def _asterisk_prompts():
+    # read once per process (the transcripts file is parsed for every prompt job otherwise)
     require_system("asterisk", "asterisk-text")
     out = []
     with gzip.open(ASTERISK_TEXT, "rt", encoding="utf-8", errors="replace") as fid:
