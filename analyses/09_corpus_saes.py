@@ -42,6 +42,9 @@ def _parser():
     p.add_argument("--eval-fraction", type=float, default=0.06,
                    help="share of each corpus's packs held out for the report")
     p.add_argument("--layers", type=int, nargs="+", default=None, help="layers (default all)")
+    p.add_argument("--store-layers", type=int, nargs="+", default=None,
+                   help="layers extracted to the store (default --layers); several runs "
+                        "over layer subsets then share one store")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--expansion", type=int, default=8)
     p.add_argument("--k", type=int, default=50)
@@ -50,6 +53,17 @@ def _parser():
                    help="training steps = epochs x training frames / batch size")
     p.add_argument("--n-steps", type=int, default=None,
                    help="training steps of every SAE (overrides --epochs)")
+    p.add_argument("--frames", type=float, default=None,
+                   help="training budget in frames per SAE (e.g. 5e7; overrides --n-steps): "
+                        "snapshots at log-spaced frame counts, convergence curves against "
+                        "random dictionaries instead of the hours curve")
+    p.add_argument("--first-snapshot", type=float, default=1e5,
+                   help="first snapshot, in frames (then 3 per decade up to --frames)")
+    p.add_argument("--checkpoint-frames", type=float, default=1e6,
+                   help="frames between resumable checkpoints (the 2 latest are kept)")
+    p.add_argument("--report-only", action="store_true",
+                   help="with --frames: tabulate the snapshots written so far, train nothing "
+                        "(e.g. while the training runs in another process)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threshold-beta", type=float, default=0.95,
                    help="EMA decay of the inference threshold (0.999 in the paper's long runs)")
@@ -147,7 +161,8 @@ def main(argv=None):
     t0 = time.perf_counter()
     backbone = load_backbone(args.backbone, encoder_only=True, verbose=False)
     layers = args.layers or list(range(1, backbone.n_layers + 1))
-    store = build_activation_store(backbone, packs, out / "store", layers=layers,
+    store_layers = sorted(set(args.store_layers or layers) | set(layers))
+    store = build_activation_store(backbone, packs, out / "store", layers=store_layers,
                                    clips_per_shard=16)
     walls["extract_s"] = time.perf_counter() - t0
     del packs
@@ -170,6 +185,10 @@ def main(argv=None):
                   batch_size=args.batch_size, lr=args.lr, threshold_beta=args.threshold_beta,
                   n_threads=args.n_threads,
                   random_state=args.seed)
+    if args.frames is not None:
+        return _budget_run(args, store, out, layers, train_ids, eval_ids,
+                           domain_weights(frames_of(train_ids), shares), common, walls,
+                           t_start, dict(n_clips=int(len(clips)), partial_corpus=partial))
     t0 = time.perf_counter()
     saes = train_store_saes(store, out / "all_layers", layers=layers, clip_ids=train_ids,
                             corpus_weights=domain_weights(frames_of(train_ids), shares),
@@ -246,6 +265,73 @@ def main(argv=None):
     print(json.dumps(summary, indent=1))
     print(metrics.to_string())
     print(curve.to_string())
+    return summary
+
+
+def _budget_run(args, store, out, layers, train_ids, eval_ids, weights, common, walls, t_start,
+                info):
+    """--frames: one pass over the store, log-spaced snapshots, convergence against nulls."""
+    from neuro_sae.io import write_json, write_parquet
+    from neuro_sae.sae import (
+        convergence_table,
+        extrapolate_budget,
+        log_spaced_frames,
+        plot_convergence,
+        read_snapshots,
+        train_store_saes,
+    )
+
+    run_dir = out / (f"budget_{args.frames:.0e}".replace("+", "")
+                     + "_layers-" + "-".join(str(la) for la in layers))
+    snaps = log_spaced_frames(args.frames, start=args.first_snapshot)
+    common = dict(common)
+    common.pop("n_steps")
+    n_steps = -(-int(args.frames) // args.batch_size)
+    checkpoint_every = max(1, int(args.checkpoint_frames // args.batch_size))
+    if not args.report_only:
+        t0 = time.perf_counter()
+        train_store_saes(store, run_dir, layers=layers, clip_ids=train_ids,
+                         corpus_weights=weights, n_frames=args.frames, snapshot_frames=snaps,
+                         checkpoint_every=checkpoint_every, keep_checkpoints=2,
+                         n_steps=n_steps, **common)
+        walls["train_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    snapshots = read_snapshots(run_dir)
+    table = convergence_table(snapshots, store, eval_ids, random_state=args.seed)
+    write_parquet(table, run_dir / "convergence.parquet")
+    walls["convergence_s"] = time.perf_counter() - t0
+    history = sorted((run_dir / "train").glob("step-*/trainer.json"))
+    speed = None
+    if history:  # frames/s over the last logging interval of the latest checkpoint
+        h = next(iter(json.loads(history[-1].read_text())["history"].values()))
+        if len(h["step"]) >= 2 and h["elapsed_s"][-1] > h["elapsed_s"][-2]:
+            speed = ((h["step"][-1] - h["step"][-2]) * args.batch_size
+                     / (h["elapsed_s"][-1] - h["elapsed_s"][-2]))
+    fig = plot_convergence(table, title=(
+        f"{args.backbone}: {len(args.seeds)} seeds, budget {args.frames:.1e} frames per SAE, "
+        f"reached {table['frames'].max():.2e}"))
+    fig.savefig(run_dir / "convergence.png", dpi=130)
+    extrap = {}
+    for layer in sorted(table["layer"].unique()):
+        t = table[table["layer"] == layer]
+        if "iou_coverage" in t and t["iou_coverage"].notna().any():
+            extrap[int(layer)] = {m: extrapolate_budget(t, m, margin=mg)
+                                  for m, mg in (("iou_coverage", 0.05), ("mcc", 0.05))}
+    walls["total_s"] = time.perf_counter() - t_start
+    summary = dict(
+        backbone=args.backbone, layers=layers, seeds=args.seeds, expansion=args.expansion,
+        k=args.k, batch_size=args.batch_size, lr=args.lr, budget_frames=args.frames,
+        n_steps=n_steps, snapshot_frames=snaps,
+        reached_frames=int(table["frames"].max()), snapshots=sorted(snapshots),
+        train_frames_per_s_all_models=speed,
+        n_models=len(layers) * len(args.seeds),
+        train_hours=store.index[store.index["clip_id"].isin(train_ids)].shape[0] / 50 / 3600,
+        eval_packs=len(eval_ids), train_packs=len(train_ids), mixing=not args.no_mix,
+        n_threads=args.n_threads, extrapolation=extrap, wall_s=walls, **info,
+    )
+    write_json(summary, run_dir / "convergence_summary.json")
+    print(json.dumps(summary, indent=1))
+    print(table.to_string())
     return summary
 
 

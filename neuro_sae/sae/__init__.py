@@ -92,3 +92,19 @@ __all__ += [
     "subset_store",
     "train_store_saes",
 ]
+
+from ._convergence import (  # noqa: E402
+    convergence_table,
+    extrapolate_budget,
+    log_spaced_frames,
+    plot_convergence,
+    read_snapshots,
+)
+
+__all__ += [
+    "convergence_table",
+    "extrapolate_budget",
+    "log_spaced_frames",
+    "plot_convergence",
+    "read_snapshots",
+]

@@ -8,6 +8,7 @@ configuration fingerprint, history). No pickles.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from ..io import atomic_dir
@@ -57,15 +58,36 @@ def _save_checkpoint(folder, runs, step, train_config, data_hashes):
         (tmp / _TRAINER_NAME).write_text(json.dumps(info, indent=1) + "\n")
 
 
-def _latest_checkpoint(checkpoint_dir):
-    if checkpoint_dir is None or not Path(checkpoint_dir).is_dir():
-        return None
-    found = [
+def _save_snapshot(checkpoint_dir, runs, step, train_config, data_hashes):
+    """The models alone (no optimiser state) at ``step``: ``snapshots/step-<n>/<model>``."""
+    folder = Path(checkpoint_dir) / "snapshots" / f"step-{step:07d}"
+    with atomic_dir(folder) as tmp:
+        for run in runs:
+            _record(run, train_config, data_hashes.get(run.key), step)
+            run.sae.save(tmp / run.name if run.name else tmp, verbose=False)
+
+
+def _checkpoints(checkpoint_dir):
+    return sorted(
         (int(p.name[5:]), p)
         for p in Path(checkpoint_dir).glob("step-*")
         if p.name[5:].isdigit() and (p / _TRAINER_NAME).is_file()
-    ]
-    return max(found)[1] if found else None
+    )
+
+
+def _prune_checkpoints(checkpoint_dir, keep):
+    """Delete all but the ``keep`` latest resumable checkpoints (``None``: keep all)."""
+    if keep is None:
+        return
+    for _, folder in _checkpoints(checkpoint_dir)[:-keep]:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _latest_checkpoint(checkpoint_dir):
+    if checkpoint_dir is None or not Path(checkpoint_dir).is_dir():
+        return None
+    found = _checkpoints(checkpoint_dir)
+    return found[-1][1] if found else None
 
 
 def _load_checkpoint(folder, runs, train_config):

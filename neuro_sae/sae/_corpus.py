@@ -134,6 +134,14 @@ def subset_store(store, clip_ids):
     return view
 
 
+def frames_to_steps(n_frames, batch_size, name="n_frames"):
+    """Optimiser steps that see at least ``n_frames`` frames (``ceil``), checked."""
+    validate_type(n_frames, "numeric", name)
+    if not np.isfinite(n_frames) or n_frames < 1:
+        raise ValueError(f"{name} must be a number of frames >= 1, got {n_frames!r} instead.")
+    return max(1, int(np.ceil(float(n_frames) / int(batch_size) - 1e-9)))
+
+
 def _store_frames(store, clip_ids, layer):
     """Float32 activations of some clips of the store, one array per clip."""
     return [store.get_clip(c, layers=[layer], verbose=False).get(layer) for c in clip_ids]
@@ -159,6 +167,9 @@ def train_store_saes(
     buffer_batches=20,
     checkpoint_every=50,
     n_threads=None,
+    n_frames=None,
+    snapshot_frames=None,
+    keep_checkpoints=None,
     random_state=0,
     verbose=None,
 ):
@@ -204,6 +215,15 @@ def train_store_saes(
         Steps between checkpoints.
     n_threads : int | None
         Torch threads during training.
+    n_frames : int | float | None
+        The training budget in frames: ``n_steps = ceil(n_frames / batch_size)``
+        (overrides ``n_steps``).
+    snapshot_frames : sequence of int | None
+        Frame counts at which every model is saved without optimiser state to
+        ``out_dir/train/snapshots/step-<n>/`` (e.g. :func:`log_spaced_frames`),
+        for convergence curves (:func:`convergence_table`).
+    keep_checkpoints : int | None
+        Resumable checkpoints kept (the latest ones; ``None``: all).
     %(random_state)s
     %(verbose)s
 
@@ -228,6 +248,12 @@ def train_store_saes(
                          layer=int(layer))
         for layer in layers
     }
+    if n_frames is not None:
+        n_steps = frames_to_steps(n_frames, batch_size, "n_frames")
+    snapshot_steps = None
+    if snapshot_frames is not None:
+        snapshot_steps = sorted({min(frames_to_steps(f, batch_size, "snapshot_frames"), n_steps)
+                                 for f in snapshot_frames})
     tcfg = TrainConfig(n_steps=n_steps, batch_size=batch_size, lr=lr,
                        threshold_beta=threshold_beta, log_every=max(1, n_steps // 20),
                        checkpoint_every=checkpoint_every)
@@ -248,7 +274,8 @@ def train_store_saes(
     )
     saes, history = train_saes(
         batches, cfgs, tcfg, seeds=seeds, checkpoint_dir=Path(out_dir) / "train",
-        resume=True, n_threads=n_threads,
+        resume=True, n_threads=n_threads, snapshot_steps=snapshot_steps,
+        keep_checkpoints=keep_checkpoints,
     )
     for key, sae in saes.items():
         sae.save(folders[key], verbose=False)

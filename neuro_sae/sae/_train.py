@@ -36,8 +36,10 @@ from ._checkpoint import (
     _KEY,
     _latest_checkpoint,
     _load_checkpoint,
+    _prune_checkpoints,
     _record,
     _save_checkpoint,
+    _save_snapshot,
 )
 from ._config import SAEConfig, TrainConfig
 from ._distributed import Reducer, _all_reduce_grads, _dist_setup, _gather_rows
@@ -250,7 +252,7 @@ def _close_interval(run, rec):
 
 
 def _fit(specs, batches_fn, tc, *, device, checkpoint_dir, resume, distributed, data_hashes,
-         desc):
+         desc, snapshot_steps=(), keep_checkpoints=None):
     """The training loop shared by :func:`train_sae` and :func:`train_saes`."""
     import torch.distributed as dist
 
@@ -349,6 +351,8 @@ def _fit(specs, batches_fn, tc, *, device, checkpoint_dir, resume, distributed, 
                     EV=f"{np.mean([h['explained_variance'][-1] for h in last]):.3f}",
                     dead=f"{np.mean([h['dead_fraction'][-1] for h in last]):.1%}",
                 )
+            if done in snapshot_steps and rank == 0:
+                _save_snapshot(Path(checkpoint_dir), runs, done, tc, data_hashes)
             if tc.checkpoint_every is not None and done % tc.checkpoint_every == 0 and (
                 done < tc.n_steps
             ):
@@ -356,6 +360,7 @@ def _fit(specs, batches_fn, tc, *, device, checkpoint_dir, resume, distributed, 
                     _save_checkpoint(
                         Path(checkpoint_dir) / f"step-{done:07d}", runs, done, tc, data_hashes
                     )
+                    _prune_checkpoints(checkpoint_dir, keep_checkpoints)
                 if dist_on:
                     dist.barrier()
         else:
@@ -395,6 +400,30 @@ def _torch_threads(n_threads):
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def _check_snapshots(snapshot_steps, keep_checkpoints, checkpoint_dir, train_config):
+    validate_type(keep_checkpoints, ("int", None), "keep_checkpoints")
+    if keep_checkpoints is not None and keep_checkpoints < 1:
+        raise ValueError(
+            f"keep_checkpoints must be an int >= 1 or None (keep all), got {keep_checkpoints!r} "
+            "instead."
+        )
+    if snapshot_steps is None:
+        return frozenset()
+    validate_type(snapshot_steps, (list, tuple, range, np.ndarray), "snapshot_steps")
+    steps = []
+    for s in snapshot_steps:
+        validate_type(s, "int", "snapshot_steps")
+        if not 1 <= int(s) <= train_config.n_steps:
+            raise ValueError(
+                f"snapshot_steps must lie in [1, n_steps={train_config.n_steps}], got {int(s)}; "
+                "drop it or raise train_config.n_steps."
+            )
+        steps.append(int(s))
+    if steps and checkpoint_dir is None:
+        raise ValueError("snapshot_steps needs a checkpoint_dir to write the snapshots to.")
+    return frozenset(steps)
 
 
 def _check_train_args(train_config, checkpoint_dir, resume):
@@ -554,6 +583,8 @@ def train_saes(
     resume=False,
     distributed=None,
     n_threads=None,
+    snapshot_steps=None,
+    keep_checkpoints=None,
     verbose=None,
 ):
     """Train one SAE per (layer, seed) from one stream of activations, in one pass.
@@ -596,6 +627,14 @@ def train_saes(
         the previous number is restored when it returns or raises). ``None``
         leaves torch's setting alone. On a loaded machine fewer threads than
         cores can be several times faster.
+    snapshot_steps : sequence of int | None
+        Steps after which every model is also saved, without optimiser state,
+        to ``checkpoint_dir/snapshots/step-<n>/layer-<l>_seed-<s>/`` (loadable
+        SAE folders, kept: a convergence curve reads them, see
+        :func:`~neuro_sae.sae.convergence_table`). Needs ``checkpoint_dir``.
+    keep_checkpoints : int | None
+        Keep only this many of the latest resumable checkpoints (each holds
+        the Adam state, three times the model's size); ``None``: keep all.
     %(verbose)s
 
     Returns
@@ -619,6 +658,8 @@ def train_saes(
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct ints, at least one, got {seeds} instead.")
     checkpoint_dir = _check_train_args(train_config, checkpoint_dir, resume)
+    snapshot_steps = _check_snapshots(snapshot_steps, keep_checkpoints, checkpoint_dir,
+                                      train_config)
     device = torch.device(device)
     dist_on, rank, world = _dist_setup(distributed, device)
     widths = {layer: cfg.d_in for layer, cfg in sae_configs.items()}
@@ -679,6 +720,7 @@ def train_saes(
         runs = _fit(
             specs, batches_fn, train_config, device=device, checkpoint_dir=checkpoint_dir,
             resume=resume, distributed=dist_on, data_hashes=data_hashes, desc="Training SAEs",
+            snapshot_steps=snapshot_steps, keep_checkpoints=keep_checkpoints,
         )
     saes, frames = {}, []
     for (layer, _, cfg, _), run in zip(specs, runs):
