@@ -268,6 +268,42 @@ def main(argv=None):
     return summary
 
 
+def _markdown(table, summary):
+    """The convergence table as markdown: every snapshot, then the extrapolation."""
+    speed = summary["train_frames_per_s_all_models"]
+    lines = [
+        f"{summary['backbone']}, layers {summary['layers']}, seeds {summary['seeds']}: "
+        f"{summary['n_models']} SAEs {summary['d_model']} -> {summary['d_sae']}, "
+        f"k {summary['k']}, batch {summary['batch_size']}, "
+        f"lr {summary['lr']:g}; budget {summary['budget_frames']:.1e} frames per SAE, "
+        f"reached {summary['reached_frames']:.2e}"
+        + (f"; {speed:,.0f} frames/s per SAE with all {summary['n_models']} in one pass"
+           if speed else "") + ".",
+        "",
+        "| layer | frames | FVU | L0 | dead | IoU coverage (null) | MCC (null) "
+        "| shared cos>0.7 (null) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in table.itertuples():
+        agree = ("| n/a | n/a | n/a |" if not hasattr(r, "iou_coverage") else
+                 f"| {r.iou_coverage:.3f} ({r.iou_coverage_null:.3f}) "
+                 f"| {r.mcc:.3f} ({r.mcc_null:.3f}) | {r.shared_07:.3f} ({r.shared_07_null:.3f}) |")
+        lines.append(f"| {r.layer} | {r.frames:.1e} | {r.fvu:.3f} | {r.l0:.1f} "
+                     f"| {r.dead_fraction:.3f} {agree}")
+    lines += ["", "Extrapolated budget (gap to the random-dictionary null against log frames, "
+              "last 3 snapshots):", ""]
+    for layer, ex in summary["extrapolation"].items():
+        for metric, e in ex.items():
+            need = ("reached" if e["reached"] else
+                    f"{e['frames_needed']:.1e} frames" if e["frames_needed"] else
+                    "not reached on the measured trend")
+            slope = e["slope_per_decade"]
+            lines.append(f"- layer {layer}, {metric}: gap {e['gap']:+.3f} at {e['frames']:.1e} "
+                         f"frames, {'' if slope is None else f'{slope:+.3f} per decade, '}"
+                         f"margin 0.05: {need}")
+    return "\n".join(lines) + "\n"
+
+
 def _budget_run(args, store, out, layers, train_ids, eval_ids, weights, common, walls, t_start,
                 info):
     """--frames: one pass over the store, log-spaced snapshots, convergence against nulls."""
@@ -320,6 +356,7 @@ def _budget_run(args, store, out, layers, train_ids, eval_ids, weights, common, 
     walls["total_s"] = time.perf_counter() - t_start
     summary = dict(
         backbone=args.backbone, layers=layers, seeds=args.seeds, expansion=args.expansion,
+        d_model=int(store.d_model), d_sae=int(store.d_model * args.expansion),
         k=args.k, batch_size=args.batch_size, lr=args.lr, budget_frames=args.frames,
         n_steps=n_steps, snapshot_frames=snaps,
         reached_frames=int(table["frames"].max()), snapshots=sorted(snapshots),
@@ -330,6 +367,7 @@ def _budget_run(args, store, out, layers, train_ids, eval_ids, weights, common, 
         n_threads=args.n_threads, extrapolation=extrap, wall_s=walls, **info,
     )
     write_json(summary, run_dir / "convergence_summary.json")
+    (run_dir / "convergence.md").write_text(_markdown(table, summary))
     print(json.dumps(summary, indent=1))
     print(table.to_string())
     return summary

@@ -111,18 +111,19 @@ def _random_dictionary(sae, random_state):
     return rand.eval()
 
 
-def _agreement(sae_a, sae_b, clips, theta):
+def _agreement(sae_a, sae_b, clips, theta, match=None):
     from .consistency import activation_iou_coverage, encode_clips, hungarian_match
 
-    cov_ab = activation_iou_coverage(encode_clips(sae_a, clips), encode_clips(sae_b, clips),
-                                     theta=theta)
-    cov_ba = activation_iou_coverage(encode_clips(sae_b, clips), encode_clips(sae_a, clips),
-                                     theta=theta)
-    match = hungarian_match(sae_a.W_dec, sae_b.W_dec, thresholds=(0.7,))
+    codes_a, codes_b = encode_clips(sae_a, clips), encode_clips(sae_b, clips)
+    cov_ab = activation_iou_coverage(codes_a, codes_b, theta=theta)
+    cov_ba = activation_iou_coverage(codes_b, codes_a, theta=theta)
+    if match is None:
+        match = hungarian_match(sae_a.W_dec, sae_b.W_dec, thresholds=(0.7,))
     return dict(
         coverage=(cov_ab.fraction + cov_ba.fraction) / 2,
         mcc=match.mean_cosine,
         shared_07=match.shared[0.7],
+        match=match,
     )
 
 
@@ -186,7 +187,7 @@ def convergence_table(snapshots, store, clip_ids, *, theta=0.5, random_state=0, 
         clips = {layer: _store_frames(store, clip_ids, layer) for layer in layers}
     x_all = {layer: np.concatenate(c) for layer, c in clips.items()}
     null_seeds = {layer: [int(s) for s in rng.integers(0, 2**31 - 1, 2)] for layer in layers}
-    rows = []
+    rows, null_match = [], {}
     total = sum(len({la for la, _ in m}) for m in snapshots.values())
     pbar = progress_bar(total=total, desc="Convergence", unit="layer")
     for step, models in snapshots.items():
@@ -215,7 +216,10 @@ def convergence_table(snapshots, store, clip_ids, *, theta=0.5, random_state=0, 
                 pairs = [_agreement(saes[i][1], saes[j][1], clips[layer], theta)
                          for i in range(len(saes)) for j in range(i + 1, len(saes))]
                 rands = [_random_dictionary(saes[0][1], s) for s in null_seeds[layer]]
-                null = _agreement(rands[0], rands[1], clips[layer], theta)
+                # the random atoms are the same at every snapshot: match them once per layer
+                null = _agreement(rands[0], rands[1], clips[layer], theta,
+                                  match=null_match.get(layer))
+                null_match[layer] = null["match"]
                 vs = [_agreement(sae, rands[i % 2], clips[layer], theta)
                       for i, (_, sae) in enumerate(saes)]
                 for key in ("coverage", "mcc", "shared_07"):
