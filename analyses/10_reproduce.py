@@ -90,8 +90,8 @@ def _parser():
     p.add_argument("--erasure-steps", type=int, default=None, help="default 40; quick 8")
     p.add_argument("--steer-clips", type=int, nargs=3, default=None,
                    metavar=("MUSIC", "SOUNDS", "SPEECH"),
-                   help="held-out test clips per set (default 10 14 8; quick 2 3 2); the "
-                        "vector fit sets are 10 music + 14 sounds (quick 6 + 6)")
+                   help="held-out test clips per set (default 14 20 12; quick 2 3 2); the "
+                        "vector fit sets are 12 music + 16 sounds (quick 6 + 6)")
     p.add_argument("--steer-k", type=int, default=100, help="SAE features steered (paper 100)")
     p.add_argument("--steer-alphas", type=float, nargs="+", default=None,
                    help="strengths of both methods (default 1 3; quick 1)")
@@ -113,13 +113,13 @@ def _defaults(args):
     q = args.quick
     for name, full, quick in (("max_eval_clips", None, 20), ("max_label_clips", 100_000, 40),
                               ("n_permutations", 200, 20), ("erasure_steps", 40, 8),
-                              ("steer_clips", [10, 14, 8], [2, 3, 2]),
+                              ("steer_clips", [14, 20, 12], [2, 3, 2]),
                               ("steer_alphas", [1.0, 3.0], [1.0]),
                               ("max_new_tokens", 160, 32), ("eeg_runs", 10, 5),
                               ("eeg_subjects", 19, 4), ("eeg_features", 200, 30)):
         if getattr(args, name) is None:
             setattr(args, name, quick if q else full)
-    args.steer_fit = [6, 6] if q else [10, 14]
+    args.steer_fit = [6, 6] if q else [12, 16]
     if args.interp_layer is None:
         args.interp_layer = max(args.layers)
     if args.steer_layer is None:
@@ -278,6 +278,24 @@ class Context:
         return res
 
 
+def _sae_info(sae):
+    """Training frames and explained variance recorded in an SAE's config."""
+    info = getattr(sae, "train_info", None) or {}
+    tc = info.get("train_config") or {}
+    steps = info.get("n_steps_done") or tc.get("n_steps")
+    frames = int(steps) * int(tc.get("batch_size", 0)) if steps and tc.get("batch_size") else None
+    ev = (info.get("final_metrics") or {}).get("explained_variance")
+    return dict(frames=frames, explained_variance=None if ev is None else float(ev))
+
+
+def _sae_note(info):
+    if not info or not info.get("frames"):
+        return ""
+    ev = info.get("explained_variance")
+    return (f"SAE trained on {info['frames']:.2g} frames (paper: 5e8)"
+            + (f", EV {ev:.2f} on its training batches" if ev is not None else ""))
+
+
 # %% stage 1-2: duplicates and domains per layer, on held-out clips
 def stage_layer(ctx, layer):
     from neuro_sae.interpret import assign_domains, feature_stats
@@ -350,7 +368,8 @@ def stage_interpret(ctx):
          f"at layer {layer}")
     present = {v for ls in codes.clip_labels() for v in ls}
     search = [v for v in ("whisper", "laughter", "croak") if v in present]
-    out = dict(layer=layer, d_sae=int(sae.cfg.d_sae), n_clips=len(codes.clip_ids),
+    out = dict(layer=layer, d_sae=int(sae.cfg.d_sae), sae=_sae_info(sae),
+               n_clips=len(codes.clip_ids),
                n_frames=int(codes.codes.shape[0]), labels_searched=search,
                n_permutations=a.n_permutations, n_extra=int(len(extra)))
     if search:
@@ -432,6 +451,7 @@ def stage_steering(ctx):
                               random_state=a.random_state, verbose=False)
     sizes = {k: int(len(v)) for k, v in {**fit, **test}.items()}
     return dict(layer=layer, matched=res["matched"].to_dict("records"), sizes=sizes,
+                sae=_sae_info(sae),
                 n_truncated=int(res["grid"]["n_truncated"].sum()), wall_s=res["wall_s"],
                 skipped=[str(s) for s in res["skipped"]])
 
@@ -546,7 +566,12 @@ def assemble(ctx, res):
                           record_desc=f"training record {rec_dir} (2 seeds, held-out frames)")
     shares = {la: r["domain_shares"].get("frame-0.1", {}) for la, r in per.items()
               if r and "domain_shares" in r}
-    rows += domain_rows(shares, last_layer=max(shares) if shares else None,
+    last = max(shares) if shares else None
+    others = {}
+    if last is not None:
+        for t in (0.2, 0.04):
+            others[t] = per[last]["domain_shares"].get(f"frame-{t:g}", {})
+    rows += domain_rows(shares, last_layer=last, other_taus=others,
                         definition=eval_desc + f"; SAEs {ctx.sae_source()}")
     it = res.get("interpret")
     il = a.interp_layer
@@ -577,6 +602,9 @@ def assemble(ctx, res):
         rows += probing_rows(curves, d_sae=it["d_sae"], layer=il, definition=task)
         rows += erasure_rows(it.get("erasure"), layer=il,
                              definition="fractions of d_sae, classifier retrained per step")
+        n_it = 8  # label x2, phoneme x2, probing x2, erasure x2
+        for r in rows[-n_it:]:
+            r["note"] = "; ".join(v for v in (r["note"], _sae_note(it.get("sae"))) if v)
     st = res.get("steering")
     if not st or "error" in st:
         rows += steering_rows(None)
@@ -595,7 +623,8 @@ def assemble(ctx, res):
                         f"test (reported); {a.max_new_tokens} decoding tokens"))
         for r in rows[-9:]:
             r["note"] = "; ".join(v for v in (r["note"], "whisper-base vs Whisper-small; "
-                                              "tens of clips (wide intervals)") if v)
+                                              "tens of clips (wide intervals)",
+                                              _sae_note(st.get("sae"))) if v)
     ee = res.get("eeg")
     if not ee or "error" in ee:
         rows += missing_rows("eeg", (ee or {}).get("error", "stage not run"))

@@ -133,6 +133,8 @@ def test_table_rows_columns_and_paper_numbers(tmp_path):
     sf = table[(table["key"] == "steer_fpr")]
     assert list(sf["ours"]) == [0.3, 0.2, 0.25]
     assert sf["interval"].str.contains("Wilson").all()
+    assert "SAE spliced in: FPR 0.200" in sf.iloc[1]["note"]  # the SAE method's baseline
+    assert "k 100, alpha 1" in sf.iloc[1]["definition"]
     eeg = table[table["key"] == "eeg"].iloc[0]
     assert eeg["ours"] == pytest.approx(0.04) and "3 of 5 planted" in eeg["note"]
     assert not table["note"].str.startswith("not computed").any()

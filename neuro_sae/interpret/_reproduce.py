@@ -222,17 +222,21 @@ def coverage_rows(layers, record, duplicates, *, d_sae=None, eval_desc="", recor
             definition = f"{record_desc}; row with the most training frames ({frames:,})"
             note = (f"budget {frames:.2g} frames per SAE vs the paper's 5e8 (200k steps x "
                     "2,500); whisper-base (512 -> 4096) vs HuBERT (768 -> 6144)")
-            if cov <= cnull:
-                note += "; at or below the random-dictionary null: no seed agreement yet"
+
+            def versus(ours, null):
+                return ("; at or below the random-dictionary null: no seed agreement yet"
+                        if ours <= null else f"; {ours / null:.2f} x the random-dictionary null")
+
             rows.append(make_row(
                 "coverage", layer=layer, ours=cov,
                 interval=wilson(round(cov * d_sae), d_sae) if d_sae else "",
-                null=f"{cnull:.3f} (random dictionaries)", definition=definition, note=note))
+                null=f"{cnull:.3f} (random dictionaries)", definition=definition,
+                note=note + versus(cov, cnull)))
             m, mnull = float(rec["mcc"]), float(rec["mcc_null"])
             rows.append(make_row(
                 "mcc", layer=layer, ours=m, null=f"{mnull:.3f} (random dictionaries)",
                 definition=definition + "; decoders row-normalised, Hungarian on 1 - cosine",
-                note=note))
+                note=note + versus(m, mnull)))
         dup = duplicates.get(layer)
         if dup is None or isinstance(dup, str):
             rows += missing_rows("duplicates", dup or "no SAE", layers=[layer])
@@ -247,7 +251,7 @@ def coverage_rows(layers, record, duplicates, *, d_sae=None, eval_desc="", recor
     return rows
 
 
-def domain_rows(shares, *, tau=0.1, last_layer=None, definition=""):
+def domain_rows(shares, *, tau=0.1, last_layer=None, definition="", other_taus=None):
     """Rows of the domain shares (Fig. 2): one per domain, at the last layer.
 
     Parameters
@@ -255,6 +259,8 @@ def domain_rows(shares, *, tau=0.1, last_layer=None, definition=""):
     shares : dict
         ``layer -> {domain: share}`` at frame level and ``tau`` (shares of d_sae;
         pairs of domains count as assigned to neither single domain).
+    other_taus : dict | None
+        ``tau -> {domain: share}`` of the reported layer at other thresholds.
     tau : float
         The frame-level threshold.
     last_layer : int | None
@@ -275,7 +281,8 @@ def domain_rows(shares, *, tau=0.1, last_layer=None, definition=""):
         rows.append(make_row(
             "domain", variant=dom, layer=last, ours=shares[last].get(dom, 0.0),
             definition=f"frame level, tau {tau:g}; {definition}; per layer {per}",
-            note="pairs of domains (e.g. speech+music) are the rest of d_sae"))
+            note="pairs of domains (e.g. speech+music) are the rest of d_sae" + "".join(
+                f"; tau {t:g}: {sh.get(dom, 0.0):.3f}" for t, sh in (other_taus or {}).items())))
     return rows
 
 
@@ -325,7 +332,8 @@ def label_rows(table, *, laughter_label=None, definition="", laughter_note=""):
             key, ours=heldout, layer=best.get("layer"),
             interval=f"in-sample F1 {float(best['f1']):.2f}", null=null,
             definition=(f"label {label!r}: feature {int(best['feature'])} (best in-sample F1 "
-                        f"of d_sae), threshold on one half of the clips, F1 on the other; "
+                        f"of d_sae, ranked on all clips, so the held-out F1 is optimistic), "
+                        f"threshold on one half of the clips, F1 on the other; "
                         f"{int(best['n_positive'])} positive of {int(best['n_items'])} clips; "
                         f"{definition}"),
             note=("; ".join(v for v in (extra, "permutation-controlled hit" if hit else
@@ -488,6 +496,13 @@ def steering_rows(matched, *, layer=None, definition=""):
             "SAE features": matched[lab.str.startswith("SAE features (paper)")],
             "S-vector": matched[lab.str.startswith("S-vector (paper)")]}
     rows = []
+    splice = matched[lab.str.startswith("SAE spliced in")]
+    splice_note = ""
+    if len(splice):
+        sr = splice.iloc[0]
+        splice_note = (f"the SAE method's baseline, the SAE spliced in: FPR "
+                       f"{float(sr['fpr']):.3f}, halluc. {float(sr['hallucination_rate']):.3f}, "
+                       f"WER {float(sr['wer']):.3f} (paper: WER 5.1% -> 5.2%)")
     cols = {"steer_fpr": ("fpr", "fpr_lo", "fpr_hi", "Wilson"),
             "steer_halluc": ("hallucination_rate", "hallucination_lo", "hallucination_hi",
                              "Wilson"),
@@ -510,6 +525,8 @@ def steering_rows(matched, *, layer=None, definition=""):
                 note = (f"FPR reduction {100 * float(r['fpr_reduction']):.0f}% "
                         f"[{100 * float(r['fpr_reduction_lo']):.0f}, "
                         f"{100 * float(r['fpr_reduction_hi']):.0f}] vs {r.get('baseline')}")
+            if name == "SAE features" and splice_note:
+                note = "; ".join(v for v in (note, splice_note) if v)
             rows.append(make_row(
                 key, variant=name, layer=layer, ours=float(r[c]),
                 interval=f"[{float(r[lo]):.3f}, {float(r[hi]):.3f}] ({how})",
@@ -593,6 +610,8 @@ def table_markdown(table, *, command="", wall_s=None, header=""):
     -------
     text : str
     """
+    import pandas as pd
+
     lines = ["# Reproduction of the AudioSAE paper's results", ""]
     if header:
         lines += [header, ""]
@@ -604,14 +623,7 @@ def table_markdown(table, *, command="", wall_s=None, header=""):
     lines.append("| " + " | ".join(cols) + " |")
     lines.append("|" + "---|" * len(cols))
     for _, r in table.iterrows():
-        vals = [_fmt(None if (c == "layer" and r[c] is _NA) else r[c]) for c in cols]
+        vals = [_fmt(None if pd.isna(r[c]) else r[c]) for c in cols]
         lines.append("| " + " | ".join(vals) + " |")
     return "\n".join(lines) + "\n"
 
-
-try:  # pandas' missing-value singleton (layer is a nullable integer column)
-    import pandas as _pd
-
-    _NA = _pd.NA
-except ImportError:  # pragma: no cover
-    _NA = None
