@@ -29,12 +29,20 @@ $(VENV)/.torch: | $(BIN)/python
 	@$(BIN)/python -c "import torch" 2>/dev/null || $(PIP) install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
 	@touch $@
 
-$(VENV)/.demo: pyproject.toml $(VENV)/.torch
+# The release SAEs (load_sae("neuro-sae/whisper-base", layer=n)): a data package installed
+# non-editable after neuro_sae, again whenever its release.json (rewritten with the weights by
+# analyses/09b_release_saes.py) changes.
+RELEASE_PKG := data_manifests/releases/neuro-sae-whisper-base
+RELEASE_DEPS := $(RELEASE_PKG)/pyproject.toml $(RELEASE_PKG)/neuro_sae_whisper_base/release.json
+
+$(VENV)/.demo: pyproject.toml $(RELEASE_DEPS) $(VENV)/.torch
 	$(PIP) install --quiet -e ".[demo]"
+	$(PIP) install --quiet --no-deps ./$(RELEASE_PKG)
 	@touch $@
 
-$(VENV)/.dev: pyproject.toml $(VENV)/.torch
+$(VENV)/.dev: pyproject.toml $(RELEASE_DEPS) $(VENV)/.torch
 	$(PIP) install --quiet -e ".[dev,demo]"
+	$(PIP) install --quiet --no-deps ./$(RELEASE_PKG)
 	@touch $@
 
 venv: $(VENV)/.dev

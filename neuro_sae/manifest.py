@@ -182,6 +182,38 @@ class SAESection(_Section):
         "release (e.g. 'audiosae/whisper-small', see neuro_sae.sae.PRETRAINED_SAES) read from "
         "the huggingface_hub cache for every SAE layer.",
     )
+    release: str | None = Field(
+        default=None,
+        description="An installed SAE release (a data package, e.g. 'neuro-sae/whisper-base'; "
+        "see neuro_sae.sae.list_sae_releases) whose SAE of the same layer the interpret and "
+        "steer steps use instead of the study's own; the EEG chain (features, TRF, stats) "
+        "keeps the study's SAE. None: the study's SAE everywhere.",
+    )
+
+    @field_validator("release")
+    @classmethod
+    def _release_installed(cls, value):
+        if value is None:
+            return value
+        installed = installed_sae_releases()
+        if value not in installed:
+            hint = difflib.get_close_matches(str(value), installed, n=1, cutoff=0.5)
+            raise ValueError(
+                f"sae.release {value!r} is not an installed SAE release (installed: "
+                f"{', '.join(installed) or 'none'}).{' Did you mean ' + repr(hint[0]) + '?' if hint else ''} "
+                "Install its data package from the repository root: pip install --no-deps "
+                "./data_manifests/releases/neuro-sae-whisper-base (make venv does it), or "
+                "remove sae.release"
+            )
+        return value
+
+
+def installed_sae_releases():
+    """Names of the installed SAE releases (entry-point group ``neuro_sae.sae_releases``,
+    the group :func:`neuro_sae.sae.list_sae_releases` reads; torch-free)."""
+    from importlib import metadata
+
+    return sorted({str(ep.name) for ep in metadata.entry_points(group="neuro_sae.sae_releases")})
 
 
 class FeaturesSection(_Section):

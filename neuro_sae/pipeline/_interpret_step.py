@@ -3,6 +3,10 @@
 The stimulus runs of the primary backbone's last SAE layer are the clips
 (:func:`neuro_sae.interpret.interpret_stimuli`); the dashboard lists the EEG-significant
 features first, each with its group statistics and the joint plot of its subject-mean TRF.
+With ``sae.release`` (an installed release, e.g. ``neuro-sae/whisper-base``) the runs are
+encoded with the release's SAE of that layer instead (feature series in
+``release_features/``); its features are not those the EEG chain tested, so the dashboard
+lists the most active ones, without EEG statistics. ``sae.json`` names the SAE used.
 Each function is the ``run``, ``config``, ``inputs`` or ``outputs`` of the step record
 ``06b_interpret`` in :data:`neuro_sae.pipeline.steps.STEPS`."""
 
@@ -10,8 +14,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..io import write_json
 from ..utils import logger
-from ._stim_steps import model_paths, study_layers, timed
+from ._stim_steps import (
+    load_release,
+    model_paths,
+    release_identity,
+    release_text,
+    study_layers,
+    timed,
+)
 
 N_DASHBOARD = 20
 N_EXAMPLES = 3
@@ -27,21 +39,32 @@ def interpret_dir(study):
 def interpret_config(study, subject):
     """Config slice of the interpret step."""
     m = study.manifest
-    return dict(interpret=dict(n_dashboard=N_DASHBOARD, n_examples=N_EXAMPLES, n_trf=N_TRF),
-                stats=dict(alpha=m.stats.alpha), trf=dict(tmin=m.trf.tmin, tmax=m.trf.tmax))
+    cfg = dict(interpret=dict(n_dashboard=N_DASHBOARD, n_examples=N_EXAMPLES, n_trf=N_TRF),
+               stats=dict(alpha=m.stats.alpha), trf=dict(tmin=m.trf.tmin, tmax=m.trf.tmax))
+    ident = release_identity(study, study_layers(study)[-1])
+    if ident is not None:  # the release's identity (its release.json hash) is in the key
+        cfg["sae_release"] = dict(ident, mode=m.features.mode)
+    return cfg
 
 
 def interpret_producers(study, subject):
-    """The primary last layer's group step (which needs its fits and SAE)."""
+    """The primary last layer's group step (which needs its fits and SAE); with
+    ``sae.release`` the extraction (the release SAE encodes the activations)."""
     from ._registry import Unit
 
+    if study.manifest.sae.release is not None:
+        return [("extract", Unit(model=None))]
     return [("group", Unit(model=None, layer=study_layers(study)[-1]))]
 
 
 def interpret_inputs(study, subject):
-    """The runs' feature series and audio, the group tables, every subject's sweep."""
+    """The runs' feature series and audio, the group tables, every subject's sweep; with
+    ``sae.release`` the runs' activations and audio."""
     m = study.manifest
     paths, layer = model_paths(study, None), study_layers(study)[-1]
+    if m.sae.release is not None:
+        return [paths.activations(r.id) for r in m.stimuli.runs] + list(
+            m.stimulus_files(check=False).values())
     files = [paths.features(r.id, layer) for r in m.stimuli.runs]
     files += list(m.stimulus_files(check=False).values())
     files += [paths.group_table(layer), paths.significant_table(layer)]
@@ -50,9 +73,34 @@ def interpret_inputs(study, subject):
 
 
 def interpret_outputs(study, subject):
-    """The interpretation tables and the dashboard (folders)."""
+    """The interpretation tables and the dashboard (folders), and ``sae.json`` (the SAE used)."""
     d = interpret_dir(study)
-    return dict(tables=d / "tables", dashboard=d / "dashboard")
+    return dict(tables=d / "tables", dashboard=d / "dashboard", sae=d / "sae.json")
+
+
+def _interpret_release(study, layer, runtime):
+    """Encode the runs with the ``sae.release`` SAE and interpret its features."""
+    from ..activations import read_activations
+    from ..features import encode_features
+    from ..interpret import interpret_stimuli
+
+    m = study.manifest
+    paths, out_dir = model_paths(study, None), interpret_dir(study)
+    acts = {r.id: read_activations(paths.activations(r.id), layers=[layer]) for r in m.stimuli.runs}
+    sae, ident = load_release(study, layer, next(iter(acts.values())))
+    with timed(runtime, "interpret"):
+        files = {}
+        for rid, a in acts.items():
+            fs = encode_features(sae, a, layer=layer, mode=m.features.mode,
+                                 sae_id=f"{ident['name']}/layer-{layer:02d}")  # fmt: skip
+            files[rid] = out_dir / "release_features" / f"{rid}_features.npz"
+            fs.save(files[rid], overwrite=True)
+        out = interpret_stimuli(files, m.stimulus_files(check=True), out_dir, n_dashboard=N_DASHBOARD,
+                                n_examples=N_EXAMPLES, verbose=False)  # fmt: skip
+    write_json(dict(source="release", text=release_text(ident), d_sae=int(sae.cfg.d_sae), **ident),
+               interpret_outputs(study, None)["sae"])
+    logger.info(f"[interpret] layer {layer}: {release_text(ident)}; dashboard {out['dashboard']}")
+    return out
 
 
 def interpret_run(study, subject, runtime):
@@ -67,6 +115,8 @@ def interpret_run(study, subject, runtime):
 
     m = study.manifest
     paths, layer = model_paths(study, None), study_layers(study)[-1]
+    if m.sae.release is not None:
+        return _interpret_release(study, layer, runtime)
     with timed(runtime, "interpret"):
         sig = pd.read_parquet(paths.significant_table(layer))
         table = pd.read_parquet(paths.group_table(layer))
@@ -89,5 +139,8 @@ def interpret_run(study, subject, runtime):
             group_table=table, trf_figures=figs, n_dashboard=N_DASHBOARD,
             n_examples=N_EXAMPLES, verbose=False)
         plt.close("all")
+    write_json(dict(source="study", text=f"the study's SAE of layer {layer} (step 02_train_sae)",
+                    layer=int(layer), folder=study.labels.label(paths.sae_dir(layer))),
+               interpret_outputs(study, None)["sae"])  # fmt: skip
     logger.info(f"[interpret] layer {layer}: dashboard {out['dashboard']}")
     return out

@@ -11,6 +11,8 @@ measures the unsteered model, records ``skipped`` (with the counts) in its
 a few clips per set, one cell per method, the paper's preset). Each method's cell is
 chosen on the validation half of the held-out clips and reported on the other half with
 intervals (``matched_wer.csv``); with a few clips per set those intervals are wide.
+With ``sae.release`` (an installed release, e.g. ``neuro-sae/whisper-base``) the release's
+SAE of that layer is used instead of the study's; ``summary.json`` names the SAE used.
 Each function is the ``run``, ``config``,
 ``inputs``, ``outputs`` or ``producers`` of the step record ``08b_steer``."""
 
@@ -78,6 +80,11 @@ def steer_dir(study):
     return study.root / "steering"
 
 
+def _release(study):
+    """``sae.release`` (``None``: the study's own SAE)."""
+    return getattr(getattr(study.manifest, "sae", None), "release", None)
+
+
 def _layer(study):
     from ._stim_steps import study_layers
 
@@ -89,7 +96,12 @@ def steer_config(study, subject):
     opts = steer_options(study)
     if opts["corpus"] is not None:
         opts["corpus"] = str(Path(opts["corpus"]).resolve())
-    return dict(steer=opts, backbone=dict(name=study.manifest.backbone.name))
+    cfg = dict(steer=opts, backbone=dict(name=study.manifest.backbone.name))
+    if _release(study) is not None:  # the release's identity is in the key
+        from ._stim_steps import release_identity
+
+        cfg["sae_release"] = release_identity(study, _layer(study))
+    return cfg
 
 
 def steer_inputs(study, subject):
@@ -99,9 +111,12 @@ def steer_inputs(study, subject):
 
 
 def steer_producers(study, subject):
-    """The SAE of the primary backbone's last study layer."""
+    """The SAE of the primary backbone's last study layer (with ``sae.release``: the
+    extraction, which the layer is read from)."""
     from ._registry import Unit
 
+    if _release(study) is not None:
+        return [("extract", Unit(model=None))]
     return [("train-sae", Unit(model=None, layer=_layer(study)))]
 
 
@@ -133,12 +148,19 @@ def steer_run(study, subject, runtime):
     from ..corpora import build_corpus, read_clip_index
     from ..io import atomic_path, write_json, write_parquet
     from ..steering import corpus_clip_sets, steering_experiment
-    from ._stim_steps import backbone_spec
+    from ._stim_steps import backbone_spec, load_release, release_text
 
     opts = steer_options(study)
     out = steer_dir(study)
     layer = _layer(study)
     t0 = time.time()
+    if _release(study) is not None:  # fails (missing weights) before any work
+        sae, ident = load_release(study, layer)
+        used = dict(source="release", text=release_text(ident), **ident)
+    else:
+        sae = study.paths.sae_dir(layer)
+        used = dict(source="study", text=f"the study's SAE of layer {layer} (step 02_train_sae)",
+                    layer=int(layer), folder=study.labels.label(sae))  # fmt: skip
     if opts["corpus"]:
         root = Path(opts["corpus"])
         index = read_clip_index(root / "index.parquet", verbose=False)
@@ -150,7 +172,7 @@ def steer_run(study, subject, runtime):
                                  random_state=0, verbose=False)
     bb = load_backbone(backbone_spec(study.manifest), verbose=False)
     res = steering_experiment(
-        bb, fit, test, [layer], out / "run", saes={layer: study.paths.sae_dir(layer)},
+        bb, fit, test, [layer], out / "run", saes={layer: sae},
         ks=opts["ks"], alphas={"sae": opts["sae_alphas"], "svector": opts["svector_alphas"]},
         presets=opts["presets"], max_new_tokens=opts["max_new_tokens"], verbose=False)
     outputs = steer_outputs(study, subject)
@@ -159,7 +181,7 @@ def steer_run(study, subject, runtime):
         res["matched"].to_csv(tmp, index=False)
     Path(res["figure"]).replace(outputs["figure"])
     sizes = {k: int(len(v)) for k, v in {**fit, **test}.items()}
-    write_json(dict(layer=int(layer), sizes=sizes, skipped=res["skipped"],
+    write_json(dict(layer=int(layer), sae=used, sizes=sizes, skipped=res["skipped"],
                     wall_s=time.time() - t0, options=opts), outputs["summary"])
     if isinstance(runtime, dict):
         runtime["steer"] = time.time() - t0
@@ -169,6 +191,6 @@ def steer_run(study, subject, runtime):
             f"{sk['n_false_detections']} false detections and {sk['n_rejections']} correct "
             f"rejections, needs >= {sk['needs']} of each; only the unsteered model was "
             "measured (pass more clips with --n-music/--n-sounds, or --corpus).")
-    logger.info(f"[steer] layer {layer} ({time.time() - t0:.0f} s), test clips "
+    logger.info(f"[steer] layer {layer}, {used['text']} ({time.time() - t0:.0f} s), test clips "
                 f"(full table: {outputs['matched'].name}):\n{_compact(res['matched'])}")
     return outputs

@@ -428,3 +428,62 @@ def sae_report_run(study, subject, runtime):
         k=opts["k"], n_steps=opts["n_steps"], batch_size=opts["batch_size"], lr=opts["lr"],
         device=opts["device"], force=True,
     )  # fmt: skip
+
+
+# ---------------------------------------------------------------- sae.release (06b, 08b)
+def release_identity(study, layer):
+    """The manifest's ``sae.release`` at one layer: what the interpret and steer steps'
+    cache keys and outputs name, or ``None`` (the study's own SAE).
+
+    Returns
+    -------
+    identity : dict | None
+        ``name``, ``layer``, ``hash`` (of the release's ``release.json``, which lists the
+        sha256 of its weights), ``backbone``, ``frames_seen`` and ``seed``.
+    """
+    from ..sae import read_release
+
+    m = study.manifest
+    name = m.sae.release
+    if name is None:
+        return None
+    rel = read_release(name)
+    where = m.path or "the manifest"
+    if int(layer) not in rel["layers"]:
+        raise ValueError(
+            f"sae.release {name!r} in {where} has SAEs of layers {rel['layers']}, not of the "
+            f"study's last SAE layer {int(layer)} (which the interpret and steer steps read); "
+            "set sae.layers so that its last layer is one of them, or remove sae.release."
+        )
+    rec = rel.get("records", {}).get(str(int(layer)), {})
+    return dict(name=str(name), layer=int(layer), hash=rel["hash"], backbone=rel.get("backbone"),
+                frames_seen=rec.get("frames_seen"), seed=rec.get("seed"))  # fmt: skip
+
+
+def load_release(study, layer, activations=None):
+    """The ``sae.release`` SAE of one layer (its identity in ``metadata["release"]``).
+
+    Fails, never falls back to the study's SAE: a layer without weights in the installed
+    package raises ``FileNotFoundError`` naming the file and the fix; activations of
+    another backbone than the release's raise ``ValueError`` naming ``sae.release``.
+    """
+    from ..sae import load_release_sae
+
+    ident = release_identity(study, layer)
+    bb = getattr(activations, "backbone", "") or ""
+    rb = ident["backbone"] or ""
+    if bb and rb and bb.removeprefix("openai/") != rb.removeprefix("openai/"):
+        raise ValueError(
+            f"sae.release {ident['name']!r} in {study.manifest.path or 'the manifest'} holds SAEs "
+            f"of {rb!r}, but the study's activations come from {bb!r}; set backbone.name to "
+            f"{rb!r} (or install that model's package), or remove sae.release."
+        )
+    return load_release_sae(ident["name"], layer=int(layer), verbose=False), ident
+
+
+def release_text(ident):
+    """One line naming the SAE used: the release, layer and frames trained."""
+    frames = ident.get("frames_seen")
+    frames = f"{frames:,} frames" if isinstance(frames, int) else "frames not recorded"
+    return (f"SAE release {ident['name']} layer {ident['layer']} (seed {ident.get('seed')}, "
+            f"{frames}, release.json {ident['hash']})")

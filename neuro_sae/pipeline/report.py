@@ -336,7 +336,20 @@ def make_subject_report(manifest, out, subject, *, n_top=3, verbose=None):
         tags=("stats",),
     )
     interp = paths.sae_dir(layer).parents[1] / "interpret" / f"layer-{layer:02d}"
-    if len(table) and (interp / "tables" / "summary.json").is_file():  # step 'interpret'
+    used = json.loads((interp / "sae.json").read_text()) if (interp / "sae.json").is_file() else {}
+    if used.get("source") == "release" and (interp / "tables" / "summary.json").is_file():
+        import os
+
+        index = interp / "dashboard" / "index.html"
+        link = os.path.relpath(index, paths.subject_dir(subject))
+        report.add_html(
+            f"<p>The stimuli's features were interpreted (neuro-sae interpret) with the "
+            f"{html.escape(used.get('text', 'SAE release'))}, not with the study's SAE whose "
+            "features the EEG tables above test, so its feature ids are not theirs: the "
+            f'<a href="{html.escape(link)}">dashboard</a> lists its most active features.</p>',
+            title="Interpretation with the release SAE", tags=("interpret",),
+        )
+    elif len(table) and (interp / "tables" / "summary.json").is_file():  # step 'interpret'
         from ..interpret import interpretation_html
 
         ids = [int(str(n).removeprefix("f")) for n in table["feature"]]

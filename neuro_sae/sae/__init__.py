@@ -108,3 +108,19 @@ __all__ += [
     "plot_convergence",
     "read_snapshots",
 ]
+
+from ._release import (  # noqa: E402
+    list_sae_releases,
+    load_release_sae,
+    read_release,
+    select_run_saes,
+    write_sae_release,
+)
+
+__all__ += [
+    "list_sae_releases",
+    "load_release_sae",
+    "read_release",
+    "select_run_saes",
+    "write_sae_release",
+]

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..io import atomic_dir, json_default
+from ..io import atomic_dir, current_umask, json_default
 from ..utils import (
     check_fname,
     check_option,
@@ -548,7 +548,7 @@ class SparseAutoencoder(nn.Module):
     # ------------------------------------------------------------------- I/O
     @fill_doc
     @verbose
-    def save(self, folder, *, metadata=None, verbose=None):
+    def save(self, folder, *, metadata=None, dtype="float32", verbose=None):
         """Save to a checkpoint folder (``cfg.json`` + ``sae.safetensors``), atomically.
 
         Parameters
@@ -559,6 +559,10 @@ class SparseAutoencoder(nn.Module):
         metadata : dict | None
             Extra JSON-serialisable entries stored under ``"metadata"`` in
             ``cfg.json`` (merged over ``self.metadata``).
+        dtype : str
+            Precision of the tensors on disk: ``"float32"`` (the default, exact) or
+            ``"float16"`` (half the size, for releases; relative rounding about
+            5e-4). :func:`load_sae` reads either into float32 parameters.
         %(verbose)s
 
         Returns
@@ -571,6 +575,8 @@ class SparseAutoencoder(nn.Module):
         import neuro_sae
 
         validate_type(metadata, (dict, None), "metadata")
+        check_option("dtype", dtype, ("float32", "float16"),
+                     extra="It is the precision of the saved tensors (float16: half the size).")
         folder = check_fname(folder, "folder", must_exist=False)
         meta = dict(self.metadata)
         meta.update(metadata or {})
@@ -581,17 +587,19 @@ class SparseAutoencoder(nn.Module):
             data_hash=self.train_info.get("data_hash"),
             n_steps_done=self.train_info.get("n_steps_done"),
             final_metrics=self.train_info.get("final_metrics"),
+            weights_dtype=dtype,
             neuro_sae_version=neuro_sae.__version__,
             torch_version=torch.__version__.split("+")[0],
             metadata=meta,
         )
         text = json.dumps(cfg, indent=2, default=json_default) + "\n"
         tensors = {
-            name: t.detach().to("cpu", torch.float32).contiguous()
+            name: t.detach().to("cpu", getattr(torch, dtype)).contiguous()
             for name, t in self.state_dict().items()
         }
         with atomic_dir(folder) as tmp:
             save_file(tensors, str(tmp / _WEIGHTS_NAME), metadata={"format": "pt"})
+            (tmp / _WEIGHTS_NAME).chmod(0o666 & ~current_umask())  # not 0600: honour the umask
             (tmp / _CFG_NAME).write_text(text)
         logger.info(f"Saved {type(self).__name__} ({self.cfg.d_sae} features) to {folder}")
         return folder
@@ -652,7 +660,9 @@ def load_sae(folder, *, device="cpu", verbose=None, **kwargs):
         The checkpoint folder, or the name of a pretrained release
         (``"audiosae/whisper-small"``, ``"saelens:<release>"``; see
         :func:`~neuro_sae.sae.load_pretrained_sae`), fetched into and read from
-        huggingface_hub's cache.
+        huggingface_hub's cache, or of an installed release data package
+        (``"neuro-sae/whisper-base"`` with ``layer=``; see
+        :func:`~neuro_sae.sae.list_sae_releases`), read offline from the package.
     %(device)s
     %(verbose)s
     **kwargs
@@ -737,7 +747,8 @@ def _load_native(folder, *, device="cpu"):
             f"d_sae={cfg.d_sae}): (found, expected) shapes {wrong}. The checkpoint is corrupt "
             "or its files come from different models."
         )
-    sae.load_state_dict(state, strict=True)
+    # float16 files (releases) are read into the float32 parameters
+    sae.load_state_dict({name: t.to(torch.float32) for name, t in state.items()}, strict=True)
     sae.train_info = {
         key: raw.get(key)
         for key in ("train_config", "data_hash", "n_steps_done", "final_metrics")

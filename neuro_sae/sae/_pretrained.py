@@ -1,5 +1,7 @@
 """Pretrained SAEs by name: the AudioSAE releases and SAELens releases, fetched with
-huggingface_hub into its cache and read from the cache offline.
+huggingface_hub into its cache and read from the cache offline; and this project's
+releases installed as data packages (``neuro-sae/whisper-base``, see ``_release.py``),
+read from the package, never from the hub.
 
 ``load_sae("audiosae/whisper-small", layer=12)`` downloads (once) only the files of that
 layer of the release ``Egorgij21/Audio-SAE-Whisper-small`` (``layer_12/ae.pt`` and the
@@ -58,8 +60,8 @@ _SAELENS = "saelens:"
 
 
 def is_pretrained_name(name):
-    """Whether ``name`` names a pretrained release (``audiosae/...`` or ``saelens:...``)
-    rather than a folder.
+    """Whether ``name`` names a pretrained release (``audiosae/...``, ``saelens:...``, or an
+    installed data-package release such as ``neuro-sae/whisper-base``) rather than a folder.
 
     Parameters
     ----------
@@ -70,10 +72,12 @@ def is_pretrained_name(name):
     -------
     bool
     """
+    from ._release import is_release_name
+
     name = str(name)
     return name in PRETRAINED_SAES or name.startswith(_SAELENS) or (
         name.lower().startswith("audiosae/") and not Path(name).exists()
-    )
+    ) or is_release_name(name)
 
 
 def register_pretrained_sae(name, repo_id, *, backbone, layers, layer_folder="layer_{layer}"):
@@ -128,8 +132,11 @@ def pretrained_sae_folder(name, *, layer=None, sae_id=None, cache_dir=None, revi
     Parameters
     ----------
     name : str
-        A release of :data:`PRETRAINED_SAES` (``"audiosae/whisper-small"``) or
-        ``"saelens:<release>"`` (SAELens's directory).
+        A release of :data:`PRETRAINED_SAES` (``"audiosae/whisper-small"``),
+        ``"saelens:<release>"`` (SAELens's directory), or an installed data-package
+        release (``"neuro-sae/whisper-base"``, see
+        :func:`~neuro_sae.sae.list_sae_releases`), read locally: then the folder is
+        ``<release>/layer_<n>`` itself.
     layer : int | None
         The layer (AudioSAE releases).
     sae_id : str | None
@@ -145,9 +152,13 @@ def pretrained_sae_folder(name, *, layer=None, sae_id=None, cache_dir=None, revi
     folder : pathlib.Path
         An AudioSAE release folder holding ``layer_<layer>/ae.pt``, or a SAELens folder.
     """
+    from ._release import is_release_name, release_layer_folder
+
     name = str(name)
     if name.startswith(_SAELENS):
         return _saelens_folder(name, sae_id, cache_dir=cache_dir, revision=revision)
+    if name not in PRETRAINED_SAES and is_release_name(name):  # installed data package, offline
+        return release_layer_folder(name, layer)
     if name not in PRETRAINED_SAES:
         from ..utils import suggest
 
@@ -210,8 +221,9 @@ def load_pretrained_sae(name, *, layer=None, sae_id=None, device="cpu", cache_di
     Parameters
     ----------
     name : str
-        ``"audiosae/hubert-base"``, ``"audiosae/whisper-small"``, ... or
-        ``"saelens:<release>"``.
+        ``"audiosae/hubert-base"``, ``"audiosae/whisper-small"``, ...,
+        ``"saelens:<release>"``, or an installed data-package release
+        (``"neuro-sae/whisper-base"``, read offline from the package).
     layer : int | None
         The layer of an AudioSAE release.
     sae_id : str | None
@@ -230,7 +242,10 @@ def load_pretrained_sae(name, *, layer=None, sae_id=None, device="cpu", cache_di
         The model; ``metadata["pretrained"]`` names the release (and layer or id).
     """
     from ._model import load_sae
+    from ._release import is_release_name, load_release_sae
 
+    if str(name) not in PRETRAINED_SAES and not str(name).startswith(_SAELENS) and is_release_name(name):
+        return load_release_sae(str(name), layer=layer, device=device)
     folder = pretrained_sae_folder(name, layer=layer, sae_id=sae_id, cache_dir=cache_dir, revision=revision)
     if str(name).startswith(_SAELENS):
         sae = load_sae(folder, device=device)
