@@ -271,6 +271,9 @@ class Context:
         t0 = time.perf_counter()
         res = fn()
         res["seconds"] = round(time.perf_counter() - t0, 1)
+        if "error" in res:  # not cached: the next run tries again
+            _say(f"{name}: not computed ({res['error']})")
+            return res
         from neuro_sae.io import write_json
 
         write_json(res, path)
