@@ -18,7 +18,7 @@ from neuro_sae.sae import (
     train_saes,
 )
 from neuro_sae.sae._corpus import frames_to_steps
-from neuro_sae.sae.consistency import encode_clips
+from neuro_sae.sae.consistency import activation_iou_coverage, encode_clips
 from neuro_sae.simulation._dictionary import make_sparse_dictionary_data
 
 # distinct sizes on every axis: 18 dims, 30 atoms, 44 latents, k 3, 7 clips
@@ -123,7 +123,9 @@ def test_convergence_table_planted_agreement_and_nulls():
     # independent seeds on planted atoms agree more than random dictionaries
     two = table.iloc[1]
     assert two["mcc"] > two["mcc_null"] + 0.1
-    assert two["mcc_vs_random"] < two["mcc"]
+    cov = [activation_iou_coverage(encode_clips(x, clips[2]), encode_clips(y, clips[2])).fraction
+           for x, y in ((a, b), (b, a))]
+    assert two["iou_coverage"] == pytest.approx(np.mean(cov), abs=1e-12)  # both directions
     assert set(table["eval_mode"]) == {"threshold"}
     assert 0 < two["fvu"] < 0.5
     fig = plot_convergence(table, title="planted")
