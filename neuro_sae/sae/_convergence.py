@@ -337,9 +337,8 @@ def plot_convergence(table, *, title=None, show=False, verbose=None):
         for ax, key in ((axes[2], "iou_coverage"), (axes[3], "mcc")):
             if key not in t or t[key].isna().all():
                 continue
-            ax.plot(t["frames"], t[key], "o-", color=color, label=f"{lab}: seed vs seed", ms=3)
-            ax.plot(t["frames"], t[f"{key}_null"], "x:", color=color,
-                    label=f"{lab}: two random dictionaries", ms=4)
+            ax.plot(t["frames"], t[key], "o-", color=color, ms=3)
+            ax.plot(t["frames"], t[f"{key}_null"], "x:", color=color, ms=4)
     axes[0].set(xlabel="L0 (active features per frame, held out)",
                 ylabel="FVU (held out)", title="Reconstruction vs sparsity")
     axes[1].set(xscale="log", xlabel="training frames per SAE", ylabel="FVU (held out)",
@@ -351,8 +350,13 @@ def plot_convergence(table, *, title=None, show=False, verbose=None):
                 ylabel="decoder MCC (mean matched cosine)", title="Seed agreement: decoders")
     for ax in axes:
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    axes[2].legend(fontsize=6)
+    axes[0].legend(fontsize=7, title="colour", title_fontsize=7)
+    from matplotlib.lines import Line2D
+
+    proxies = [Line2D([], [], color="0.3", marker="o", ms=3, label="seed vs seed"),
+               Line2D([], [], color="0.3", marker="x", ls=":", label="two random dictionaries")]
+    for ax in axes[2:]:
+        ax.legend(handles=proxies, fontsize=7)
     if title:
         fig.suptitle(title)
     if show:
