@@ -150,3 +150,30 @@ def test_extrapolate_budget_planted_line():
         extrapolate_budget(pd.concat([table, table.assign(layer=5)]), "mcc")
     with pytest.raises(ValueError, match="'iou_coverage'"):
         extrapolate_budget(table, "iou_coverage")
+
+
+def test_figure_script_merges_runs_and_refuses_overlaps(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).parents[2] / "figures" / "fig_sae_convergence.py"
+    spec = importlib.util.spec_from_file_location("fig_sae_convergence", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = []
+    for layer in (2, 5):
+        for step, frames in ((4, 1e5), (40, 1e6)):
+            rows.append(dict(step=step, frames=frames, layer=layer, fvu=0.3 / step, l0=50.0,
+                             iou_coverage=0.01 * step, iou_coverage_null=0.04,
+                             mcc=0.2 + 0.001 * step, mcc_null=0.15))
+    t = pd.DataFrame(rows)
+    t[t["layer"] == 2].to_parquet(tmp_path / "a.parquet")
+    t[t["layer"] == 5].to_parquet(tmp_path / "b.parquet")
+    out = tmp_path / "fig.png"
+    assert mod.main(["--tables", str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet"),
+                     "--out", str(out)]) == 0
+    assert out.stat().st_size > 10_000
+    with pytest.raises(SystemExit, match="overlap"):
+        mod.main(["--tables", str(tmp_path / "a.parquet"), str(tmp_path / "a.parquet"),
+                  "--out", str(tmp_path / "x.png")])
+    assert not (tmp_path / "x.png").exists()
