@@ -268,6 +268,36 @@ def main(argv=None):
     return summary
 
 
+def _convergence(snapshots, store, eval_ids, seed, run_dir):
+    """The convergence table; rows of snapshots already tabulated with the same held-out
+    clips and seed (``convergence.parquet`` + its stamp) are read, not recomputed."""
+    import hashlib
+
+    import pandas as pd
+
+    from neuro_sae.io import write_json, write_parquet
+    from neuro_sae.sae import convergence_table
+
+    stamp = dict(eval=hashlib.sha256("\n".join(sorted(eval_ids)).encode()).hexdigest(),
+                 seed=seed, store=store.key, version=1)
+    table_file, stamp_file = run_dir / "convergence.parquet", run_dir / "convergence_stamp.json"
+    old = None
+    if table_file.is_file() and stamp_file.is_file() and json.loads(
+            stamp_file.read_text()) == json.loads(json.dumps(stamp)):
+        old = pd.read_parquet(table_file)
+        done = {(int(r.step), int(r.layer)) for r in old.itertuples()}
+        snapshots = {step: models for step, models in snapshots.items()
+                     if any((step, layer) not in done for layer, _ in models)}
+        old = old[~old["step"].isin(list(snapshots))]
+    table = (convergence_table(snapshots, store, eval_ids, random_state=seed)
+             if snapshots else None)
+    table = pd.concat([t for t in (old, table) if t is not None], ignore_index=True)
+    table = table.sort_values(["layer", "step"], ignore_index=True)
+    write_parquet(table, table_file)
+    write_json(stamp, stamp_file)
+    return table
+
+
 def _markdown(table, summary):
     """The convergence table as markdown: every snapshot, then the extrapolation."""
     speed = summary["train_frames_per_s_all_models"]
@@ -307,9 +337,8 @@ def _markdown(table, summary):
 def _budget_run(args, store, out, layers, train_ids, eval_ids, weights, common, walls, t_start,
                 info):
     """--frames: one pass over the store, log-spaced snapshots, convergence against nulls."""
-    from neuro_sae.io import write_json, write_parquet
+    from neuro_sae.io import write_json
     from neuro_sae.sae import (
-        convergence_table,
         extrapolate_budget,
         log_spaced_frames,
         plot_convergence,
@@ -333,8 +362,7 @@ def _budget_run(args, store, out, layers, train_ids, eval_ids, weights, common, 
         walls["train_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     snapshots = read_snapshots(run_dir)
-    table = convergence_table(snapshots, store, eval_ids, random_state=args.seed)
-    write_parquet(table, run_dir / "convergence.parquet")
+    table = _convergence(snapshots, store, eval_ids, args.seed, run_dir)
     walls["convergence_s"] = time.perf_counter() - t0
     history = sorted((run_dir / "train").glob("step-*/trainer.json"))
     speed = None
