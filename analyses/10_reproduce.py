@@ -35,8 +35,9 @@ resume; ``--force STAGE`` recomputes one). Outputs: ``reproduction.parquet``,
 
 Usage::
 
-    python analyses/10_reproduce.py --out /work/runs/reproduce            # release SAEs
-    python analyses/10_reproduce.py --out /tmp/repro --layers 5 6 \\
+    python analyses/10_reproduce.py --corpus /work/runs/corpus \\
+        --derivatives /work/runs/saes/whisper-base --out /work/runs/reproduce   # release SAEs
+    python analyses/10_reproduce.py --corpus /work/runs/corpus --out /tmp/repro --layers 5 6 \\
         --sae-dir '/tmp/smoke09/whisper-base/budget_6e04_layers-5-6/saes/layer-{layer:02d}_seed-0' \\
         --training-record /tmp/smoke09/whisper-base/budget_6e04_layers-5-6
     python analyses/10_reproduce.py --quick ...                           # a few minutes
@@ -69,8 +70,9 @@ def _parser():
                         "'saes/layer-{layer:02d}_seed-0'")
     p.add_argument("--training-record", default=None,
                    help="folder with convergence*.parquet (default: the release folder)")
-    p.add_argument("--corpus", default="/work/runs/corpus", help="built corpus folder")
-    p.add_argument("--derivatives", default="/work/runs/saes/whisper-base",
+    p.add_argument("--corpus", required=True,
+                   help="built corpus folder (neuro-sae build-corpus --out DIR)")
+    p.add_argument("--derivatives", default=None,
                    help="folder with store/ and packs.parquet (analyses/09_corpus_saes.py); "
                         "when absent a store is built into --out/store")
     p.add_argument("--backbone", default="whisper-base")
