@@ -331,16 +331,15 @@ def plot_convergence(table, *, title=None, show=False, verbose=None):
         t = table[table["layer"] == layer].sort_values("frames")
         lab = f"layer {layer}"
         axes[0].plot(t["l0"], t["fvu"], "o-", color=color, label=lab, ms=3)
-        axes[0].annotate(f"{t['frames'].iloc[-1]:.1e}", (t["l0"].iloc[-1], t["fvu"].iloc[-1]),
-                         fontsize=6, xytext=(3, 3), textcoords="offset points")
+        axes[0].plot(t["l0"].iloc[-1], t["fvu"].iloc[-1], "*", color=color, ms=9)
         axes[1].plot(t["frames"], t["fvu"], "o-", color=color, label=lab, ms=3)
         for ax, key in ((axes[2], "iou_coverage"), (axes[3], "mcc")):
             if key not in t or t[key].isna().all():
                 continue
             ax.plot(t["frames"], t[key], "o-", color=color, ms=3)
             ax.plot(t["frames"], t[f"{key}_null"], "x:", color=color, ms=4)
-    axes[0].set(xlabel="L0 (active features per frame, held out)",
-                ylabel="FVU (held out)", title="Reconstruction vs sparsity")
+    axes[0].set(yscale="log", xlabel="L0 (active features per frame, held out)",
+                ylabel="FVU (held out)", title="Reconstruction vs sparsity (star: last)")
     axes[1].set(xscale="log", xlabel="training frames per SAE", ylabel="FVU (held out)",
                 title="Reconstruction vs budget")
     axes[2].set(xscale="log", xlabel="training frames per SAE",
@@ -350,7 +349,7 @@ def plot_convergence(table, *, title=None, show=False, verbose=None):
                 ylabel="decoder MCC (mean matched cosine)", title="Seed agreement: decoders")
     for ax in axes:
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, title="colour", title_fontsize=7)
+    axes[1].legend(fontsize=7, ncol=2)
     from matplotlib.lines import Line2D
 
     proxies = [Line2D([], [], color="0.3", marker="o", ms=3, label="seed vs seed"),
