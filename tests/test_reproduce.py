@@ -216,3 +216,18 @@ def test_quick_run_end_to_end(tmp_path):
     # the rerun reads every stage from the cache
     again = mod.main(argv)
     pd.testing.assert_frame_equal(again, table)
+
+
+def test_coverage_note_with_a_zero_null():
+    """Early layers' random dictionaries cover nothing (null 0): the note gives the gap."""
+    rec = pd.DataFrame([dict(layer=1, frames=5e6, iou_coverage=0.445, iou_coverage_null=0.0,
+                             mcc=0.468, mcc_null=0.154),
+                        dict(layer=2, frames=5e6, iou_coverage=0.03, iou_coverage_null=0.04,
+                             mcc=0.2, mcc_null=0.154)])
+    rows = coverage_rows([1, 2], rec, {1: "n/a", 2: "n/a"}, d_sae=4096)
+    tab = reproduction_table(rows)
+    cov = tab[tab["key"] == "coverage"].set_index("layer")["note"]
+    assert cov[1].endswith("; +0.445 above the random-dictionary null")
+    assert "no seed agreement yet" in cov[2]
+    mcc = tab[tab["key"] == "mcc"].set_index("layer")["note"]
+    assert "+0.314 above the random-dictionary null, 3.04 x" in mcc[1]

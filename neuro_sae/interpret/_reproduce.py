@@ -224,8 +224,10 @@ def coverage_rows(layers, record, duplicates, *, d_sae=None, eval_desc="", recor
                     "2,500); whisper-base (512 -> 4096) vs HuBERT (768 -> 6144)")
 
             def versus(ours, null):
-                return ("; at or below the random-dictionary null: no seed agreement yet"
-                        if ours <= null else f"; {ours / null:.2f} x the random-dictionary null")
+                if ours <= null:
+                    return "; at or below the random-dictionary null: no seed agreement yet"
+                ratio = f", {ours / null:.2f} x" if null > 0 else ""
+                return f"; {ours - null:+.3f} above the random-dictionary null{ratio}"
 
             rows.append(make_row(
                 "coverage", layer=layer, ours=cov,
