@@ -685,9 +685,10 @@ def main(argv=None):
     seconds = {k: v.get("seconds") for k, v in res.items() if isinstance(v, dict)}
     (ctx.out / "reproduction.md").write_text(table_markdown(
         table, command=command, wall_s=wall,
+        computed_s=sum(v for v in seconds.values() if v is not None),
         header=(f"SAEs: {ctx.sae_source()} (layers {args.layers}); corpus {args.corpus}; "
                 f"{ctx.store_desc}. Stage seconds (this run or when cached): {seconds}. "
-                "Paper = AudioSAE (Aparin, Sadekova et al., EACL 2026; REFERENCE.md 1-3).")))
+                "Paper = AudioSAE (Aparin, Sadekova et al., EACL 2026, arXiv 2602.05027).")))
     write_json(dict(command=command, wall_s=round(wall, 1), stage_seconds=seconds,
                     sae=ctx.sae_source(), layers=args.layers, interp_layer=args.interp_layer,
                     steer_layer=args.steer_layer, quick=args.quick, n_rows=int(len(table)),

@@ -96,7 +96,7 @@ def _keys_expected():
 
 
 def test_table_rows_columns_and_paper_numbers(tmp_path):
-    """Every paper result has its row(s); the paper column quotes REFERENCE.md."""
+    """Every paper result has its row(s); the paper column quotes the paper."""
     mod = _script()
     table = mod.assemble(_ctx(_record(tmp_path)), _stage_outputs())
     assert list(table.columns) == ["key", *COLUMNS]
@@ -107,7 +107,7 @@ def test_table_rows_columns_and_paper_numbers(tmp_path):
     assert table["key"].eq("domain").sum() == len(DOMAINS)
     for key in ("steer_fpr", "steer_halluc", "steer_wer"):
         assert table["key"].eq(key).sum() == len(STEER_METHODS)
-    # the paper's numbers of REFERENCE.md sections 1-3
+    # the paper's numbers (Aparin, Sadekova et al., EACL 2026)
     paper = dict(zip(table["key"], table["paper"]))
     text = " ".join(table["paper"])
     for quoted in ("3164/6144", "4295/6144", "< 5%", "F1 = 0.6", "0.92", "0.89", "1152/6144",

@@ -7,7 +7,7 @@ their outputs, plain tables and dicts, into the rows. Nothing here computes a
 statistic of its own beyond summarising what the stages return, so the table
 assembly is tested on synthetic stage outputs.
 
-The paper's numbers (``PAPER``) are quoted from ``REFERENCE.md`` sections 1-3
+The paper's numbers (``PAPER``) are quoted from the paper (see docs/paper.md)
 (AudioSAE, Aparin, Sadekova et al., EACL 2026).
 """
 
@@ -48,7 +48,7 @@ PAPER = {
                    "< 5% at the last layers"),
     "domain": ("Fig. 2 (domain specialisation)", "share of features assigned to {domain}",
                "Fig. 2 shares per layer (rule: f_i - f_j >= tau for all j; frame tau 0.2/0.1/"
-               "0.04); no number quoted in REFERENCE.md"),
+               "0.04); read off the figure, no number in the text"),
     "label_whisper": ("Sec. label search (whisper)",
                       "best feature F1 for 'whisper', held out",
                       "F1 = 0.6 (HuBERT layer 4 feature 6106, in sample; F1 > 0.5 = match)"),
@@ -594,7 +594,7 @@ def _fmt(v):
     return str(v).replace("|", "/").replace("\n", " ")
 
 
-def table_markdown(table, *, command="", wall_s=None, header=""):
+def table_markdown(table, *, command="", wall_s=None, header="", computed_s=None):
     """The table as markdown, with the command and wall time.
 
     Parameters
@@ -607,6 +607,9 @@ def table_markdown(table, *, command="", wall_s=None, header=""):
         Wall time in seconds.
     header : str
         Text above the table.
+    computed_s : float | None
+        Seconds the stages took when they were computed (cached stages count
+        their first run).
 
     Returns
     -------
@@ -620,7 +623,11 @@ def table_markdown(table, *, command="", wall_s=None, header=""):
     if command:
         lines += ["```", command, "```", ""]
     if wall_s is not None:
-        lines += [f"Wall time: {wall_s:.0f} s ({wall_s / 60:.1f} min).", ""]
+        text = f"Wall time: {wall_s:.0f} s ({wall_s / 60:.1f} min) this run"
+        if computed_s is not None:
+            text += (f"; the stages took {computed_s:.0f} s ({computed_s / 60:.1f} min) when "
+                     "computed (cached stages are read back)")
+        lines += [text + ".", ""]
     cols = list(COLUMNS)
     lines.append("| " + " | ".join(cols) + " |")
     lines.append("|" + "---|" * len(cols))
