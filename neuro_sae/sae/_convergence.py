@@ -111,19 +111,17 @@ def _random_dictionary(sae, random_state):
 
 
 def _coverage_both(codes_a, codes_b, theta):
-    """Mean of the IoU coverage of A by B and of B by A, from one intersection product.
+    """Mean of the IoU coverage of A by B and of B by A, from one blockwise product.
 
     The same numbers as two calls of :func:`~neuro_sae.sae.consistency.activation_iou_coverage`
     (covered: best IoU > theta; dead features uncovered), at half the cost.
     """
-    from .consistency import _binary
+    from .consistency import _best_iou, _binary
 
     A, B = _binary(codes_a, "codes_a"), _binary(codes_b, "codes_b")
-    na = np.asarray(A.sum(axis=0)).ravel()
-    nb = np.asarray(B.sum(axis=0)).ravel()
-    inter = (A.T.tocsr() @ B.tocsc()).toarray()
-    iou = inter / np.maximum(na[:, None] + nb[None, :] - inter, 1)
-    return float((np.mean(iou.max(axis=1) > theta) + np.mean(iou.max(axis=0) > theta)) / 2)
+    best_b = np.zeros(B.shape[1])
+    best_a, _, _ = _best_iou(A, B, col_best=best_b)
+    return float((np.mean(best_a > theta) + np.mean(best_b > theta)) / 2)
 
 
 def _agreement(codes_a, codes_b, sae_a, sae_b, theta, match=None):

@@ -117,8 +117,12 @@ def _check_theta(theta):
     return float(theta)
 
 
-def _best_iou(A, B, exclude_diagonal=False):
-    """Largest IoU of every column of A with the columns of B, blockwise."""
+def _best_iou(A, B, exclude_diagonal=False, col_best=None):
+    """Largest IoU of every column of A with the columns of B, blockwise.
+
+    ``col_best`` (an array of ``B.shape[1]`` zeros) also receives, from the same
+    products, the largest IoU of every column of B with the columns of A.
+    """
     na = np.asarray(A.sum(axis=0)).ravel()
     nb = np.asarray(B.sum(axis=0)).ravel()
     d_a, d_b = A.shape[1], B.shape[1]
@@ -137,6 +141,8 @@ def _best_iou(A, B, exclude_diagonal=False):
         iou = n_int / np.maximum(na[rows + start] + nb[cols] - n_int, 1)
         if exclude_diagonal:
             iou[rows + start == cols] = 0.0
+        if col_best is not None:
+            np.maximum.at(col_best, cols, iou)
         filled = np.flatnonzero(counts)
         if not filled.size:
             continue
