@@ -346,20 +346,20 @@ def _budget_run(args, store, out, layers, train_ids, eval_ids, weights, common, 
         read_snapshots,
         train_store_saes,
     )
+    from neuro_sae.sae._corpus import frames_to_steps
 
     run_dir = out / (f"budget_{args.frames:.0e}".replace("+", "")
                      + "_layers-" + "-".join(str(la) for la in layers))
     snaps = log_spaced_frames(args.frames, start=args.first_snapshot)
     common = dict(common)
     common.pop("n_steps")
-    n_steps = -(-int(args.frames) // args.batch_size)
+    n_steps = frames_to_steps(args.frames, args.batch_size, "--frames")
     checkpoint_every = max(1, int(args.checkpoint_frames // args.batch_size))
     if not args.report_only:
         t0 = time.perf_counter()
         train_store_saes(store, run_dir, layers=layers, clip_ids=train_ids,
                          corpus_weights=weights, n_frames=args.frames, snapshot_frames=snaps,
-                         checkpoint_every=checkpoint_every, keep_checkpoints=2,
-                         n_steps=n_steps, **common)
+                         checkpoint_every=checkpoint_every, keep_checkpoints=2, **common)
         walls["train_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     snapshots = read_snapshots(run_dir)

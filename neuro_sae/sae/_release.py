@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils import check_fname, fill_doc, logger, validate_type, verbose
+from ._convergence import _MODEL_RE
 
 RELEASE_GROUP = "neuro_sae.sae_releases"
 RELEASE_FILE = "release.json"
@@ -363,7 +364,6 @@ def write_sae_release(saes, folder, *, name, backbone, records=None, extra_files
 
 
 # ------------------------------------------------------- choosing from a training run
-_MODEL_RE = re.compile(r"layer-0*(\d+)_seed-(\d+)")
 
 
 def run_candidates(run):
@@ -388,7 +388,7 @@ def run_candidates(run):
     for budget in sorted(run.glob("budget_*_layers-*")):
         for pattern, kind in kinds:
             for folder in sorted(budget.glob(pattern)):
-                m = _MODEL_RE.fullmatch(folder.name)
+                m = _MODEL_RE.match(folder.name)
                 cfg_file = folder / "cfg.json"
                 if not m or not cfg_file.is_file() or not (folder / "sae.safetensors").is_file():
                     continue
@@ -454,6 +454,7 @@ def select_run_saes(run, *, layers=None, verbose=None):
     import pandas as pd
 
     from ..activations import read_activation_store
+    from ._corpus import _store_frames
     from ._model import load_sae
     from .metrics import evaluate_sae
 
@@ -477,8 +478,7 @@ def select_run_saes(run, *, layers=None, verbose=None):
     saes, records = {}, {}
     for layer in layers:
         best = most_advanced(cands, layer)
-        x = np.concatenate([store.get_clip(c, layers=[layer], verbose=False).get(layer)
-                            for c in eval_ids]).astype(np.float32, copy=False)  # fmt: skip
+        x = np.concatenate(_store_frames(store, eval_ids, layer)).astype(np.float32, copy=False)
         scored = []
         for seed, c in sorted(best.items()):
             sae = load_sae(c["folder"], verbose=False)
