@@ -441,7 +441,7 @@ def release_identity(study, layer):
         ``name``, ``layer``, ``hash`` (of the release's ``release.json``, which lists the
         sha256 of its weights), ``backbone``, ``frames_seen`` and ``seed``.
     """
-    from ..sae import read_release
+    from ..sae import read_release, release_record
 
     m = study.manifest
     name = m.sae.release
@@ -455,9 +455,9 @@ def release_identity(study, layer):
             f"study's last SAE layer {int(layer)} (which the interpret and steer steps read); "
             "set sae.layers so that its last layer is one of them, or remove sae.release."
         )
-    rec = rel.get("records", {}).get(str(int(layer)), {})
-    return dict(name=str(name), layer=int(layer), hash=rel["hash"], backbone=rel.get("backbone"),
-                frames_seen=rec.get("frames_seen"), seed=rec.get("seed"))  # fmt: skip
+    rec = release_record(rel, layer)
+    return {key: rec.get(key) for key in ("name", "layer", "hash", "backbone", "frames_seen",
+                                          "seed")}
 
 
 def load_release(study, layer, activations=None):

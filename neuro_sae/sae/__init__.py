@@ -113,6 +113,7 @@ from ._release import (  # noqa: E402
     list_sae_releases,
     load_release_sae,
     read_release,
+    release_record,
     select_run_saes,
     write_sae_release,
 )
@@ -121,6 +122,7 @@ __all__ += [
     "list_sae_releases",
     "load_release_sae",
     "read_release",
+    "release_record",
     "select_run_saes",
     "write_sae_release",
 ]

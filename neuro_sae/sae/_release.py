@@ -142,8 +142,8 @@ def release_layer_folder(name, layer):
 
     Parameters
     ----------
-    name : str
-        The release name.
+    name : str | dict
+        The release name, or the release as :func:`read_release` returns it.
     layer : int
         One of its layers (``release.json``'s ``layers``).
 
@@ -152,7 +152,8 @@ def release_layer_folder(name, layer):
     folder : pathlib.Path
         ``<RELEASE>/layer_<n>`` with ``cfg.json`` and ``sae.safetensors``.
     """
-    rel = read_release(str(name))
+    rel = name if isinstance(name, dict) else read_release(str(name))
+    name = rel.get("name", name) if isinstance(name, dict) else name
     if layer is None or isinstance(layer, bool) or int(layer) not in rel["layers"]:
         raise ValueError(
             f"The SAE release {name!r} needs layer= one of its layers {rel['layers']}, got "
@@ -179,8 +180,8 @@ def release_record(name, layer):
 
     Parameters
     ----------
-    name : str
-        The release name.
+    name : str | dict
+        The release name, or the release as :func:`read_release` returns it.
     layer : int
         The layer.
 
@@ -190,7 +191,7 @@ def release_record(name, layer):
         ``name``, ``layer``, ``hash`` (the release's identity), ``backbone``,
         ``frames_seen`` and the rest of the layer's record.
     """
-    rel = read_release(str(name))
+    rel = name if isinstance(name, dict) else read_release(str(name))
     rec = dict(rel.get("records", {}).get(str(int(layer)), {}))
     rec.update(name=rel["name"], layer=int(layer), hash=rel["hash"], backbone=rel.get("backbone"))
     return rec
@@ -217,9 +218,10 @@ def load_release_sae(name, *, layer=None, device="cpu", verbose=None):
     """
     from ._model import _load_native
 
-    folder = release_layer_folder(name, layer)
+    rel = read_release(str(name))  # read once for the folder and the record
+    folder = release_layer_folder(rel, layer)
     sae = _load_native(folder, device=device)
-    rec = release_record(name, layer)
+    rec = release_record(rel, layer)
     meta = dict(sae.metadata or {})
     meta["release"] = {k: rec.get(k) for k in ("name", "layer", "hash", "frames_seen")}
     sae.metadata = meta
