@@ -137,9 +137,9 @@ def wilson(k, n, confidence=0.95):
     """Wilson score interval of ``k`` successes in ``n`` as ``"[lo, hi]"`` (str)."""
     if not n:
         return ""
-    from statsmodels.stats.proportion import proportion_confint
+    from ..steering import binomial_interval
 
-    lo, hi = proportion_confint(int(k), int(n), alpha=1 - confidence, method="wilson")
+    lo, hi = binomial_interval(k, n, confidence=confidence, verbose=False)
     return f"[{lo:.3f}, {hi:.3f}] (Wilson, n = {int(n)})"
 
 
