@@ -309,8 +309,7 @@ def _sae_note(info):
 # %% stage 1-2: duplicates and domains per layer, on held-out clips
 def stage_layer(ctx, layer):
     from neuro_sae.interpret import assign_domains, feature_stats
-    from neuro_sae.sae import make_sae
-    from neuro_sae.sae.consistency import duplicates
+    from neuro_sae.sae.consistency import duplicates, random_dictionary
 
     sae = ctx.sae(layer)
     if isinstance(sae, str):
@@ -322,12 +321,7 @@ def stage_layer(ctx, layer):
     clips = ctx.index[ctx.index["id"].astype(str).isin(ids)]
     codes_btk = ctx.encode(sae, clips, layer, mode="batchtopk")
     dup = duplicates(codes_btk.codes, verbose=False)
-    import torch
-
-    rand = make_sae(sae.cfg, random_state=ctx.args.random_state)  # the random dictionary
-    with torch.no_grad():
-        rand.b_dec.copy_(sae.b_dec.detach().cpu())
-    rand.eval()
+    rand = random_dictionary(sae, random_state=ctx.args.random_state)
     dup_null = duplicates(ctx.encode(rand, clips, layer, mode="batchtopk").codes, verbose=False)
     codes = ctx.encode(sae, clips, layer)
     assign = assign_domains(feature_stats(codes, verbose=False), verbose=False)

@@ -99,17 +99,6 @@ def read_snapshots(folder):
     return dict(sorted(out.items()))
 
 
-def _random_dictionary(sae, random_state):
-    import torch
-
-    from ._model import make_sae
-
-    rand = make_sae(sae.cfg, random_state=random_state)
-    with torch.no_grad():
-        rand.b_dec.copy_(sae.b_dec.detach().cpu())
-    return rand.eval()
-
-
 def _coverage_both(codes_a, codes_b, theta):
     """Mean of the IoU coverage of A by B and of B by A, from one blockwise product.
 
@@ -174,7 +163,7 @@ def convergence_table(snapshots, store, clip_ids, *, theta=0.5, random_state=0, 
     from ..utils import check_random_state
     from ._corpus import _store_frames
     from ._model import SparseAutoencoder, load_sae
-    from .consistency import encode_clips
+    from .consistency import encode_clips, random_dictionary
     from .metrics import evaluate_sae
 
     validate_type(snapshots, (dict, "path-like"), "snapshots")
@@ -226,7 +215,8 @@ def convergence_table(snapshots, store, clip_ids, *, theta=0.5, random_state=0, 
                 codes = [encode_clips(sae, clips[layer]) for _, sae in saes]
                 pairs = [_agreement(codes[i], codes[j], saes[i][1], saes[j][1], theta)
                          for i in range(len(saes)) for j in range(i + 1, len(saes))]
-                rands = [_random_dictionary(saes[0][1], s) for s in null_seeds[layer]]
+                rands = [random_dictionary(saes[0][1], random_state=s)
+                         for s in null_seeds[layer]]
                 # the random atoms are the same at every snapshot: match them once per layer
                 null = _agreement(*[encode_clips(r, clips[layer]) for r in rands], *rands,
                                   theta, match=null_match.get(layer))

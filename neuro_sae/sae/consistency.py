@@ -370,6 +370,35 @@ def encode_clips(sae, clips, *, lengths=None, mode="batchtopk", verbose=None):
 
 
 @fill_doc
+def random_dictionary(sae, *, random_state=None):
+    """A randomly initialised SAE of the same shape as ``sae``: the chance-level dictionary.
+
+    Random unit-norm decoder atoms, the encoder tied to their transpose, a zero
+    encoder bias, and the trained SAE's ``b_dec`` (so that only the dictionary is
+    random); on ``sae``'s device, in eval mode.
+
+    Parameters
+    ----------
+    sae : SparseAutoencoder
+        The trained SAE.
+    %(random_state)s
+
+    Returns
+    -------
+    random_sae : SparseAutoencoder
+    """
+    import torch
+
+    from ._model import SparseAutoencoder, make_sae
+
+    validate_type(sae, SparseAutoencoder, "sae")
+    rand = make_sae(sae.cfg, random_state=random_state)
+    with torch.no_grad():
+        rand.b_dec.copy_(sae.b_dec.detach().cpu())
+    return rand.to(sae.device).eval()
+
+
+@fill_doc
 @verbose
 def random_baseline(
     sae, clips=None, *, lengths=None, thresholds=(0.5, 0.7, 0.9), theta=0.5, mode="batchtopk",
@@ -377,9 +406,8 @@ def random_baseline(
 ):
     """Consistency of an SAE with a randomly initialised SAE of the same shape.
 
-    The random SAE has random unit-norm decoder atoms, the encoder tied to
-    their transpose, a zero encoder bias and the trained SAE's ``b_dec`` (so
-    that only the dictionary is random). Its statistics are the chance level
+    The random SAE is :func:`random_dictionary`'s (random unit-norm decoder
+    atoms, the encoder tied to them, the trained SAE's ``b_dec``). Its statistics are the chance level
     of :func:`hungarian_match` and :func:`activation_iou_coverage`.
 
     Parameters
@@ -407,15 +435,7 @@ def random_baseline(
         SAE against the random one; ``"coverage"``: :class:`Coverage` of the
         trained SAE's features by the random SAE's (``None`` without clips).
     """
-    import torch
-
-    from ._model import SparseAutoencoder, make_sae
-
-    validate_type(sae, SparseAutoencoder, "sae")
-    rand = make_sae(sae.cfg, random_state=random_state)
-    with torch.no_grad():
-        rand.b_dec.copy_(sae.b_dec.detach().cpu())
-    rand.to(sae.device).eval()
+    rand = random_dictionary(sae, random_state=random_state)
     out = {
         "decoder": hungarian_match(sae.W_dec, rand.W_dec, thresholds=thresholds),
         "encoder": hungarian_match(sae.W_enc.T, rand.W_enc.T, thresholds=thresholds),
